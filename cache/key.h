@@ -1,0 +1,20 @@
+// Cache keys: a fixed-size digest of everything that determines a variant's bytes.
+//
+// key = hex(SHA-256(version ‖ canonical source ‖ source generation ‖ canonical spec ‖ format)).
+// The URL signature is not part of it, so key rotation keeps the cache; equivalent URLs share a
+// key because the spec is canonical. Pure function; any thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace imgorigin::cache {
+
+// Bumped when the meaning of cached bytes changes (pipeline output, entry layout).
+inline constexpr int kKeyVersion = 1;
+
+std::string VariantKey(std::string_view source, uint64_t source_generation,
+                       std::string_view canonical_spec, std::string_view output_format);
+
+}  // namespace imgorigin::cache
