@@ -17,4 +17,8 @@ inline constexpr int kKeyVersion = 1;
 std::string VariantKey(std::string_view source, uint64_t source_generation,
                        std::string_view canonical_spec, std::string_view output_format);
 
+// The CDN cache tag naming every variant of `source` ("s-" + 16 hex digits of its SHA-256): safe
+// in Cache-Tag, Surrogate-Key and similar headers whatever characters the source URL holds.
+std::string SourceTag(std::string_view source);
+
 }  // namespace imgorigin::cache

@@ -47,11 +47,12 @@ class MemoryTier {
 
   CachedImagePtr Get(std::string_view key);  // nullptr on miss; marks the entry recently used
   // Inserts or replaces; evicts least recently used entries of the shard to stay within its
-  // share of the bound. An entry larger than a shard's share is not stored.
+  // share of the bound. An entry larger than a shard's share is not stored (and the key's older
+  // value, if any, is dropped). A null value is ignored.
   void Put(const std::string& key, CachedImagePtr value);
   void Erase(std::string_view key);
 
-  size_t size_bytes() const;  // sum of charges currently held
+  size_t size_bytes() const;  // sum of charges held: each image's charge() plus its key and slot
   size_t entries() const;
 
  private:

@@ -1,13 +1,22 @@
 #include "common/thread_pool.h"
 
+#include <algorithm>
+
 namespace imgorigin::common {
 
 ThreadPool::ThreadPool(Config config, std::function<void()> on_thread_start)
     : capacity_(config.queue_capacity) {
   size_t n = config.threads ? config.threads : std::max(1u, std::thread::hardware_concurrency());
   workers_.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    workers_.emplace_back([this, on_thread_start] { Run(on_thread_start); });
+  try {
+    for (size_t i = 0; i < n; ++i) {
+      workers_.emplace_back([this, on_thread_start] { Run(on_thread_start); });
+    }
+  } catch (...) {
+    // The destructor does not run for a half-built pool, and destroying a joinable std::thread
+    // terminates the process: stop and join the workers already started, then report.
+    Shutdown();
+    throw;
   }
 }
 
@@ -25,15 +34,15 @@ bool ThreadPool::TrySubmit(std::function<void()> task) {
 }
 
 void ThreadPool::Shutdown() {
+  // workers_ is joined and cleared outside mu_ (workers need mu_ to drain), so concurrent
+  // callers (an explicit Shutdown racing the destructor's) are serialised here instead.
+  std::lock_guard join_lock(join_mu_);
   {
     std::lock_guard lock(mu_);
-    if (stopping_ && workers_.empty()) return;
     stopping_ = true;
   }
   cv_.notify_all();
-  for (auto& t : workers_) {
-    if (t.joinable()) t.join();
-  }
+  for (auto& t : workers_) t.join();
   workers_.clear();
 }
 

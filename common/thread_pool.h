@@ -32,7 +32,8 @@ class ThreadPool {
   // Queues `task`; false (and `task` dropped) when the queue is full or the pool is stopping.
   bool TrySubmit(std::function<void()> task);
 
-  // Stops taking tasks, runs the ones already queued, joins the workers. Idempotent.
+  // Stops taking tasks, runs the ones already queued, joins the workers. Idempotent and safe to
+  // call from several threads; must not be called from one of the pool's own tasks.
   void Shutdown();
 
   size_t threads() const { return workers_.size(); }
@@ -47,6 +48,7 @@ class ThreadPool {
   std::deque<std::function<void()>> queue_;
   size_t idle_ = 0;
   bool stopping_ = false;
+  std::mutex join_mu_;  // held by Shutdown() while it joins and clears workers_
   std::vector<std::thread> workers_;
 };
 

@@ -1,1 +1,355 @@
-// placeholder until implemented
+#include "origin/config.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <toml.hpp>
+#include <vector>
+
+#include "signing/base64url.h"
+
+namespace imgorigin::origin {
+namespace {
+
+using common::ErrorCode;
+using common::Fail;
+using common::Result;
+
+Result<void> Invalid(std::string_view setting, std::string_view what) {
+  return Fail(ErrorCode::kBadRequest, std::string(setting) + ": " + std::string(what));
+}
+
+template <typename Int>
+Result<void> SetInt(Int& out, std::string_view setting, std::string_view text) {
+  Int value{};
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return Invalid(setting, "expected a whole number, got \"" + std::string(text) + "\"");
+  }
+  out = value;
+  return {};
+}
+
+Result<void> SetBool(bool& out, std::string_view setting, std::string_view text) {
+  if (text == "true" || text == "1" || text == "yes") {
+    out = true;
+  } else if (text == "false" || text == "0" || text == "no") {
+    out = false;
+  } else {
+    return Invalid(setting, "expected true or false, got \"" + std::string(text) + "\"");
+  }
+  return {};
+}
+
+std::vector<std::string> SplitList(std::string_view text) {
+  std::vector<std::string> items;
+  while (!text.empty()) {
+    size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) items.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return items;
+}
+
+// Keys and salts are configured as parallel hex lists; the pairs are rebuilt after loading.
+struct KeyLists {
+  std::vector<std::string> keys;
+  std::vector<std::string> salts;
+};
+
+Result<void> SetHexList(std::vector<std::string>& out, std::string_view setting,
+                        std::string_view text) {
+  out.clear();
+  for (const auto& item : SplitList(text)) {
+    auto bytes = signing::HexDecode(item);
+    if (!bytes || bytes->empty()) return Invalid(setting, "expected hex-encoded bytes");
+    out.push_back(*std::move(bytes));
+  }
+  return {};
+}
+
+// imgproxy's IMGPROXY_PRESETS format: "name=options,name=options".
+Result<void> SetPresets(transforms::ParserConfig& parser, std::string_view setting,
+                        std::string_view text) {
+  for (const auto& item : SplitList(text)) {
+    size_t eq = item.find('=');
+    if (eq == 0 || eq == std::string::npos) {
+      return Invalid(setting, "expected name=options, got \"" + item + "\"");
+    }
+    parser.presets[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  return {};
+}
+
+struct Setting {
+  std::string_view key;  // dotted file key
+  std::string_view env;  // environment variable
+  std::function<Result<void>(Config&, KeyLists&, std::string_view key, std::string_view)> set;
+};
+
+template <typename Field>
+auto IntField(Field Config::*field) {
+  return [field](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+    return SetInt(c.*field, k, v);
+  };
+}
+
+const std::vector<Setting>& Settings() {
+  static const std::vector<Setting> settings = {
+      {"server.bind", "IMGORIGIN_BIND",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         if (auto hp = ParseHostPort(v); !hp) return Invalid(k, hp.error().message);
+         c.bind = v;
+         return {};
+       }},
+      {"server.loops", "IMGORIGIN_LOOPS", IntField(&Config::loops)},
+      {"server.workers", "IMGORIGIN_WORKERS", IntField(&Config::workers)},
+      {"server.queue_size", "IMGORIGIN_QUEUE_SIZE", IntField(&Config::queue_size)},
+      {"server.shutdown_timeout_ms", "IMGORIGIN_SHUTDOWN_TIMEOUT_MS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         int64_t ms = 0;
+         if (auto r = SetInt(ms, k, v); !r) return r;
+         c.shutdown_timeout = std::chrono::milliseconds(ms);
+         return {};
+       }},
+      {"server.client_timeout_s", "IMGORIGIN_CLIENT_TIMEOUT_S",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         int64_t s = 0;
+         if (auto r = SetInt(s, k, v); !r) return r;
+         c.client_timeout = std::chrono::seconds(s);
+         return {};
+       }},
+      {"signing.key", "IMGORIGIN_KEY",
+       [](Config&, KeyLists& l, std::string_view k, std::string_view v) {
+         return SetHexList(l.keys, k, v);
+       }},
+      {"signing.salt", "IMGORIGIN_SALT",
+       [](Config&, KeyLists& l, std::string_view k, std::string_view v) {
+         return SetHexList(l.salts, k, v);
+       }},
+      {"signing.signature_size", "IMGORIGIN_SIGNATURE_SIZE",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetInt(c.signing.signature_size, k, v);
+       }},
+      {"signing.allow_unsigned", "IMGORIGIN_ALLOW_UNSIGNED",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetBool(c.signing.allow_unsigned, k, v);
+       }},
+      {"url.max_length", "IMGORIGIN_MAX_URL_LENGTH", IntField(&Config::max_url_length)},
+      {"url.base_url", "IMGORIGIN_BASE_URL",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.parser.base_url = v;
+         return {};
+       }},
+      {"url.presets_only", "IMGORIGIN_PRESETS_ONLY",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetBool(c.parser.only_presets, k, v);
+       }},
+      {"url.presets", "IMGORIGIN_PRESETS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetPresets(c.parser, k, v);
+       }},
+      {"limits.max_src_bytes", "IMGORIGIN_MAX_SRC_BYTES",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         auto size = ParseSize(v);
+         if (!size) return Invalid(k, size.error().message);
+         c.max_src_bytes = *size;
+         return {};
+       }},
+      {"limits.max_src_pixels", "IMGORIGIN_MAX_SRC_PIXELS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetInt(c.pipeline.max_src_pixels, k, v);
+       }},
+      {"limits.max_result_dimension", "IMGORIGIN_MAX_RESULT_DIMENSION",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         if (auto r = SetInt(c.pipeline.max_result_dimension, k, v); !r) return r;
+         c.parser.max_dimension = c.pipeline.max_result_dimension;
+         return {};
+       }},
+      {"limits.processing_timeout_ms", "IMGORIGIN_PROCESSING_TIMEOUT_MS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         int64_t ms = 0;
+         if (auto r = SetInt(ms, k, v); !r) return r;
+         c.pipeline.timeout = std::chrono::milliseconds(ms);
+         return {};
+       }},
+      {"cache.memory_size", "IMGORIGIN_MEMORY_CACHE_SIZE",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         auto size = ParseSize(v);
+         if (!size) return Invalid(k, size.error().message);
+         c.memory.capacity_bytes = static_cast<size_t>(*size);
+         return {};
+       }},
+      {"source.local_root", "IMGORIGIN_LOCAL_ROOT",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.local_root = v;
+         return {};
+       }},
+      {"headers.cache_control", "IMGORIGIN_CACHE_CONTROL",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.cache_control = v;
+         return {};
+       }},
+      {"headers.cache_tag_header", "IMGORIGIN_CACHE_TAG_HEADER",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.cache_tag_header = v;
+         return {};
+       }},
+      {"headers.not_found_max_age", "IMGORIGIN_NOT_FOUND_MAX_AGE",
+       IntField(&Config::not_found_max_age)},
+  };
+  return settings;
+}
+
+// TOML scalars and arrays of scalars as the text an environment variable would hold.
+Result<std::string> TomlText(const toml::value& v, std::string_view key) {
+  switch (v.type()) {
+    case toml::value_t::string: return v.as_string().str;
+    case toml::value_t::integer: return std::to_string(v.as_integer());
+    case toml::value_t::boolean: return std::string(v.as_boolean() ? "true" : "false");
+    case toml::value_t::array: {
+      std::string joined;
+      for (const auto& item : v.as_array()) {
+        auto text = TomlText(item, key);
+        if (!text) return text;
+        if (!joined.empty()) joined += ',';
+        joined += *text;
+      }
+      return joined;
+    }
+    default:
+      return Fail(ErrorCode::kBadRequest,
+                  std::string(key) + ": expected a string, number, boolean or list");
+  }
+}
+
+Result<void> ApplyFile(const std::string& path, Config& config, KeyLists& lists) {
+  toml::value root;
+  try {
+    root = toml::parse(path);
+  } catch (const std::exception& e) {
+    // toml11's message names the file, line and column: exactly what the operator needs.
+    return Fail(ErrorCode::kBadRequest, std::string("cannot read config: ") + e.what());
+  }
+  if (!root.is_table()) return Fail(ErrorCode::kBadRequest, path + ": not a TOML table");
+  for (const auto& [section, table] : root.as_table()) {
+    if (section == "presets") {
+      if (!table.is_table()) return Invalid("presets", "expected a table of name = \"options\"");
+      for (const auto& [name, options] : table.as_table()) {
+        if (!options.is_string()) return Invalid("presets." + name, "expected a string");
+        config.parser.presets[name] = options.as_string().str;
+      }
+      continue;
+    }
+    if (!table.is_table()) return Invalid(section, "expected a [section]");
+    for (const auto& [name, value] : table.as_table()) {
+      std::string key = section + "." + name;
+      auto it = std::find_if(Settings().begin(), Settings().end(),
+                             [&](const Setting& s) { return s.key == key; });
+      if (it == Settings().end()) return Invalid(key, "unknown setting");
+      auto text = TomlText(value, key);
+      if (!text) return std::unexpected(text.error());
+      if (auto r = it->set(config, lists, key, *text); !r) return r;
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+std::optional<std::string> ProcessEnv(std::string_view name) {
+  const char* value = std::getenv(std::string(name).c_str());
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+Result<std::pair<std::string, uint16_t>> ParseHostPort(std::string_view bind) {
+  size_t colon = bind.rfind(':');
+  if (colon == std::string_view::npos) {
+    return Fail(ErrorCode::kBadRequest, "expected host:port, got \"" + std::string(bind) + "\"");
+  }
+  std::string_view host = bind.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty()) host = "0.0.0.0";
+  uint16_t port = 0;
+  std::string_view port_text = bind.substr(colon + 1);
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || end != port_text.data() + port_text.size()) {
+    return Fail(ErrorCode::kBadRequest, "bad port in \"" + std::string(bind) + "\"");
+  }
+  return std::pair{std::string(host), port};
+}
+
+Result<int64_t> ParseSize(std::string_view text) {
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || value < 0) {
+    return Fail(ErrorCode::kBadRequest, "expected a size such as 64MiB, got \"" +
+                                            std::string(text) + "\"");
+  }
+  std::string unit(end, text.data() + text.size());
+  std::transform(unit.begin(), unit.end(), unit.begin(), ::tolower);
+  static constexpr std::pair<std::string_view, int64_t> kUnits[] = {
+      {"", 1},           {"b", 1},          {"k", 1ll << 10},  {"kb", 1000},
+      {"kib", 1ll << 10}, {"m", 1ll << 20},  {"mb", 1000'000},  {"mib", 1ll << 20},
+      {"g", 1ll << 30},  {"gb", 1000'000'000}, {"gib", 1ll << 30},
+  };
+  for (const auto& [name, factor] : kUnits) {
+    if (unit == name) {
+      if (value > INT64_MAX / factor) break;
+      return value * factor;
+    }
+  }
+  return Fail(ErrorCode::kBadRequest, "unknown size \"" + std::string(text) + "\"");
+}
+
+Result<void> Config::Validate() const {
+  if (auto hp = ParseHostPort(bind); !hp) return Invalid("server.bind", hp.error().message);
+  if (queue_size > 100'000) return Invalid("server.queue_size", "at most 100000");
+  if (max_url_length < 64) return Invalid("url.max_length", "at least 64");
+  if (max_src_bytes <= 0) return Invalid("limits.max_src_bytes", "must be positive");
+  if (cache_tag_header.find_first_of(" :\r\n") != std::string::npos) {
+    return Invalid("headers.cache_tag_header", "not a valid header name");
+  }
+  if (cache_control.find_first_of("\r\n") != std::string::npos) {
+    return Invalid("headers.cache_control", "must be one line");
+  }
+  if (not_found_max_age < 0) return Invalid("headers.not_found_max_age", "must be >= 0");
+  if (auto r = signing.Validate(); !r) return Invalid("signing", r.error().message);
+  if (auto r = parser.Validate(); !r) return Invalid("presets", r.error().message);
+  if (auto r = pipeline.Validate(); !r) return Invalid("limits", r.error().message);
+  if (auto r = memory.Validate(); !r) return Invalid("cache", r.error().message);
+  return {};
+}
+
+Result<Config> LoadConfig(const std::string& path, const EnvLookup& env) {
+  Config config;
+  KeyLists lists;
+  if (!path.empty()) {
+    if (auto r = ApplyFile(path, config, lists); !r) return std::unexpected(r.error());
+  }
+  for (const auto& setting : Settings()) {
+    if (auto value = env(setting.env)) {
+      if (auto r = setting.set(config, lists, setting.env, *value); !r) {
+        return std::unexpected(r.error());
+      }
+    }
+  }
+  if (lists.keys.size() != lists.salts.size()) {
+    return Fail(ErrorCode::kBadRequest,
+                "signing: IMGORIGIN_KEY and IMGORIGIN_SALT must list the same number of values");
+  }
+  for (size_t i = 0; i < lists.keys.size(); ++i) {
+    config.signing.keys.push_back({lists.keys[i], lists.salts[i]});
+  }
+  if (auto r = config.Validate(); !r) return std::unexpected(r.error());
+  return config;
+}
+
+}  // namespace imgorigin::origin

@@ -1,1 +1,59 @@
-// placeholder until implemented
+#include "origin/event_loop.h"
+
+#include <event2/thread.h>
+
+#include <mutex>
+#include <stdexcept>
+
+namespace imgorigin::origin {
+
+void EnableLibeventThreads() {
+  static std::once_flag once;
+  std::call_once(once, [] { evthread_use_pthreads(); });
+}
+
+EventLoop::EventLoop() : base_(event_base_new()) {
+  if (!base_) throw std::runtime_error("event_base_new failed");
+  // Never added, only activated by Post(): an fd-less event that exists to be woken.
+  wake_.reset(event_new(base_.get(), -1, 0, &EventLoop::OnWake, this));
+}
+
+EventLoop::~EventLoop() {
+  Stop();
+  Join();
+  RunPending();
+}
+
+void EventLoop::Start() {
+  // Keep running with no sockets to watch: work may still arrive through Post().
+  thread_ = std::thread([this] { event_base_loop(base_.get(), EVLOOP_NO_EXIT_ON_EMPTY); });
+}
+
+void EventLoop::Post(std::function<void()> task) {
+  {
+    std::lock_guard lock(mu_);
+    tasks_.push_back(std::move(task));
+  }
+  event_active(wake_.get(), EV_READ, 0);
+}
+
+void EventLoop::Stop() { event_base_loopbreak(base_.get()); }
+
+void EventLoop::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void EventLoop::RunPending() {
+  std::deque<std::function<void()>> tasks;
+  {
+    std::lock_guard lock(mu_);
+    tasks.swap(tasks_);
+  }
+  for (auto& task : tasks) task();
+}
+
+void EventLoop::OnWake(evutil_socket_t, short, void* self) {
+  static_cast<EventLoop*>(self)->RunPending();
+}
+
+}  // namespace imgorigin::origin

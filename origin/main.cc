@@ -1,1 +1,134 @@
-int main() { return 0; }
+// imgorigin: the composition root. Parses the command line, loads the configuration, wires the
+// modules together and runs until SIGTERM/SIGINT.
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <vips/vips.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <optional>
+
+#include "cache/memory_tier.h"
+#include "common/thread_pool.h"
+#include "origin/config.h"
+#include "origin/handlers.h"
+#include "origin/local_source.h"
+#include "origin/server.h"
+#include "signing/signer.h"
+#include "transforms/pipeline.h"
+
+namespace imgorigin::origin {
+namespace {
+
+int Serve(const Config& config, const char* argv0) {
+  if (!config.signing.keys.empty()) {
+    spdlog::info("signing: {} key pair(s), signature size {}", config.signing.keys.size(),
+                 config.signing.signature_size);
+  } else {
+    spdlog::warn("!!! UNSIGNED MODE: any URL is accepted. For development only; set "
+                 "IMGORIGIN_KEY and IMGORIGIN_SALT in production !!!");
+  }
+
+  // Signals are taken synchronously by the main thread (sigwait below); every thread created
+  // from here on inherits the mask, so none of them is interrupted.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  transforms::InitVips(argv0);
+
+  std::optional<LocalSource> local;
+  if (!config.local_root.empty()) {
+    auto opened = LocalSource::Open(config.local_root, config.max_src_bytes);
+    if (!opened) {
+      spdlog::error("{}", opened.error().message);
+      return 2;
+    }
+    local.emplace(*std::move(opened));
+    spdlog::info("local sources from {}", config.local_root);
+  }
+
+  signing::Signer signer(config.signing);
+  cache::MemoryTier memory(config.memory);
+  common::ThreadPool cpu({.threads = config.workers, .queue_capacity = config.queue_size});
+  Handlers handlers(config, signer, memory, cpu, local ? &*local : nullptr);
+
+  auto host_port = ParseHostPort(config.bind);  // validated with the config
+  Server server({.host = host_port->first,
+                 .port = host_port->second,
+                 .loops = config.loops ? config.loops : std::max(1u, std::thread::hardware_concurrency()),
+                 .client_timeout = config.client_timeout},
+                [&handlers](const ExchangePtr& exchange) { handlers.Handle(exchange); });
+  auto port = server.Start();
+  if (!port) {
+    spdlog::error("{}", port.error().message);
+    return 1;
+  }
+  // Tests and scripts read the bound port from this line.
+  std::printf("imgorigin listening on http://%s:%u\n", host_port->first.c_str(), *port);
+  std::fflush(stdout);
+  spdlog::info("{} workers, queue {}, memory cache {} MiB", cpu.threads(), config.queue_size,
+               config.memory.capacity_bytes >> 20);
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("{} received: finishing {} in-flight request(s)", strsignal(sig), server.in_flight());
+  server.StopAccepting();
+  if (!server.WaitIdle(config.shutdown_timeout)) {
+    spdlog::warn("shutdown timeout: {} request(s) still in flight", server.in_flight());
+  }
+  cpu.Shutdown();
+  server.Stop();
+  vips_shutdown();
+  spdlog::info("stopped");
+  return 0;
+}
+
+int Sign(const Config& config, const std::string& path) {
+  if (config.signing.keys.empty()) {
+    std::fprintf(stderr, "imgorigin sign: no signing keys configured (IMGORIGIN_KEY, IMGORIGIN_SALT)\n");
+    return 2;
+  }
+  if (path.empty() || path.front() != '/') {
+    std::fprintf(stderr, "imgorigin sign: the path must start with '/', e.g. /rs:fit:300:0/plain/local:///a.jpg\n");
+    return 2;
+  }
+  signing::Signer signer(config.signing);
+  std::printf("/%s%s\n", signer.Sign(path).c_str(), path.c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace imgorigin::origin
+
+int main(int argc, char** argv) {
+  using namespace imgorigin::origin;
+  spdlog::set_default_logger(spdlog::stderr_color_mt("imgorigin"));
+
+  CLI::App app{"imgorigin: an on-the-fly image origin for CDNs"};
+  app.require_subcommand(1);
+  std::string config_path;
+  app.add_option("-c,--config", config_path, "TOML config file (IMGORIGIN_* variables override it)")
+      ->check(CLI::ExistingFile);
+  auto* serve = app.add_subcommand("serve", "Run the HTTP server");
+  auto* sign = app.add_subcommand("sign", "Print a signed path for an imgproxy-style URL path");
+  std::string path;
+  sign->add_option("path", path, "e.g. /rs:fill:300:300/plain/local:///photo.jpg@webp")->required();
+  for (auto* sub : {serve, sign}) {
+    sub->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
+  }
+  CLI11_PARSE(app, argc, argv);
+
+  auto config = LoadConfig(config_path);
+  if (!config) {
+    std::fprintf(stderr, "imgorigin: configuration error: %s\n", config.error().message.c_str());
+    return 2;
+  }
+  if (*sign) return Sign(*config, path);
+  return Serve(*config, argv[0]);
+}

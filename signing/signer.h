@@ -33,7 +33,7 @@ class Signer {
   explicit Signer(Config config);
 
   // Signature for `path` (everything after the signature segment, starting with "/") with the
-  // first key pair. Requires at least one key.
+  // first key pair. Without keys it returns "_", the placeholder segment unsigned mode accepts.
   std::string Sign(std::string_view path) const;
 
   // True when `signature` matches `path` under any key pair, or when no keys are configured and

@@ -1,1 +1,200 @@
-// placeholder until implemented
+#include "transforms/format.h"
+
+#include <vips/vips.h>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+
+namespace imgorigin::transforms {
+
+using namespace std::string_view_literals;
+
+namespace {
+
+struct FormatInfo {
+  ImageFormat format;
+  std::string_view extension;  // canonical one first in kFormats
+  std::string_view mime_type;
+};
+
+constexpr std::array kFormats = {
+    FormatInfo{ImageFormat::kJpeg, "jpg", "image/jpeg"},
+    FormatInfo{ImageFormat::kPng, "png", "image/png"},
+    FormatInfo{ImageFormat::kWebp, "webp", "image/webp"},
+    FormatInfo{ImageFormat::kAvif, "avif", "image/avif"},
+    FormatInfo{ImageFormat::kGif, "gif", "image/gif"},
+    FormatInfo{ImageFormat::kTiff, "tiff", "image/tiff"},
+    FormatInfo{ImageFormat::kHeic, "heic", "image/heic"},
+    FormatInfo{ImageFormat::kSvg, "svg", "image/svg+xml"},
+    FormatInfo{ImageFormat::kJxl, "jxl", "image/jxl"},
+    FormatInfo{ImageFormat::kBmp, "bmp", "image/bmp"},
+    FormatInfo{ImageFormat::kIco, "ico", "image/x-icon"},
+};
+
+// Spellings that are accepted in URLs but never produced.
+struct ExtensionAlias {
+  std::string_view extension;
+  ImageFormat format;
+};
+constexpr std::array kAliases = {
+    ExtensionAlias{"jpeg", ImageFormat::kJpeg},
+    ExtensionAlias{"tif", ImageFormat::kTiff},
+    ExtensionAlias{"heif", ImageFormat::kHeic},
+};
+
+const FormatInfo* Find(ImageFormat format) {
+  for (const auto& info : kFormats) {
+    if (info.format == format) return &info;
+  }
+  return nullptr;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char ca = a[i];
+    if (ca >= 'A' && ca <= 'Z') ca = static_cast<char>(ca - 'A' + 'a');
+    if (ca != b[i]) return false;
+  }
+  return true;
+}
+
+// libvips' saver lookup is by file suffix. Formats without an entry are never written here:
+// libvips has no BMP/ICO saver, SVG is only passed through, and HEIC is not displayable by
+// browsers, so serving it would be a trap for the CDN.
+const char* SaverSuffix(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::kJpeg: return ".jpg";
+    case ImageFormat::kPng: return ".png";
+    case ImageFormat::kWebp: return ".webp";
+    case ImageFormat::kGif: return ".gif";
+    case ImageFormat::kAvif: return ".avif";
+    case ImageFormat::kTiff: return ".tif";
+    case ImageFormat::kJxl: return ".jxl";
+    default: return nullptr;
+  }
+}
+
+// libvips 8.14 registers its HEIF saver for ".heic" only, and whether AV1 works depends on the
+// encoders libheif was built with: so AVIF is probed by encoding a tiny image once.
+bool CanEncodeAvif() {
+  VipsImage* pixel = nullptr;
+  if (vips_black(&pixel, 8, 8, "bands", 3, nullptr) != 0) {
+    vips_error_clear();
+    return false;
+  }
+  void* buffer = nullptr;
+  size_t length = 0;
+  const bool ok = vips_heifsave_buffer(pixel, &buffer, &length, "compression",
+                                       VIPS_FOREIGN_HEIF_COMPRESSION_AV1, nullptr) == 0;
+  g_object_unref(pixel);
+  g_free(buffer);
+  if (!ok) vips_error_clear();
+  return ok;
+}
+
+bool HasSaver(ImageFormat format) {
+  if (format == ImageFormat::kAvif) return CanEncodeAvif();
+  const char* suffix = SaverSuffix(format);
+  if (suffix == nullptr) return false;
+  // The returned type name is static (not to be freed); a miss leaves a message in libvips'
+  // per-thread error buffer, which must not leak into an unrelated later error.
+  if (vips_foreign_find_save_buffer(suffix) != nullptr) return true;
+  vips_error_clear();
+  return false;
+}
+
+bool StartsWith(std::string_view bytes, std::string_view prefix, size_t offset = 0) {
+  return bytes.size() >= offset + prefix.size() && bytes.substr(offset, prefix.size()) == prefix;
+}
+
+// ISO BMFF ("....ftyp<major><minor><compatible…>"): AVIF and HEIC share the container and
+// differ by brand. "mif1"/"msf1" are generic HEIF brands, so the compatible list decides.
+ImageFormat SniffIsoBmff(std::string_view bytes) {
+  const std::string_view major = bytes.substr(8, 4);
+  if (major == "avif" || major == "avis") return ImageFormat::kAvif;
+  if (major == "heic" || major == "heix" || major == "heim" || major == "heis") {
+    return ImageFormat::kHeic;
+  }
+  if (major != "mif1" && major != "msf1") return ImageFormat::kUnknown;
+  const size_t box_size = (static_cast<size_t>(static_cast<unsigned char>(bytes[0])) << 24) |
+                          (static_cast<size_t>(static_cast<unsigned char>(bytes[1])) << 16) |
+                          (static_cast<size_t>(static_cast<unsigned char>(bytes[2])) << 8) |
+                          static_cast<size_t>(static_cast<unsigned char>(bytes[3]));
+  const size_t end = std::min(box_size, bytes.size());
+  for (size_t pos = 16; pos + 4 <= end; pos += 4) {
+    const std::string_view brand = bytes.substr(pos, 4);
+    if (brand == "avif" || brand == "avis") return ImageFormat::kAvif;
+  }
+  return ImageFormat::kHeic;
+}
+
+bool LooksLikeSvg(std::string_view bytes) {
+  if (StartsWith(bytes, "\xEF\xBB\xBF")) bytes.remove_prefix(3);
+  const size_t start = bytes.find_first_not_of(" \t\r\n");
+  if (start == std::string_view::npos) return false;
+  bytes.remove_prefix(start);
+  return StartsWith(bytes, "<svg") || StartsWith(bytes, "<?xml");
+}
+
+}  // namespace
+
+std::optional<ImageFormat> FormatFromExtension(std::string_view ext) {
+  for (const auto& info : kFormats) {
+    if (EqualsIgnoreCase(ext, info.extension)) return info.format;
+  }
+  for (const auto& alias : kAliases) {
+    if (EqualsIgnoreCase(ext, alias.extension)) return alias.format;
+  }
+  return std::nullopt;
+}
+
+std::string_view FormatExtension(ImageFormat format) {
+  const FormatInfo* info = Find(format);
+  return info == nullptr ? std::string_view() : info->extension;
+}
+
+std::string_view FormatMimeType(ImageFormat format) {
+  const FormatInfo* info = Find(format);
+  return info == nullptr ? std::string_view("application/octet-stream") : info->mime_type;
+}
+
+bool CanEncode(ImageFormat format) {
+  // Computed once for all formats. vips_init() is idempotent; calling it here means an early
+  // caller cannot cache "no savers" forever just because the process had not initialised libvips.
+  static const auto kEncodable = [] {
+    std::array<bool, static_cast<size_t>(ImageFormat::kIco) + 1> encodable{};
+    if (vips_init("imgorigin") != 0) {
+      vips_error_clear();
+      return encodable;
+    }
+    for (size_t i = 0; i < encodable.size(); ++i) {
+      encodable[i] = HasSaver(static_cast<ImageFormat>(i));
+    }
+    return encodable;
+  }();
+  const auto index = static_cast<size_t>(format);
+  return index < kEncodable.size() && kEncodable[index];
+}
+
+ImageFormat SniffFormat(std::string_view bytes) {
+  if (StartsWith(bytes, "\xFF\xD8\xFF")) return ImageFormat::kJpeg;
+  if (StartsWith(bytes, "\x89PNG\r\n\x1A\n")) return ImageFormat::kPng;
+  if (StartsWith(bytes, "GIF87a") || StartsWith(bytes, "GIF89a")) return ImageFormat::kGif;
+  if (StartsWith(bytes, "RIFF") && StartsWith(bytes, "WEBP", 8)) return ImageFormat::kWebp;
+  if (StartsWith(bytes, "ftyp", 4) && bytes.size() >= 12) {
+    const ImageFormat format = SniffIsoBmff(bytes);
+    if (format != ImageFormat::kUnknown) return format;
+  }
+  if (StartsWith(bytes, "II*\0"sv) || StartsWith(bytes, "MM\0*"sv)) return ImageFormat::kTiff;
+  if (StartsWith(bytes, "\xFF\x0A") || StartsWith(bytes, "\0\0\0\x0CJXL \r\n\x87\n"sv)) {
+    return ImageFormat::kJxl;
+  }
+  if (StartsWith(bytes, "\0\0\1\0"sv)) return ImageFormat::kIco;
+  if (StartsWith(bytes, "BM")) return ImageFormat::kBmp;
+  if (LooksLikeSvg(bytes)) return ImageFormat::kSvg;
+  return ImageFormat::kUnknown;
+}
+
+}  // namespace imgorigin::transforms

@@ -38,7 +38,7 @@ struct ParserConfig {
 struct ImageRequest {
   TransformSpec spec;
   std::string source;  // absolute source URL after base_url: "local:///a.jpg", "s3://b/k", …
-  std::optional<int64_t> expires;  // exp: unix seconds
+  std::optional<int64_t> expires;  // exp: unix seconds; exp:0 (never, in imgproxy) is unset
   std::string filename;            // fn: (already decoded), "" = derive from the source
   bool attachment = false;         // att:
   std::string cachebuster;         // cb: (not part of the image, so not part of the key)

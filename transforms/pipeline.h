@@ -2,7 +2,9 @@
 //
 // Reads the header first and refuses sources over the pixel limit before decoding anything;
 // loads with shrink-on-load where the format allows; runs the spec's steps in imgproxy's order
-// (crop → resize → rotate/flip → extend → blur/sharpen → background → encode). libvips
+// (crop → resize → rotate/flip → extend → blur/sharpen → background → encode). Sizes, crops and
+// gravities refer to the output's orientation (after EXIF orientation, rotate and flips), so
+// the shrunk image is oriented first and then cropped and resized. libvips
 // exceptions are caught here and turned into Errors; no libvips text reaches the caller.
 // Process() may run on any number of threads at once (call InitVips() once per process first).
 #pragma once

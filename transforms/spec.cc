@@ -1,1 +1,188 @@
-// placeholder until implemented
+#include "transforms/spec.h"
+
+#include <charconv>
+#include <cstdio>
+#include <string_view>
+#include <utility>
+
+namespace imgorigin::transforms {
+namespace {
+
+std::string_view ResizingTypeName(ResizingType type) {
+  switch (type) {
+    case ResizingType::kFit: return "fit";
+    case ResizingType::kFill: return "fill";
+    case ResizingType::kFillDown: return "fill-down";
+    case ResizingType::kForce: return "force";
+    case ResizingType::kAuto: return "auto";
+  }
+  return "fit";
+}
+
+std::string_view GravityTypeName(GravityType type) {
+  switch (type) {
+    case GravityType::kCenter: return "ce";
+    case GravityType::kNorth: return "no";
+    case GravityType::kSouth: return "so";
+    case GravityType::kEast: return "ea";
+    case GravityType::kWest: return "we";
+    case GravityType::kNorthEast: return "noea";
+    case GravityType::kNorthWest: return "nowe";
+    case GravityType::kSouthEast: return "soea";
+    case GravityType::kSouthWest: return "sowe";
+    case GravityType::kSmart: return "sm";
+    case GravityType::kFocusPoint: return "fp";
+  }
+  return "ce";
+}
+
+// Shortest text that reads back as the same double, so distinct values never share a key and
+// equal values always do ("1.5", "0.1", "300"). -0 and 0 are the same image, so both print "0".
+void AppendNumber(std::string& out, double value) {
+  if (value == 0) {
+    out += '0';
+    return;
+  }
+  char buf[32];
+  const auto result = std::to_chars(buf, buf + sizeof(buf), value);
+  out.append(buf, result.ptr);
+}
+
+void AppendNumber(std::string& out, int value) {
+  char buf[16];
+  const auto result = std::to_chars(buf, buf + sizeof(buf), value);
+  out.append(buf, result.ptr);
+}
+
+void AppendBool(std::string& out, bool value) { out += value ? '1' : '0'; }
+
+// "no", "no:10:-5", "sm", "fp:0.5:0.25". Compass offsets are left out when both are zero because
+// "g:no" and "g:no:0:0" are the same request; a focus point always has both coordinates.
+void AppendGravity(std::string& out, const Gravity& gravity) {
+  out += GravityTypeName(gravity.type);
+  if (gravity.type == GravityType::kSmart) return;
+  if (gravity.type != GravityType::kFocusPoint && gravity.x == 0 && gravity.y == 0) return;
+  out += ':';
+  AppendNumber(out, gravity.x);
+  out += ':';
+  AppendNumber(out, gravity.y);
+}
+
+// Builds "a/b/c" from segments appended in a fixed order.
+class SegmentWriter {
+ public:
+  std::string& Begin() {
+    if (!out_.empty()) out_ += '/';
+    return out_;
+  }
+  std::string Take() && { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+}  // namespace
+
+std::string TransformSpec::Canonical() const {
+  const TransformSpec defaults;
+  SegmentWriter writer;
+
+  // One "rs" segment stands for resizing_type, width, height and enlarge, however the URL spelled
+  // them (rs, s, rt, w, h, el), so the meta-option and the separate options fold together.
+  if (resizing_type != defaults.resizing_type || width != defaults.width ||
+      height != defaults.height || enlarge != defaults.enlarge) {
+    std::string& out = writer.Begin();
+    out += "rs:";
+    out += ResizingTypeName(resizing_type);
+    out += ':';
+    AppendNumber(out, width);
+    out += ':';
+    AppendNumber(out, height);
+    out += ':';
+    AppendBool(out, enlarge);
+  }
+  if (dpr != defaults.dpr) {
+    std::string& out = writer.Begin();
+    out += "dpr:";
+    AppendNumber(out, dpr);
+  }
+  // Without extend its gravity has nothing to place, so it is not part of the key.
+  if (extend) {
+    std::string& out = writer.Begin();
+    out += "ex:1";
+    if (extend_gravity != Gravity{}) {
+      out += ':';
+      AppendGravity(out, extend_gravity);
+    }
+  }
+  if (gravity != defaults.gravity) {
+    std::string& out = writer.Begin();
+    out += "g:";
+    AppendGravity(out, gravity);
+  }
+  // A 0×0 crop keeps the full extent whatever its gravity, and a crop gravity equal to the spec's
+  // gravity is what an unset one means.
+  if (crop && (crop->width != 0 || crop->height != 0)) {
+    std::string& out = writer.Begin();
+    out += "c:";
+    AppendNumber(out, crop->width);
+    out += ':';
+    AppendNumber(out, crop->height);
+    if (crop->gravity && *crop->gravity != gravity) {
+      out += ':';
+      AppendGravity(out, *crop->gravity);
+    }
+  }
+  if (rotate != defaults.rotate) {
+    std::string& out = writer.Begin();
+    out += "rot:";
+    AppendNumber(out, rotate);
+  }
+  if (flip_horizontal || flip_vertical) {
+    std::string& out = writer.Begin();
+    out += "fl:";
+    AppendBool(out, flip_horizontal);
+    out += ':';
+    AppendBool(out, flip_vertical);
+  }
+  if (auto_rotate != defaults.auto_rotate) {
+    std::string& out = writer.Begin();
+    out += "ar:";
+    AppendBool(out, auto_rotate);
+  }
+  if (blur != defaults.blur) {
+    std::string& out = writer.Begin();
+    out += "bl:";
+    AppendNumber(out, blur);
+  }
+  if (sharpen != defaults.sharpen) {
+    std::string& out = writer.Begin();
+    out += "sh:";
+    AppendNumber(out, sharpen);
+  }
+  if (background) {
+    char hex[8];
+    std::snprintf(hex, sizeof(hex), "%02x%02x%02x", background->r, background->g, background->b);
+    std::string& out = writer.Begin();
+    out += "bg:";
+    out += hex;
+  }
+  if (quality != defaults.quality) {
+    std::string& out = writer.Begin();
+    out += "q:";
+    AppendNumber(out, quality);
+  }
+  if (strip_metadata != defaults.strip_metadata) {
+    std::string& out = writer.Begin();
+    out += "sm:";
+    AppendBool(out, strip_metadata);
+  }
+  if (format != defaults.format) {
+    std::string& out = writer.Begin();
+    out += "f:";
+    out += FormatExtension(format);
+  }
+  return std::move(writer).Take();
+}
+
+}  // namespace imgorigin::transforms

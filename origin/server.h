@@ -1,0 +1,107 @@
+// The HTTP front: N libevent loops, each with its own evhttp and its own listening socket, all
+// bound to one port with SO_REUSEPORT so the kernel spreads connections across loops.
+//
+// Each request becomes an Exchange owned by shared_ptr: the loop that accepted it is the only
+// thread that touches it; workers hold a reference and Post() back to exchange.loop() to answer.
+// Server is driven from the main thread: Start(); at the end StopAccepting(), WaitIdle() for
+// in-flight requests, stop whatever still posts to the loops (the CPU pool), then Stop().
+#pragma once
+
+#include <event2/http.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/status.h"
+#include "origin/event_loop.h"
+
+namespace imgorigin::origin {
+
+class Exchange {
+ public:
+  Exchange(evhttp_request* req, EventLoop& loop, std::atomic<int64_t>& in_flight);
+  ~Exchange();  // answers 500 if the handler never replied (a bug, but never a hung client)
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+
+  bool is_head() const;
+  bool is_get_or_head() const;
+  std::string_view target() const { return target_; }  // raw request target, query included
+  std::string_view path() const;                       // target up to '?'
+  const char* header(const char* name) const;          // nullptr if absent
+  const std::string& request_id() const { return request_id_; }
+  double elapsed_ms() const;
+  EventLoop& loop() const { return loop_; }
+
+  void AddHeader(const char* name, const std::string& value);
+  // Sends the response; `body` is referenced, not copied. HEAD gets the headers only, with the
+  // Content-Length the body would have. Only the first Send counts.
+  void Send(int status, const common::SharedBytes& body);
+  void SendText(int status, std::string_view text);
+
+ private:
+  evhttp_request* req_;
+  EventLoop& loop_;
+  std::atomic<int64_t>& in_flight_;
+  std::string target_;
+  std::string request_id_;
+  std::chrono::steady_clock::time_point start_;
+  bool sent_ = false;
+};
+
+using ExchangePtr = std::shared_ptr<Exchange>;
+
+struct HttpDeleter {
+  void operator()(evhttp* http) const { evhttp_free(http); }
+};
+
+class Server {
+ public:
+  struct Options {
+    std::string host = "127.0.0.1";
+    uint16_t port = 0;
+    size_t loops = 1;
+    std::chrono::seconds client_timeout{30};
+    size_t max_headers_size = 16 << 10;
+  };
+  using Handler = std::function<void(const ExchangePtr&)>;
+
+  Server(Options options, Handler handler);
+  ~Server();
+
+  // Binds and starts the loops; returns the port actually bound.
+  common::Result<uint16_t> Start();
+
+  // Closes the listening sockets; open connections keep being served.
+  void StopAccepting();
+  // Waits until no request is in flight, or `limit` passed. True when idle.
+  bool WaitIdle(std::chrono::milliseconds limit);
+  // Stops and joins the loops, runs what was still posted to them, closes every connection.
+  // Nothing may Post() to the loops any more (shut the CPU pool down first).
+  void Stop();
+
+  int64_t in_flight() const { return in_flight_.load(); }
+
+ private:
+  struct Loop {
+    Server* owner = nullptr;
+    std::unique_ptr<EventLoop> loop;
+    std::unique_ptr<evhttp, HttpDeleter> http;
+    evhttp_bound_socket* socket = nullptr;
+  };
+  static void OnRequest(evhttp_request* req, void* arg);
+
+  Options options_;
+  Handler handler_;
+  std::vector<std::unique_ptr<Loop>> loops_;
+  std::atomic<int64_t> in_flight_{0};
+};
+
+}  // namespace imgorigin::origin

@@ -1,0 +1,251 @@
+#include "tests/integration/harness.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+
+#include "signing/base64url.h"
+#include "signing/signer.h"
+
+namespace imgorigin::testing {
+namespace {
+
+struct CurlDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+
+size_t OnBody(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+size_t OnHeader(char* data, size_t size, size_t n, void* out) {
+  std::string line(data, size * n);
+  auto* headers = static_cast<decltype(HttpResponse::headers)*>(out);
+  size_t colon = line.find(':');
+  if (colon != std::string::npos) {
+    std::string value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ')) value.erase(0, 1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == '\n')) value.pop_back();
+    (*headers)[line.substr(0, colon)] = value;
+  }
+  return size * n;
+}
+
+std::vector<char*> CStrings(std::vector<std::string>& items) {
+  std::vector<char*> out;
+  for (auto& s : items) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+std::vector<std::string> ChildEnv(const std::map<std::string, std::string>& env) {
+  std::vector<std::string> out;
+  for (const char* name : {"PATH", "HOME", "TMPDIR"}) {
+    if (const char* v = getenv(name)) out.push_back(std::string(name) + "=" + v);
+  }
+  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
+  return out;
+}
+
+pid_t Spawn(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+            int* out_fd, bool merge_stderr) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  std::vector<std::string> argv_s = {IMGORIGIN_BINARY};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<std::string> env_s = ChildEnv(env);
+  auto argv = CStrings(argv_s);
+  auto envp = CStrings(env_s);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    if (merge_stderr) dup2(fds[1], STDERR_FILENO);
+    if (chdir(IMGORIGIN_SOURCE_DIR) != 0) _exit(127);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  *out_fd = fds[0];
+  return pid;
+}
+
+// Reads what is available from `fd` into `out` for up to `ms`; false on EOF.
+bool ReadSome(int fd, std::string* out, int ms) {
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, ms) <= 0) return true;
+  char buf[4096];
+  ssize_t n = read(fd, buf, sizeof buf);
+  if (n <= 0) return false;
+  out->append(buf, static_cast<size_t>(n));
+  return true;
+}
+
+int WaitExit(pid_t pid, std::chrono::seconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    usleep(10'000);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return -1;
+}
+
+}  // namespace
+
+bool CaseLess::operator()(const std::string& a, const std::string& b) const {
+  return strcasecmp(a.c_str(), b.c_str()) < 0;
+}
+
+std::string HttpResponse::header(const std::string& name) const {
+  auto it = headers.find(name);
+  return it == headers.end() ? "" : it->second;
+}
+
+HttpResponse HttpRequest(uint16_t port, const std::string& target,
+                         const std::vector<std::string>& headers, const std::string& method) {
+  static std::once_flag init;
+  std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  std::unique_ptr<curl_slist, SlistDeleter> list;
+  for (const auto& h : headers) list.reset(curl_slist_append(list.release(), h.c_str()));
+  HttpResponse response;
+  std::string url = "http://127.0.0.1:" + std::to_string(port) + target;
+  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_PATH_AS_IS, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, method.c_str());
+  if (method == "HEAD") curl_easy_setopt(curl.get(), CURLOPT_NOBODY, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, list.get());
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, OnBody);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &response.body);
+  curl_easy_setopt(curl.get(), CURLOPT_HEADERFUNCTION, OnHeader);
+  curl_easy_setopt(curl.get(), CURLOPT_HEADERDATA, &response.headers);
+  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 60L);
+  curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
+  if (curl_easy_perform(curl.get()) == CURLE_OK) {
+    curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &response.status);
+  }
+  return response;
+}
+
+OriginProcess::OriginProcess(const std::map<std::string, std::string>& env,
+                             const std::vector<std::string>& args) {
+  pid_ = Spawn(args, env, &stdout_fd_, /*merge_stderr=*/false);
+  const std::string marker = "listening on http://";
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    bool open = ReadSome(stdout_fd_, &output_, 100);
+    size_t at = output_.find(marker);
+    size_t eol = at == std::string::npos ? at : output_.find('\n', at);
+    if (eol != std::string::npos) {
+      std::string host_port = output_.substr(at + marker.size(), eol - at - marker.size());
+      port_ = static_cast<uint16_t>(std::stoi(host_port.substr(host_port.rfind(':') + 1)));
+      return;
+    }
+    if (!open) break;
+  }
+  exit_status_ = WaitExit(pid_, std::chrono::seconds(5));
+  exited_ = true;
+}
+
+OriginProcess::~OriginProcess() {
+  Stop();
+  if (stdout_fd_ >= 0) close(stdout_fd_);
+}
+
+int OriginProcess::Stop() {
+  if (!exited_) {
+    kill(pid_, SIGTERM);
+    exit_status_ = WaitExit(pid_, std::chrono::seconds(30));
+    exited_ = true;
+  }
+  return exit_status_;
+}
+
+long OriginProcess::PeakRssKib() const {
+  std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+int RunBinary(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+              std::string* out) {
+  int fd = -1;
+  pid_t pid = Spawn(args, env, &fd, /*merge_stderr=*/true);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline && ReadSome(fd, out, 100)) {
+  }
+  close(fd);
+  return WaitExit(pid, std::chrono::seconds(5));
+}
+
+std::string Signed(const std::string& path) {
+  signing::Config config;
+  config.keys.push_back({*signing::HexDecode(kKeyHex), *signing::HexDecode(kSaltHex)});
+  return "/" + signing::Signer(config).Sign(path) + path;
+}
+
+std::string MakeTempDir() {
+  const char* base = getenv("TMPDIR");
+  std::string tmpl = std::string(base ? base : "/tmp") + "/imgorigin-test-XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  return tmpl;
+}
+
+vips::VImage Decode(const std::string& bytes) {
+  return vips::VImage::new_from_buffer(bytes.data(), bytes.size(), "",
+                                       vips::VImage::option()->set("access", VIPS_ACCESS_RANDOM))
+      .copy_memory();
+}
+
+std::string LoaderOf(const std::string& bytes) {
+  const char* loader = vips_foreign_find_load_buffer(bytes.data(), bytes.size());
+  if (loader == nullptr) return "";
+  // "VipsForeignLoadPngBuffer" → its nickname "pngload_buffer" → "pngload".
+  std::string nickname = vips_nickname_find(g_type_from_name(loader));
+  return nickname.substr(0, nickname.find("_buffer"));
+}
+
+double MeanAbsDiff(const vips::VImage& a, const vips::VImage& b) {
+  auto normalise = [](vips::VImage im) {
+    if (im.has_alpha()) im = im.flatten(vips::VImage::option()->set("background", 255));
+    im = im.colourspace(VIPS_INTERPRETATION_sRGB);
+    if (im.bands() > 3) im = im.extract_band(0, vips::VImage::option()->set("n", 3));
+    return im.cast(VIPS_FORMAT_UCHAR);
+  };
+  return (normalise(a) - normalise(b)).abs().avg();
+}
+
+double Metric(const std::string& body, const std::string& name_and_labels) {
+  std::istringstream in(body);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name_and_labels + " ", 0) == 0) {
+      return std::stod(line.substr(name_and_labels.size() + 1));
+    }
+  }
+  return -1;
+}
+
+}  // namespace imgorigin::testing

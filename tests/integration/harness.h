@@ -1,0 +1,94 @@
+// Test harness for integration tests: runs the real imgorigin binary as a child process on a
+// port the OS picks, talks to it over HTTP with libcurl, and inspects images with libvips.
+// Used from test threads only; HttpRequest may be called from several threads at once.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <vips/vips8>
+
+namespace imgorigin::testing {
+
+// The dev key and salt of conf/dev.toml, used by the tests too.
+inline constexpr char kKeyHex[] = "696d676f726967696e2d6465762d6b6579";
+inline constexpr char kSaltHex[] = "696d676f726967696e2d6465762d73616c74";
+
+struct CaseLess {
+  bool operator()(const std::string& a, const std::string& b) const;
+};
+
+struct HttpResponse {
+  long status = 0;
+  std::map<std::string, std::string, CaseLess> headers;
+  std::string body;
+  std::string header(const std::string& name) const;  // "" when absent
+};
+
+HttpResponse HttpRequest(uint16_t port, const std::string& target,
+                         const std::vector<std::string>& headers = {},
+                         const std::string& method = "GET");
+
+class OriginProcess {
+ public:
+  // Starts `imgorigin <args…>` with exactly `env` (plus PATH/HOME) and waits for its
+  // "listening on" line. If the process exits instead, started() is false and exit_status()
+  // and output() tell why.
+  OriginProcess(const std::map<std::string, std::string>& env,
+                const std::vector<std::string>& args = {"serve"});
+  ~OriginProcess();
+  OriginProcess(const OriginProcess&) = delete;
+  OriginProcess& operator=(const OriginProcess&) = delete;
+
+  bool started() const { return port_ != 0; }
+  uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
+
+  // Sends SIGTERM and waits (bounded) for the exit; returns the exit status (-1 if killed).
+  int Stop();
+  int exit_status() const { return exit_status_; }
+  const std::string& output() const { return output_; }  // stdout seen so far
+
+  // Peak resident set size of the process so far (VmHWM), in KiB.
+  long PeakRssKib() const;
+
+  HttpResponse Get(const std::string& target, const std::vector<std::string>& headers = {}) const {
+    return HttpRequest(port_, target, headers);
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  uint16_t port_ = 0;
+  int exit_status_ = -1;
+  bool exited_ = false;
+  std::string output_;
+};
+
+// Runs the binary with `args`, returns its exit status and fills `out` with stdout+stderr.
+int RunBinary(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+              std::string* out);
+
+// Signs `path` with the dev key and salt: "/<signature><path>".
+std::string Signed(const std::string& path);
+
+// A fresh directory under the test temp dir; removed by the OS test cleanup, not by us.
+std::string MakeTempDir();
+
+// Decodes an image from bytes (throws vips::VError on garbage; tests expect valid images).
+vips::VImage Decode(const std::string& bytes);
+
+// The libvips loader that recognises `bytes` ("jpegload", "pngload", …) or "".
+std::string LoaderOf(const std::string& bytes);
+
+// Mean absolute difference per band value between two images of the same size, after both are
+// flattened to sRGB 3-band uchar: 0 = identical, 255 = opposite.
+double MeanAbsDiff(const vips::VImage& a, const vips::VImage& b);
+
+// The value of the metric line "name value" in a /metrics body; -1 if absent.
+double Metric(const std::string& metrics_body, const std::string& name_and_labels);
+
+}  // namespace imgorigin::testing
