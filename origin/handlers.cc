@@ -121,12 +121,12 @@ std::string_view ExtensionOfMime(std::string_view mime) {
 }  // namespace
 
 Handlers::Handlers(const Config& config, const signing::Signer& signer, cache::MemoryTier& memory,
-                   common::ThreadPool& cpu, const LocalSource* local)
+                   common::ThreadPool& cpu, const SourceRouter& sources)
     : config_(config),
       signer_(signer),
       memory_(memory),
       cpu_(cpu),
-      local_(local),
+      sources_(sources),
       max_age_(MaxAgeOf(config.cache_control)) {}
 
 void Handlers::Handle(const ExchangePtr& exchange) {
@@ -260,7 +260,7 @@ void Handlers::Render(const Plan& plan) {
   counters_.renders.fetch_add(1, std::memory_order_relaxed);
   Rendered rendered;
   auto start = Clock::now();
-  auto source = FetchSource(request.source);
+  auto source = sources_.Fetch(request.source);
   rendered.fetch_ms = MsSince(start);
   if (!source) {
     rendered.image = std::unexpected(source.error());
@@ -284,19 +284,6 @@ void Handlers::Render(const Plan& plan) {
   }
   if (!rendered.image) counters_.render_errors.fetch_add(1, std::memory_order_relaxed);
   renders_.Complete(plan.key, std::make_shared<const Rendered>(std::move(rendered)));
-}
-
-common::Result<SourceImage> Handlers::FetchSource(const std::string& source) const {
-  constexpr std::string_view kLocal = "local://";
-  if (source.starts_with(kLocal)) {
-    if (local_ == nullptr) {
-      return Fail(ErrorCode::kNotFound, "local sources are not enabled on this server");
-    }
-    return local_->Fetch(std::string_view(source).substr(kLocal.size()));
-  }
-  std::string_view scheme = std::string_view(source).substr(0, source.find(':'));
-  return Fail(ErrorCode::kNotFound,
-              std::string(scheme) + " sources are not enabled on this server");
 }
 
 void Handlers::ReplyImage(Exchange& exchange, const Plan& plan, const cache::CachedImage& image,

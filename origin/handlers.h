@@ -18,8 +18,8 @@
 #include "common/status.h"
 #include "common/thread_pool.h"
 #include "origin/config.h"
-#include "origin/local_source.h"
 #include "origin/server.h"
+#include "origin/source.h"
 #include "signing/signer.h"
 #include "transforms/parser.h"
 
@@ -28,7 +28,7 @@ namespace imgorigin::origin {
 class Handlers {
  public:
   Handlers(const Config& config, const signing::Signer& signer, cache::MemoryTier& memory,
-           common::ThreadPool& cpu, const LocalSource* local);
+           common::ThreadPool& cpu, const SourceRouter& sources);
 
   void Handle(const ExchangePtr& exchange);
 
@@ -64,7 +64,6 @@ class Handlers {
   void HandleMetrics(Exchange& exchange) const;
   common::Result<Plan> MakePlan(const Exchange& exchange) const;
   void Render(const Plan& plan);
-  common::Result<SourceImage> FetchSource(const std::string& source) const;
   void ReplyImage(Exchange& exchange, const Plan& plan, const cache::CachedImage& image,
                   const std::string& x_cache, const std::string& timing) const;
   void ReplyError(Exchange& exchange, const common::Error& error) const;
@@ -73,7 +72,7 @@ class Handlers {
   const signing::Signer& signer_;
   cache::MemoryTier& memory_;
   common::ThreadPool& cpu_;
-  const LocalSource* local_;
+  const SourceRouter& sources_;
   std::optional<int64_t> max_age_;  // the max-age in config_.cache_control, if any
   cache::Coalescer<RenderedPtr> renders_;
   Counters counters_;

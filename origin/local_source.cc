@@ -60,7 +60,8 @@ LocalSource::~LocalSource() {
   if (root_fd_ >= 0) ::close(root_fd_);
 }
 
-common::Result<SourceImage> LocalSource::Fetch(std::string_view path) const {
+common::Result<SourceImage> LocalSource::Fetch(std::string_view url) const {
+  std::string_view path = url.substr(url.find("://") + 3);
   while (!path.empty() && path.front() == '/') path.remove_prefix(1);
   if (path.empty() || path.find('\0') != std::string_view::npos) {
     return Fail(ErrorCode::kNotFound, "source not found");

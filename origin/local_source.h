@@ -10,17 +10,12 @@
 #include <string>
 #include <string_view>
 
-#include "common/bytes.h"
 #include "common/status.h"
+#include "origin/source.h"
 
 namespace imgorigin::origin {
 
-struct SourceImage {
-  common::SharedBytes bytes;
-  int64_t last_modified = 0;  // unix seconds
-};
-
-class LocalSource {
+class LocalSource final : public Source {
  public:
   // `root` must be an existing directory. `max_bytes` larger files are refused (413).
   static common::Result<LocalSource> Open(const std::string& root, int64_t max_bytes);
@@ -29,8 +24,8 @@ class LocalSource {
   LocalSource& operator=(LocalSource&&) noexcept;
   ~LocalSource();
 
-  // `path` is the part after "local://", e.g. "/products/42.jpg" (already percent-decoded).
-  common::Result<SourceImage> Fetch(std::string_view path) const;
+  // `url` is "local:///products/42.jpg" (already percent-decoded).
+  common::Result<SourceImage> Fetch(std::string_view url) const override;
 
  private:
   LocalSource(int root_fd, int64_t max_bytes) : root_fd_(root_fd), max_bytes_(max_bytes) {}

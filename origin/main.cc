@@ -42,6 +42,7 @@ int Serve(const Config& config, const char* argv0) {
 
   transforms::InitVips(argv0);
 
+  SourceRouter sources;
   std::optional<LocalSource> local;
   if (!config.local_root.empty()) {
     auto opened = LocalSource::Open(config.local_root, config.max_src_bytes);
@@ -50,13 +51,14 @@ int Serve(const Config& config, const char* argv0) {
       return 2;
     }
     local.emplace(*std::move(opened));
+    sources.Add("local", &*local);
     spdlog::info("local sources from {}", config.local_root);
   }
 
   signing::Signer signer(config.signing);
   cache::MemoryTier memory(config.memory);
   common::ThreadPool cpu({.threads = config.workers, .queue_capacity = config.queue_size});
-  Handlers handlers(config, signer, memory, cpu, local ? &*local : nullptr);
+  Handlers handlers(config, signer, memory, cpu, sources);
 
   auto host_port = ParseHostPort(config.bind);  // validated with the config
   Server server({.host = host_port->first,
