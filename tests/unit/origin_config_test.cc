@@ -1,0 +1,149 @@
+#include "origin/config.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+namespace imgorigin::origin {
+namespace {
+
+constexpr char kKey[] = "736563726574";
+constexpr char kSalt[] = "68656c6c6f";
+
+EnvLookup Env(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](std::string_view name) -> std::optional<std::string> {
+    auto it = vars.find(std::string(name));
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+std::string WriteToml(const std::string& text) {
+  char path[] = "/tmp/imgorigin-config-XXXXXX";
+  int fd = mkstemp(path);
+  EXPECT_GE(fd, 0);
+  close(fd);
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(Config, DefaultsNeedKeys) {
+  auto config = LoadConfig("", Env({}));
+  ASSERT_FALSE(config);
+  EXPECT_NE(config.error().message.find("IMGORIGIN_KEY"), std::string::npos);
+}
+
+TEST(Config, EnvironmentGivesKeyPairsAndOverrides) {
+  auto config = LoadConfig("", Env({{"IMGORIGIN_KEY", std::string(kKey) + ", 6b6579"},
+                                    {"IMGORIGIN_SALT", std::string(kSalt) + ",73616c74"},
+                                    {"IMGORIGIN_BIND", "0.0.0.0:9000"},
+                                    {"IMGORIGIN_MEMORY_CACHE_SIZE", "64MiB"},
+                                    {"IMGORIGIN_MAX_RESULT_DIMENSION", "4000"},
+                                    {"IMGORIGIN_PRESETS", "small=rs:fit:100:100,big=w:900"}}));
+  ASSERT_TRUE(config) << config.error().message;
+  ASSERT_EQ(config->signing.keys.size(), 2u);
+  EXPECT_EQ(config->signing.keys[0].key, "secret");
+  EXPECT_EQ(config->signing.keys[0].salt, "hello");
+  EXPECT_EQ(config->signing.keys[1].key, "key");
+  EXPECT_EQ(config->bind, "0.0.0.0:9000");
+  EXPECT_EQ(config->memory.capacity_bytes, 64u << 20);
+  EXPECT_EQ(config->pipeline.max_result_dimension, 4000);
+  EXPECT_EQ(config->parser.max_dimension, 4000);
+  EXPECT_EQ(config->parser.presets.at("small"), "rs:fit:100:100");
+  EXPECT_EQ(config->parser.presets.at("big"), "w:900");
+}
+
+TEST(Config, FileThenEnvironment) {
+  std::string path = WriteToml(R"(
+[server]
+bind = "127.0.0.1:7000"
+workers = 3
+[signing]
+key = ["736563726574"]
+salt = ["68656c6c6f"]
+[limits]
+max_src_bytes = "2MiB"
+[presets]
+thumb = "rs:fill:100:100"
+)");
+  auto config = LoadConfig(path, Env({{"IMGORIGIN_WORKERS", "5"}}));
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->bind, "127.0.0.1:7000");
+  EXPECT_EQ(config->workers, 5u);
+  EXPECT_EQ(config->max_src_bytes, 2 << 20);
+  EXPECT_EQ(config->parser.presets.at("thumb"), "rs:fill:100:100");
+  unlink(path.c_str());
+}
+
+TEST(Config, ErrorsNameTheSetting) {
+  const std::map<std::string, std::string> keys = {{"IMGORIGIN_KEY", kKey},
+                                                   {"IMGORIGIN_SALT", kSalt}};
+  struct Case {
+    std::string env, value, expect;
+  };
+  for (const auto& c : std::vector<Case>{
+           {"IMGORIGIN_BIND", "nowhere", "IMGORIGIN_BIND"},
+           {"IMGORIGIN_WORKERS", "many", "IMGORIGIN_WORKERS"},
+           {"IMGORIGIN_MAX_SRC_BYTES", "12 parsecs", "IMGORIGIN_MAX_SRC_BYTES"},
+           {"IMGORIGIN_ALLOW_UNSIGNED", "perhaps", "IMGORIGIN_ALLOW_UNSIGNED"},
+           {"IMGORIGIN_KEY", "xyz", "IMGORIGIN_KEY"},
+           {"IMGORIGIN_SALT", kSalt + std::string(",00"), "same number"},
+           {"IMGORIGIN_PRESETS", "broken", "IMGORIGIN_PRESETS"},
+           {"IMGORIGIN_PRESETS", "bad=frobnicate:1", "frobnicate"},
+           {"IMGORIGIN_CACHE_TAG_HEADER", "Bad Header", "cache_tag_header"},
+       }) {
+    auto env = keys;
+    env[c.env] = c.value;
+    auto config = LoadConfig("", Env(env));
+    ASSERT_FALSE(config) << c.env << "=" << c.value;
+    EXPECT_NE(config.error().message.find(c.expect), std::string::npos)
+        << c.env << ": " << config.error().message;
+  }
+}
+
+TEST(Config, UnknownFileKeyIsAnError) {
+  std::string path = WriteToml("[server]\nbnid = \"127.0.0.1:1\"\n");
+  auto config = LoadConfig(path, Env({{"IMGORIGIN_KEY", kKey}, {"IMGORIGIN_SALT", kSalt}}));
+  ASSERT_FALSE(config);
+  EXPECT_NE(config.error().message.find("server.bnid"), std::string::npos);
+  unlink(path.c_str());
+}
+
+TEST(Config, UnsignedModeIsExplicit) {
+  auto config = LoadConfig("", Env({{"IMGORIGIN_ALLOW_UNSIGNED", "true"}}));
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_TRUE(config->signing.keys.empty());
+}
+
+TEST(Config, ShippedConfigsLoad) {
+  for (const char* file : {"conf/dev.toml", "conf/reference.toml", "conf/production.toml"}) {
+    auto config = LoadConfig(std::string(IMGORIGIN_SOURCE_DIR) + "/" + file,
+                             Env({{"IMGORIGIN_KEY", kKey}, {"IMGORIGIN_SALT", kSalt}}));
+    EXPECT_TRUE(config) << file << ": " << config.error().message;
+  }
+}
+
+TEST(ParseSize, Units) {
+  EXPECT_EQ(*ParseSize("1024"), 1024);
+  EXPECT_EQ(*ParseSize("1KiB"), 1024);
+  EXPECT_EQ(*ParseSize("1kb"), 1000);
+  EXPECT_EQ(*ParseSize("3MiB"), 3 << 20);
+  EXPECT_EQ(*ParseSize("2GB"), 2'000'000'000);
+  EXPECT_FALSE(ParseSize("-1"));
+  EXPECT_FALSE(ParseSize("1TiB"));
+  EXPECT_FALSE(ParseSize("99999999999GiB"));
+}
+
+TEST(ParseHostPort, Forms) {
+  EXPECT_EQ(*ParseHostPort("127.0.0.1:80"), (std::pair<std::string, uint16_t>{"127.0.0.1", 80}));
+  EXPECT_EQ(*ParseHostPort("[::1]:8080"), (std::pair<std::string, uint16_t>{"::1", 8080}));
+  EXPECT_EQ(ParseHostPort(":9")->first, "0.0.0.0");
+  EXPECT_FALSE(ParseHostPort("localhost"));
+  EXPECT_FALSE(ParseHostPort("h:99999"));
+}
+
+}  // namespace
+}  // namespace imgorigin::origin
