@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
+#include <charconv>
 #include <cstddef>
+#include <string>
 
 namespace imgorigin::transforms {
 
@@ -140,6 +143,18 @@ bool LooksLikeSvg(std::string_view bytes) {
 
 }  // namespace
 
+bool CanDecode(std::string_view bytes) {
+  const char* name = vips_foreign_find_load_buffer(bytes.data(), bytes.size());
+  if (name == nullptr) {
+    vips_error_clear();
+    return false;
+  }
+  // The lookup has just instantiated the class, so peeking cannot return null for a real name.
+  const auto* cls =
+      static_cast<const VipsOperationClass*>(g_type_class_peek(g_type_from_name(name)));
+  return cls != nullptr && (cls->flags & VIPS_OPERATION_BLOCKED) == 0;
+}
+
 std::optional<ImageFormat> FormatFromExtension(std::string_view ext) {
   for (const auto& info : kFormats) {
     if (EqualsIgnoreCase(ext, info.extension)) return info.format;
@@ -195,6 +210,151 @@ ImageFormat SniffFormat(std::string_view bytes) {
   if (StartsWith(bytes, "BM")) return ImageFormat::kBmp;
   if (LooksLikeSvg(bytes)) return ImageFormat::kSvg;
   return ImageFormat::kUnknown;
+}
+
+bool IsUniversalWebFormat(ImageFormat format) {
+  return format == ImageFormat::kJpeg || format == ImageFormat::kPng ||
+         format == ImageFormat::kGif;
+}
+
+bool CanAnimate(ImageFormat format) {
+  return format == ImageFormat::kGif || format == ImageFormat::kWebp;
+}
+
+common::Result<void> FormatPreferences::Validate() const {
+  for (const ImageFormat format : preferred) {
+    if (format != ImageFormat::kAvif && format != ImageFormat::kWebp &&
+        format != ImageFormat::kJxl) {
+      return common::Fail(common::ErrorCode::kBadRequest,
+                          "format preferences: only avif, webp and jxl can be negotiated, got " +
+                              std::string(FormatExtension(format)));
+    }
+  }
+  return {};
+}
+
+namespace {
+
+std::string_view TrimSpaces(std::string_view text) {
+  const size_t start = text.find_first_not_of(" \t");
+  if (start == std::string_view::npos) return {};
+  const size_t end = text.find_last_not_of(" \t");
+  return text.substr(start, end - start + 1);
+}
+
+// q of one media range's parameters ("q=0.8"); 1 when absent, 0 when malformed (RFC 9110 says
+// a recipient may ignore a malformed range, and not offering it is the safe reading).
+double QValue(std::string_view params) {
+  while (!params.empty()) {
+    const size_t semi = params.find(';');
+    const std::string_view param = TrimSpaces(params.substr(0, semi));
+    params = semi == std::string_view::npos ? std::string_view() : params.substr(semi + 1);
+    if (param.size() < 2 || (param[0] != 'q' && param[0] != 'Q') || param[1] != '=') continue;
+    const std::string_view number = param.substr(2);
+    double q = 0;
+    const auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), q);
+    if (ec != std::errc() || ptr != number.data() + number.size() || q < 0 || q > 1) return 0;
+    return q;
+  }
+  return 1;
+}
+
+}  // namespace
+
+bool AcceptsMimeType(std::string_view accept, std::string_view mime) {
+  while (!accept.empty()) {
+    const size_t comma = accept.find(',');
+    const std::string_view range = accept.substr(0, comma);
+    accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
+    const size_t semi = range.find(';');
+    const std::string_view type = TrimSpaces(range.substr(0, semi));
+    if (!EqualsIgnoreCase(type, mime)) continue;
+    if (QValue(semi == std::string_view::npos ? std::string_view() : range.substr(semi + 1)) > 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+ImageFormat ChooseOutputFormat(ImageFormat source, std::string_view accept,
+                               const FormatPreferences& prefs) {
+  for (const ImageFormat format : prefs.preferred) {
+    if (source == ImageFormat::kGif && !CanAnimate(format)) continue;
+    if (AcceptsMimeType(accept, FormatMimeType(format)) && CanEncode(format)) return format;
+  }
+  return ImageFormat::kUnknown;
+}
+
+namespace {
+
+bool StartsWithIgnoreCase(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() && EqualsIgnoreCase(text.substr(0, prefix.size()), prefix);
+}
+
+// A reference that stays inside the document: a fragment or inline data.
+bool IsLocalReference(std::string_view value) {
+  value = TrimSpaces(value);
+  while (!value.empty() && (value.front() == '"' || value.front() == '\'')) value.remove_prefix(1);
+  value = TrimSpaces(value);
+  return value.empty() || value.front() == '#' || StartsWithIgnoreCase(value, "data:");
+}
+
+std::string Lowercase(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool IsNameChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == ':' ||
+         c == '.';
+}
+
+std::unexpected<common::Error> SvgRefused(std::string_view why) {
+  return common::Fail(common::ErrorCode::kUnsupportedMedia,
+                      "SVG source refused: " + std::string(why));
+}
+
+}  // namespace
+
+common::Result<void> CheckSvgIsSelfContained(std::string_view svg) {
+  // Case-folded once; attribute and function names are ASCII, so offsets carry over.
+  const std::string text = Lowercase(svg);
+  if (text.find("<!entity") != std::string::npos) {
+    return SvgRefused("it declares XML entities");
+  }
+  // Every attribute named "href" or "…:href" (xlink:href), whatever its quoting.
+  for (size_t pos = text.find("href"); pos != std::string::npos; pos = text.find("href", pos + 4)) {
+    if (pos > 0 && IsNameChar(text[pos - 1]) && text[pos - 1] != ':') continue;
+    size_t i = pos + 4;
+    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+    if (i >= text.size() || text[i] != '=') continue;
+    ++i;
+    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+    if (i >= text.size()) break;
+    const char quote = text[i];
+    size_t end = 0;
+    if (quote == '"' || quote == '\'') {
+      ++i;
+      end = text.find(quote, i);
+    } else {
+      end = text.find_first_of(" \t\r\n/>", i);
+    }
+    if (end == std::string::npos) end = text.size();
+    if (!IsLocalReference(std::string_view(text).substr(i, end - i))) {
+      return SvgRefused("it references an external resource (href)");
+    }
+  }
+  // CSS: url(…) in style attributes or <style>, and @import.
+  for (size_t pos = text.find("url("); pos != std::string::npos; pos = text.find("url(", pos + 4)) {
+    const size_t end = text.find(')', pos + 4);
+    const std::string_view value =
+        std::string_view(text).substr(pos + 4, (end == std::string::npos ? text.size() : end) -
+                                                   (pos + 4));
+    if (!IsLocalReference(value)) return SvgRefused("it references an external resource (url())");
+  }
+  if (text.find("@import") != std::string::npos) return SvgRefused("it imports a stylesheet");
+  return {};
 }
 
 }  // namespace imgorigin::transforms

@@ -5,6 +5,9 @@
 
 #include <optional>
 #include <string_view>
+#include <vector>
+
+#include "common/status.h"
 
 namespace imgorigin::transforms {
 
@@ -23,7 +26,45 @@ std::string_view FormatMimeType(ImageFormat format);
 // Whether this build's libvips can encode `format` (checked once against the loaded savers).
 bool CanEncode(ImageFormat format);
 
+// Whether this libvips has a loader for these bytes that InitVips() left unblocked. libvips'
+// loader lookup ignores blocking, so without this check a blocked format would look like a broken
+// file (422) instead of an unsupported one (415).
+bool CanDecode(std::string_view bytes);
+
 // Sniffs the format from the first bytes of a file; kUnknown when nothing matches.
 ImageFormat SniffFormat(std::string_view bytes);
+
+// JPEG, PNG and GIF: the formats every browser displays, so they need no negotiation.
+bool IsUniversalWebFormat(ImageFormat format);
+
+// Whether the pipeline writes animations in this format (GIF, WebP).
+bool CanAnimate(ImageFormat format);
+
+// Automatic output format (for URLs that name none). `preferred` lists the modern formats to
+// offer, best first (IMGPROXY_AUTO_AVIF / AUTO_WEBP / AUTO_JXL in imgproxy terms).
+struct FormatPreferences {
+  std::vector<ImageFormat> preferred = {ImageFormat::kAvif, ImageFormat::kWebp};
+  // Each entry must be AVIF, WebP or JXL; an entry this build cannot encode is skipped at run
+  // time rather than rejected, so one config works across builds.
+  common::Result<void> Validate() const;
+};
+
+// Whether an Accept header value explicitly lists `mime` with a non-zero q. Wildcards
+// ("image/*", "*/*") do not count: browsers send them for every image request.
+bool AcceptsMimeType(std::string_view accept, std::string_view mime);
+
+// The first of prefs.preferred that `accept` lists and this build can encode; otherwise
+// kUnknown, which the pipeline (with auto_format) turns into the source's format when that is a
+// universal web format, else PNG (alpha) or JPEG (GIF for animations). `source` is what the URL's
+// extension or a sniff says, or kUnknown: a GIF source skips formats that cannot animate. The
+// result depends only on the arguments, so the origin can put it into the cache key and answer
+// with "Vary: Accept"; pass it as TransformSpec::format with auto_format = true.
+ImageFormat ChooseOutputFormat(ImageFormat source, std::string_view accept,
+                               const FormatPreferences& prefs);
+
+// Rejects SVGs that could make the renderer reach outside the document: href/xlink:href,
+// url(…) and @import to anything but "#fragment" or "data:", and DTD entity declarations.
+// Error: kUnsupportedMedia with a message naming the problem.
+common::Result<void> CheckSvgIsSelfContained(std::string_view svg);
 
 }  // namespace imgorigin::transforms

@@ -482,10 +482,209 @@ ArgResult ApplyCachebuster(ParseState& state, Args args) {
   return {};
 }
 
+ArgResult ApplyMinWidth(ParseState& state, Args args) {
+  return SetDimension(state.request.spec.min_width, "", args[0]);
+}
+
+ArgResult ApplyMinHeight(ParseState& state, Args args) {
+  return SetDimension(state.request.spec.min_height, "", args[0]);
+}
+
+ArgResult SetPositive(double& out, std::string_view field, std::string_view arg) {
+  const auto value = ToDouble(arg);
+  if (!value || *value <= 0) return Expected(field, "a positive number", arg);
+  out = *value;
+  return {};
+}
+
+// zoom:%x[:%y] — one argument zooms both axes.
+ArgResult ApplyZoom(ParseState& state, Args args) {
+  TransformSpec& spec = state.request.spec;
+  if (auto result = SetPositive(spec.zoom_x, args.size() > 1 ? "x" : "", args[0]); !result) {
+    return result;
+  }
+  if (args.size() < 2) {
+    spec.zoom_y = spec.zoom_x;
+    return {};
+  }
+  return SetPositive(spec.zoom_y, "y", args[1]);
+}
+
+ArgResult ApplyExtendAspectRatio(ParseState& state, Args args) {
+  TransformSpec& spec = state.request.spec;
+  if (auto result = SetBool(spec.extend_aspect_ratio, "", args[0]); !result) return result;
+  if (args.size() > 1) {
+    return SetGravity(spec.extend_aspect_ratio_gravity, "gravity", args.subspan(1), false);
+  }
+  return {};
+}
+
+// trim:%threshold:%colour:%equal_hor:%equal_ver. As in imgproxy, an empty threshold or colour
+// resets it to its default (the top-left pixel's colour for an unset one).
+ArgResult ApplyTrim(ParseState& state, Args args) {
+  Trim trim = state.request.spec.trim.value_or(Trim{});
+  if (args[0].empty()) {
+    trim.threshold = Trim{}.threshold;
+  } else if (auto result = SetNonNegative(trim.threshold, "threshold", args[0]); !result) {
+    return result;
+  }
+  trim.colour.reset();
+  if (args.size() > 1 && !args[1].empty()) {
+    const auto colour = HexColor(args[1]);
+    if (!colour) return Expected("colour", "a hex colour (rgb or rrggbb)", args[1]);
+    trim.colour = colour;
+  }
+  if (args.size() > 2 && !args[2].empty()) {
+    if (auto result = SetBool(trim.equal_horizontal, "equal_hor", args[2]); !result) return result;
+  }
+  if (args.size() > 3 && !args[3].empty()) {
+    if (auto result = SetBool(trim.equal_vertical, "equal_ver", args[3]); !result) return result;
+  }
+  state.request.spec.trim = trim;
+  return {};
+}
+
+// padding:%top:%right:%bottom:%left with CSS's shorthand: a missing right copies top, a missing
+// bottom copies top and a missing left copies right (imgproxy's rule).
+ArgResult ApplyPadding(ParseState& state, Args args) {
+  Padding& padding = state.request.spec.padding;
+  const std::string_view names[] = {"top", "right", "bottom", "left"};
+  int* sides[] = {&padding.top, &padding.right, &padding.bottom, &padding.left};
+  for (size_t i = 0; i < 4; ++i) {
+    if (i < args.size() && !args[i].empty()) {
+      if (auto result = SetDimension(*sides[i], names[i], args[i]); !result) return result;
+    } else if (i == 1 || i == 2) {
+      *sides[i] = padding.top;
+    } else if (i == 3) {
+      padding.left = padding.right;
+    }
+  }
+  return {};
+}
+
+ArgResult ApplyPixelate(ParseState& state, Args args) {
+  return SetDimension(state.request.spec.pixelate, "", args[0]);
+}
+
+// watermark:%opacity:%position:%x_offset:%y_offset:%scale. Opacity 0 turns the watermark off.
+ArgResult ApplyWatermark(ParseState& state, Args args) {
+  const auto opacity = ToDouble(args[0]);
+  if (!opacity || *opacity < 0 || *opacity > 1) {
+    return Expected("opacity", "a number in [0, 1]", args[0]);
+  }
+  if (*opacity == 0) {
+    state.request.spec.watermark.reset();
+    return {};
+  }
+  if (!state.config.watermark_configured) {
+    return std::unexpected(std::string("no watermark configured on this server"));
+  }
+  Watermark watermark = state.request.spec.watermark.value_or(Watermark{});
+  watermark.opacity = *opacity;
+  if (args.size() > 1 && !args[1].empty()) {
+    if (args[1] == "re") {
+      watermark.replicate = true;
+    } else {
+      watermark.replicate = false;
+      const std::string_view position[] = {args[1]};
+      if (auto result = SetGravity(watermark.position, "position", position, false);
+          !result || watermark.position.type == GravityType::kFocusPoint) {
+        return Expected("position", "one of ce, no, so, ea, we, noea, nowe, soea, sowe, re",
+                        args[1]);
+      }
+    }
+  }
+  if (args.size() > 2 && !args[2].empty()) {
+    const auto x = ToDouble(args[2]);
+    if (!x) return Expected("x offset", "a number", args[2]);
+    watermark.position.x = *x == 0 ? 0 : *x;
+  }
+  if (args.size() > 3 && !args[3].empty()) {
+    const auto y = ToDouble(args[3]);
+    if (!y) return Expected("y offset", "a number", args[3]);
+    watermark.position.y = *y == 0 ? 0 : *y;
+  }
+  if (args.size() > 4 && !args[4].empty()) {
+    if (auto result = SetPositive(watermark.scale, "scale", args[4]); !result) return result;
+  }
+  state.request.spec.watermark = watermark;
+  return {};
+}
+
+ArgResult ApplyKeepCopyright(ParseState& state, Args args) {
+  return SetBool(state.request.spec.keep_copyright, "", args[0]);
+}
+
+ArgResult ApplyStripColorProfile(ParseState& state, Args args) {
+  return SetBool(state.request.spec.strip_color_profile, "", args[0]);
+}
+
+ArgResult ApplyEnforceThumbnail(ParseState& state, Args args) {
+  return SetBool(state.request.spec.enforce_thumbnail, "", args[0]);
+}
+
+// format_quality:%format:%quality:… pairs; quality 0 removes the format's entry (back to q).
+ArgResult ApplyFormatQuality(ParseState& state, Args args) {
+  if (args.size() % 2 != 0) {
+    return std::unexpected("needs format:quality pairs, " + Quote(args.back()) +
+                           " has no quality");
+  }
+  auto& table = state.request.spec.format_quality;
+  for (size_t i = 0; i < args.size(); i += 2) {
+    const auto format = FormatFromExtension(args[i]);
+    if (!format) return Expected("format", kFormatList, args[i]);
+    const auto value = ToInt(args[i + 1]);
+    if (!value || *value < 0 || *value > 100) {
+      return Expected(Join(std::string(args[i]), "quality"), "an integer in [0, 100]",
+                      args[i + 1]);
+    }
+    if (*value == 0) {
+      table.erase(*format);
+    } else {
+      table[*format] = static_cast<int>(*value);
+    }
+  }
+  return {};
+}
+
+ArgResult ApplyMaxBytes(ParseState& state, Args args) {
+  const auto value = ToInt(args[0]);
+  if (!value || *value < 0) return Expected("", "a non-negative integer", args[0]);
+  state.request.spec.max_bytes = *value;
+  return {};
+}
+
+// skip_processing:%extension:… adds to the list (as imgproxy's AppendToSlice does).
+ArgResult ApplySkipProcessing(ParseState& state, Args args) {
+  auto& formats = state.request.spec.skip_processing;
+  for (const std::string_view arg : args) {
+    const auto format = FormatFromExtension(arg);
+    if (!format) return Expected("", kFormatList, arg);
+    formats.push_back(*format);
+  }
+  std::sort(formats.begin(), formats.end());
+  formats.erase(std::unique(formats.begin(), formats.end()), formats.end());
+  return {};
+}
+
+ArgResult ApplyRaw(ParseState& state, Args args) {
+  return SetBool(state.request.spec.raw, "", args[0]);
+}
+
+ArgResult RejectProOption(ParseState&, Args) {
+  return std::unexpected(std::string(
+      "is not supported (an imgproxy Pro option this server does not implement)"));
+}
+
+ArgResult RejectSecurityOption(ParseState&, Args) {
+  return std::unexpected(
+      std::string("is not allowed in URLs: this limit is set by the server configuration"));
+}
+
 using Handler = ArgResult (*)(ParseState&, Args);
 
 struct OptionDef {
-  std::array<std::string_view, 3> names;  // long name first; unused slots empty
+  std::array<std::string_view, 4> names;  // long name first; unused slots empty
   size_t max_args;
   Handler apply;
 };
@@ -516,6 +715,72 @@ constexpr std::array kOptions = {
     OptionDef{{"filename", "fn"}, 2, ApplyFilename},
     OptionDef{{"return_attachment", "att"}, 1, ApplyAttachment},
     OptionDef{{"cachebuster", "cb"}, 1, ApplyCachebuster},
+    OptionDef{{"min-width", "mw"}, 1, ApplyMinWidth},
+    OptionDef{{"min-height", "mh"}, 1, ApplyMinHeight},
+    OptionDef{{"zoom", "z"}, 2, ApplyZoom},
+    OptionDef{{"extend_aspect_ratio", "extend_ar", "exar"}, 4, ApplyExtendAspectRatio},
+    OptionDef{{"trim", "t"}, 4, ApplyTrim},
+    OptionDef{{"padding", "pd"}, 4, ApplyPadding},
+    OptionDef{{"pixelate", "pix"}, 1, ApplyPixelate},
+    OptionDef{{"watermark", "wm"}, 5, ApplyWatermark},
+    OptionDef{{"keep_copyright", "kcr"}, 1, ApplyKeepCopyright},
+    OptionDef{{"strip_color_profile", "scp"}, 1, ApplyStripColorProfile},
+    OptionDef{{"enforce_thumbnail", "eth"}, 1, ApplyEnforceThumbnail},
+    OptionDef{{"format_quality", "fq"}, kUnlimited, ApplyFormatQuality},
+    OptionDef{{"max_bytes", "mb"}, 1, ApplyMaxBytes},
+    // imgproxy spells it "skp"; @imgproxy/imgproxy-js-core writes "sp".
+    OptionDef{{"skip_processing", "skp", "sp"}, kUnlimited, ApplySkipProcessing},
+    OptionDef{{"raw"}, 1, ApplyRaw},
+    // imgproxy's security options: only the server's configuration sets these limits here.
+    OptionDef{{"max_src_resolution", "msr"}, kUnlimited, RejectSecurityOption},
+    OptionDef{{"max_src_file_size", "msfs"}, kUnlimited, RejectSecurityOption},
+    OptionDef{{"max_animation_frames", "maf"}, kUnlimited, RejectSecurityOption},
+    OptionDef{{"max_animation_frame_resolution", "mafr"}, kUnlimited, RejectSecurityOption},
+    OptionDef{{"max_result_dimension", "mrd"}, kUnlimited, RejectSecurityOption},
+    // imgproxy Pro options: recognised so that the error says why instead of "unknown".
+    OptionDef{{"adjust", "a"}, kUnlimited, RejectProOption},
+    OptionDef{{"brightness", "br"}, kUnlimited, RejectProOption},
+    OptionDef{{"contrast", "co"}, kUnlimited, RejectProOption},
+    OptionDef{{"saturation", "sa"}, kUnlimited, RejectProOption},
+    OptionDef{{"monochrome", "mc"}, kUnlimited, RejectProOption},
+    OptionDef{{"duotone", "dt"}, kUnlimited, RejectProOption},
+    OptionDef{{"colorize", "col"}, kUnlimited, RejectProOption},
+    OptionDef{{"gradient", "gr"}, kUnlimited, RejectProOption},
+    OptionDef{{"unsharp_masking", "unsharp", "ush"}, kUnlimited, RejectProOption},
+    OptionDef{{"blur_detections", "bd"}, kUnlimited, RejectProOption},
+    OptionDef{{"draw_detections", "dd"}, kUnlimited, RejectProOption},
+    OptionDef{{"blur_areas", "ba"}, kUnlimited, RejectProOption},
+    OptionDef{{"crop_objects", "c_obj"}, kUnlimited, RejectProOption},
+    OptionDef{{"crop_aspect_ratio", "crop_ar", "car"}, kUnlimited, RejectProOption},
+    OptionDef{{"objects_position", "obj_pos", "op"}, kUnlimited, RejectProOption},
+    OptionDef{{"resizing_algorithm", "ra"}, kUnlimited, RejectProOption},
+    OptionDef{{"background_alpha", "bga"}, kUnlimited, RejectProOption},
+    OptionDef{{"dpi"}, kUnlimited, RejectProOption},
+    OptionDef{{"autoquality", "aq"}, kUnlimited, RejectProOption},
+    OptionDef{{"jpeg_options", "jpgo"}, kUnlimited, RejectProOption},
+    OptionDef{{"png_options", "pngo"}, kUnlimited, RejectProOption},
+    OptionDef{{"webp_options", "webpo"}, kUnlimited, RejectProOption},
+    OptionDef{{"avif_options", "avifo"}, kUnlimited, RejectProOption},
+    OptionDef{{"palette", "p"}, kUnlimited, RejectProOption},
+    OptionDef{{"preserve_hdr", "ph"}, kUnlimited, RejectProOption},
+    OptionDef{{"page", "pg"}, kUnlimited, RejectProOption},
+    OptionDef{{"pages", "pgs"}, kUnlimited, RejectProOption},
+    OptionDef{{"disable_animation", "da"}, kUnlimited, RejectProOption},
+    OptionDef{{"video_thumbnail_second", "vts"}, kUnlimited, RejectProOption},
+    OptionDef{{"video_thumbnail_keyframes", "vtk"}, kUnlimited, RejectProOption},
+    OptionDef{{"video_thumbnail_tile", "vtt"}, kUnlimited, RejectProOption},
+    OptionDef{{"video_thumbnail_animation", "vta"}, kUnlimited, RejectProOption},
+    OptionDef{{"fallback_image_url", "fiu"}, kUnlimited, RejectProOption},
+    OptionDef{{"watermark_url", "wmu"}, kUnlimited, RejectProOption},
+    OptionDef{{"watermark_text", "wmt"}, kUnlimited, RejectProOption},
+    OptionDef{{"watermark_size", "wms"}, kUnlimited, RejectProOption},
+    OptionDef{{"watermark_rotate", "wm_rot", "wmr"}, kUnlimited, RejectProOption},
+    OptionDef{{"watermark_shadow", "wmsh"}, kUnlimited, RejectProOption},
+    OptionDef{{"style", "stl"}, kUnlimited, RejectProOption},
+    OptionDef{{"progressive_blur", "pbl"}, kUnlimited, RejectProOption},
+    OptionDef{{"hashsum", "hs"}, kUnlimited, RejectProOption},
+    OptionDef{{"bypass_cache", "bc"}, kUnlimited, RejectProOption},
+    OptionDef{{"cache_tags", "ct"}, kUnlimited, RejectProOption},
 };
 
 const OptionDef* FindOption(std::string_view name) {
@@ -714,7 +979,7 @@ common::Result<void> ParserConfig::Validate() const {
     }
   }
   for (const auto& [name, options] : presets) {
-    ParseState state{.config = *this, .request = {}, .preset_stack = {name}};
+    ParseState state{.config = *this, .request = ImageRequest(), .preset_stack = {name}};
     if (auto result = ApplyOptionList(state, options); !result) {
       return Fail(ErrorCode::kBadRequest, "preset " + Quote(name) + ": " + result.error());
     }
@@ -734,7 +999,7 @@ common::Result<ImageRequest> ParseProcessingPath(std::string_view path,
                     "/…) is not supported; use options such as rs:fill:300:200");
   }
 
-  ParseState state{.config = config, .request = {}, .preset_stack = {}};
+  ParseState state{.config = config, .request = ImageRequest(), .preset_stack = {}};
   if (auto result = ApplyDefaultPreset(state); !result) return BadRequest(std::move(result));
 
   // Options end at the first segment without ':' (imgproxy's rule): neither "plain" nor any piece
@@ -762,8 +1027,9 @@ common::Result<ImageRequest> ParseProcessingPath(std::string_view path,
   if (!source) return std::unexpected(std::move(source.error()));
   state.request.source = std::move(*source);
 
-  // The source's extension is applied last, so it wins over f: (as in imgproxy).
-  if (!decoded->extension.empty()) {
+  // The source's extension is applied last, so it wins over f: (as in imgproxy), except for raw
+  // requests, whose bytes are served as they are whatever the URL's extension says.
+  if (!decoded->extension.empty() && !state.request.spec.raw) {
     const auto format = FormatFromExtension(decoded->extension);
     if (!format) {
       return Fail(ErrorCode::kBadRequest, "source extension must be " + std::string(kFormatList) +

@@ -30,6 +30,9 @@ struct ParserConfig {
   std::string base_url;
   // Upper bound for width, height and each side after dpr; larger values are a 400.
   int max_dimension = 8192;
+  // Whether the pipeline has a watermark image (PipelineLimits::watermark); without one,
+  // "wm:<opacity>" with a non-zero opacity is a 400.
+  bool watermark_configured = false;
 
   // Checks the presets parse. Error message names the bad preset.
   common::Result<void> Validate() const;

@@ -2,7 +2,8 @@
 //
 // Reads the header first and refuses sources over the pixel limit before decoding anything;
 // loads with shrink-on-load where the format allows; runs the spec's steps in imgproxy's order
-// (crop → resize → rotate/flip → extend → blur/sharpen → background → encode). Sizes, crops and
+// (trim → crop → resize → rotate/flip → blur/sharpen/pixelate → extend → extend_aspect_ratio →
+// padding → background → watermark → metadata → encode). Sizes, crops and
 // gravities refer to the output's orientation (after EXIF orientation, rotate and flips), so
 // the shrunk image is oriented first and then cropped and resized. libvips
 // exceptions are caught here and turned into Errors; no libvips text reaches the caller.
@@ -11,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -19,10 +21,28 @@
 
 namespace imgorigin::transforms {
 
+// The pipeline's configuration: limits, encoder defaults and the watermark image. Read-only once
+// the server runs; shared by every call.
 struct PipelineLimits {
-  int64_t max_src_pixels = 50'000'000;  // width × height × frames, from the header
-  int max_result_dimension = 8192;      // each side of the output
+  int64_t max_src_pixels = 50'000'000;        // width × height × frames, from the header
+  int max_result_dimension = 8192;            // each side of the output
   std::chrono::milliseconds timeout{10'000};  // processing is killed past this
+  // Animated GIF/WebP with more frames than this are processed as their first frame only.
+  int max_animation_frames = 100;
+  // Quality when the URL names none: `quality` for every lossy format, unless `format_quality`
+  // has an entry for the output format (imgproxy's IMGPROXY_QUALITY / IMGPROXY_FORMAT_QUALITY).
+  int quality = 80;
+  std::map<ImageFormat, int> format_quality = {
+      {ImageFormat::kWebp, 79}, {ImageFormat::kAvif, 50}, {ImageFormat::kJxl, 77}};
+  bool jpeg_progressive = false;  // IMGPROXY_JPEG_PROGRESSIVE
+  bool png_interlaced = false;    // IMGPROXY_PNG_INTERLACED
+  // The image "wm:" lays over results: a file read by LoadWatermark(), kept as encoded bytes.
+  // Empty = no watermark (then "wm:" with a non-zero opacity is a 400).
+  std::string watermark_path;
+  std::string watermark_data;
+
+  // Reads watermark_path into watermark_data (no-op when the path is empty) and checks it decodes.
+  common::Result<void> LoadWatermark();
   common::Result<void> Validate() const;
 };
 
@@ -40,8 +60,17 @@ void InitVips(const char* argv0);
 
 // Transforms `source` (a whole encoded file) according to `spec`. Output format: spec.format,
 // or the source's format when that is kUnknown (falling back to JPEG/PNG when the source format
-// cannot be written).
+// cannot be written). A spec.format the origin negotiated (spec.auto_format) falls back to WebP
+// for animated sources when it cannot animate. raw and matching skip_processing return `source`
+// unchanged. Errors: 415 not an image we read (or an SVG with external references), 422
+// undecodable or truncated, 413 over the pixel limit, 400 impossible request, 504 timeout.
 common::Result<EncodedImage> Process(std::string_view source, const TransformSpec& spec,
                                      const PipelineLimits& limits);
+
+// Process() for a source stored in the file at `path` (large originals streamed to disk): libvips
+// reads the file itself, sequentially where the spec allows, so the encoded source is never held
+// in memory. Same results and errors as Process() on the file's bytes.
+common::Result<EncodedImage> ProcessFile(const std::string& path, const TransformSpec& spec,
+                                         const PipelineLimits& limits);
 
 }  // namespace imgorigin::transforms

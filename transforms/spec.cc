@@ -56,6 +56,12 @@ void AppendNumber(std::string& out, int value) {
 
 void AppendBool(std::string& out, bool value) { out += value ? '1' : '0'; }
 
+void AppendHex(std::string& out, const Rgb& colour) {
+  char hex[8];
+  std::snprintf(hex, sizeof(hex), "%02x%02x%02x", colour.r, colour.g, colour.b);
+  out += hex;
+}
+
 // "no", "no:10:-5", "sm", "fp:0.5:0.25". Compass offsets are left out when both are zero because
 // "g:no" and "g:no:0:0" are the same request; a focus point always has both coordinates.
 void AppendGravity(std::string& out, const Gravity& gravity) {
@@ -83,7 +89,14 @@ class SegmentWriter {
 
 }  // namespace
 
+int TransformSpec::QualityFor(ImageFormat out) const {
+  const auto it = format_quality.find(out);
+  return it != format_quality.end() ? it->second : quality;
+}
+
 std::string TransformSpec::Canonical() const {
+  // The source is served byte for byte: no other option changes the result.
+  if (raw) return "raw:1";
   const TransformSpec defaults;
   SegmentWriter writer;
 
@@ -101,6 +114,23 @@ std::string TransformSpec::Canonical() const {
     out += ':';
     AppendBool(out, enlarge);
   }
+  if (min_width != 0) {
+    std::string& out = writer.Begin();
+    out += "mw:";
+    AppendNumber(out, min_width);
+  }
+  if (min_height != 0) {
+    std::string& out = writer.Begin();
+    out += "mh:";
+    AppendNumber(out, min_height);
+  }
+  if (zoom_x != defaults.zoom_x || zoom_y != defaults.zoom_y) {
+    std::string& out = writer.Begin();
+    out += "z:";
+    AppendNumber(out, zoom_x);
+    out += ':';
+    AppendNumber(out, zoom_y);
+  }
   if (dpr != defaults.dpr) {
     std::string& out = writer.Begin();
     out += "dpr:";
@@ -113,6 +143,14 @@ std::string TransformSpec::Canonical() const {
     if (extend_gravity != Gravity{}) {
       out += ':';
       AppendGravity(out, extend_gravity);
+    }
+  }
+  if (extend_aspect_ratio) {
+    std::string& out = writer.Begin();
+    out += "exar:1";
+    if (extend_aspect_ratio_gravity != Gravity{}) {
+      out += ':';
+      AppendGravity(out, extend_aspect_ratio_gravity);
     }
   }
   if (gravity != defaults.gravity) {
@@ -131,6 +169,26 @@ std::string TransformSpec::Canonical() const {
     if (crop->gravity && *crop->gravity != gravity) {
       out += ':';
       AppendGravity(out, *crop->gravity);
+    }
+  }
+  if (trim) {
+    std::string& out = writer.Begin();
+    out += "t:";
+    AppendNumber(out, trim->threshold);
+    out += ':';
+    if (trim->colour) AppendHex(out, *trim->colour);
+    out += ':';
+    AppendBool(out, trim->equal_horizontal);
+    out += ':';
+    AppendBool(out, trim->equal_vertical);
+  }
+  if (padding != Padding{}) {
+    std::string& out = writer.Begin();
+    out += "pd:";
+    AppendNumber(out, padding.top);
+    for (const int side : {padding.right, padding.bottom, padding.left}) {
+      out += ':';
+      AppendNumber(out, side);
     }
   }
   if (rotate != defaults.rotate) {
@@ -160,24 +218,98 @@ std::string TransformSpec::Canonical() const {
     out += "sh:";
     AppendNumber(out, sharpen);
   }
+  if (pixelate > 1) {
+    std::string& out = writer.Begin();
+    out += "pix:";
+    AppendNumber(out, pixelate);
+  }
   if (background) {
-    char hex[8];
-    std::snprintf(hex, sizeof(hex), "%02x%02x%02x", background->r, background->g, background->b);
     std::string& out = writer.Begin();
     out += "bg:";
-    out += hex;
+    AppendHex(out, *background);
   }
-  if (quality != defaults.quality) {
+  if (watermark && watermark->opacity > 0) {
     std::string& out = writer.Begin();
-    out += "q:";
-    AppendNumber(out, quality);
+    out += "wm:";
+    AppendNumber(out, watermark->opacity);
+    out += ':';
+    // Replicated watermarks cover the image: their position and offsets change nothing.
+    if (watermark->replicate) {
+      out += "re";
+    } else {
+      AppendGravity(out, Gravity{watermark->position.type, 0, 0});
+      out += ':';
+      AppendNumber(out, watermark->position.x);
+      out += ':';
+      AppendNumber(out, watermark->position.y);
+    }
+    out += ':';
+    AppendNumber(out, watermark->scale);
+  }
+  // With the output format known, q and fq fold into the one quality the encoder will use, so
+  // "q:70/fq:webp:70/f:webp" and "q:70/f:webp" share a key.
+  if (format != ImageFormat::kUnknown) {
+    if (const int q = QualityFor(format); q != 0) {
+      std::string& out = writer.Begin();
+      out += "q:";
+      AppendNumber(out, q);
+    }
+  } else {
+    if (quality != defaults.quality) {
+      std::string& out = writer.Begin();
+      out += "q:";
+      AppendNumber(out, quality);
+    }
+    if (!format_quality.empty()) {
+      std::string& out = writer.Begin();
+      out += "fq";
+      for (const auto& [fq_format, fq_quality] : format_quality) {
+        out += ':';
+        out += FormatExtension(fq_format);
+        out += ':';
+        AppendNumber(out, fq_quality);
+      }
+    }
+  }
+  if (max_bytes > 0) {
+    char buf[24];
+    const auto result = std::to_chars(buf, buf + sizeof(buf), max_bytes);
+    std::string& out = writer.Begin();
+    out += "mb:";
+    out.append(buf, result.ptr);
   }
   if (strip_metadata != defaults.strip_metadata) {
     std::string& out = writer.Begin();
     out += "sm:";
     AppendBool(out, strip_metadata);
   }
-  if (format != defaults.format) {
+  // Without stripping, everything is kept anyway.
+  if (strip_metadata && keep_copyright != defaults.keep_copyright) {
+    std::string& out = writer.Begin();
+    out += "kcr:";
+    AppendBool(out, keep_copyright);
+  }
+  if (strip_color_profile != defaults.strip_color_profile) {
+    std::string& out = writer.Begin();
+    out += "scp:";
+    AppendBool(out, strip_color_profile);
+  }
+  if (enforce_thumbnail != defaults.enforce_thumbnail) {
+    std::string& out = writer.Begin();
+    out += "eth:";
+    AppendBool(out, enforce_thumbnail);
+  }
+  if (!skip_processing.empty()) {
+    std::string& out = writer.Begin();
+    out += "skp";
+    for (const ImageFormat skipped : skip_processing) {
+      out += ':';
+      out += FormatExtension(skipped);
+    }
+  }
+  // A negotiated format is part of the cache key on its own; naming it here as well would make a
+  // negotiated WebP and an explicit f:webp (which differ for animated sources) share a key.
+  if (format != defaults.format && !auto_format) {
     std::string& out = writer.Begin();
     out += "f:";
     out += FormatExtension(format);

@@ -167,5 +167,76 @@ TEST_F(CanEncodeTest, LeavesNoLibvipsErrorBehind) {
   EXPECT_STREQ(vips_error_buffer(), "");
 }
 
+TEST(AcceptsMimeType, ExplicitTypesOnly) {
+  constexpr std::string_view kChrome =
+      "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
+  EXPECT_TRUE(AcceptsMimeType(kChrome, "image/avif"));
+  EXPECT_TRUE(AcceptsMimeType(kChrome, "image/webp"));
+  EXPECT_FALSE(AcceptsMimeType(kChrome, "image/jxl"));  // only through image/*
+  EXPECT_FALSE(AcceptsMimeType("image/*,*/*", "image/webp"));
+  EXPECT_FALSE(AcceptsMimeType("image/webp;q=0, image/png", "image/webp"));
+  EXPECT_TRUE(AcceptsMimeType(" IMAGE/WEBP ; q=0.5", "image/webp"));
+  EXPECT_FALSE(AcceptsMimeType("image/webp;q=abc", "image/webp"));
+  EXPECT_FALSE(AcceptsMimeType("", "image/webp"));
+}
+
+TEST(ChooseOutputFormat, AcceptMatrix) {
+  const FormatPreferences prefs;
+  const bool avif = CanEncode(ImageFormat::kAvif);
+  struct Case {
+    std::string_view accept;
+    ImageFormat want;
+  };
+  const Case cases[] = {
+      {"image/avif,image/webp,image/*,*/*;q=0.8",
+       avif ? ImageFormat::kAvif : ImageFormat::kWebp},              // Chrome
+      {"image/webp,*/*", ImageFormat::kWebp},                        // Safari 14–16
+      {"image/avif;q=0,image/webp", ImageFormat::kWebp},             // AVIF refused
+      {"image/png,image/*;q=0.8,*/*;q=0.5", ImageFormat::kUnknown},  // old Firefox
+      {"*/*", ImageFormat::kUnknown},                                // curl
+      {"", ImageFormat::kUnknown},                                   // no header
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(ChooseOutputFormat(ImageFormat::kJpeg, c.accept, prefs), c.want) << c.accept;
+  }
+  // A GIF may be animated, and AVIF output here is still: WebP keeps the frames.
+  EXPECT_EQ(ChooseOutputFormat(ImageFormat::kGif, "image/avif,image/webp", prefs),
+            ImageFormat::kWebp);
+  // Preference order is the config's, not the header's.
+  const FormatPreferences webp_first{{ImageFormat::kWebp, ImageFormat::kAvif}};
+  EXPECT_EQ(ChooseOutputFormat(ImageFormat::kPng, "image/avif,image/webp", webp_first),
+            ImageFormat::kWebp);
+  const FormatPreferences none{{}};
+  EXPECT_EQ(ChooseOutputFormat(ImageFormat::kPng, "image/avif,image/webp", none),
+            ImageFormat::kUnknown);
+}
+
+TEST(FormatPreferences, Validate) {
+  EXPECT_TRUE(FormatPreferences{}.Validate());
+  EXPECT_TRUE((FormatPreferences{{ImageFormat::kJxl}}.Validate()));
+  EXPECT_FALSE((FormatPreferences{{ImageFormat::kPng}}.Validate()));
+}
+
+TEST(CheckSvgIsSelfContained, AllowsFragmentsAndDataRejectsTheRest) {
+  EXPECT_TRUE(CheckSvgIsSelfContained(R"(<svg xmlns="http://www.w3.org/2000/svg"><rect/></svg>)"));
+  EXPECT_TRUE(CheckSvgIsSelfContained(
+      R"svg(<svg xmlns:xlink="http://www.w3.org/1999/xlink"><use xlink:href="#a"/>)svg"
+      R"svg(<image href="data:image/png;base64,AAAA"/><rect fill="url(#g)"/></svg>)svg"));
+  const char* refused[] = {
+      R"(<svg><image href="http://evil.example/x.png"/></svg>)",
+      R"(<svg><image xlink:href = 'file:///etc/passwd'/></svg>)",
+      R"(<svg><image HREF=https://evil.example/x.png /></svg>)",
+      R"svg(<svg><rect style="fill:url(http://evil.example/p.svg#p)"/></svg>)svg",
+      R"(<svg><style>@import "https://evil.example/a.css";</style></svg>)",
+      R"(<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]><svg/>)",
+  };
+  for (const char* svg : refused) {
+    auto r = CheckSvgIsSelfContained(svg);
+    ASSERT_FALSE(r) << svg;
+    EXPECT_EQ(r.error().code, common::ErrorCode::kUnsupportedMedia);
+    EXPECT_NE(r.error().message.find("SVG source refused"), std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace imgorigin::transforms

@@ -321,8 +321,8 @@ TEST(ParseSource, Errors) {
 TEST(ParseOptions, UnknownOption) {
   EXPECT_EQ(ParseError(std::string("/foo:1") + kSource.data()), "unknown option \"foo\"");
   EXPECT_EQ(ParseError(std::string("/:1") + kSource.data()), "unknown option \"\"");
-  EXPECT_THAT(ParseError(std::string("/w:1/wm:0.5") + kSource.data()),
-              HasSubstr("unknown option \"wm\""));
+  EXPECT_THAT(ParseError(std::string("/w:1/wmx:0.5") + kSource.data()),
+              HasSubstr("unknown option \"wmx\""));
 }
 
 TEST(ParseOptions, BadArguments) {
@@ -662,6 +662,136 @@ TEST(CanonicalEquivalence, CanonicalParsesBackToTheSameSpec) {
     const TransformSpec reparsed = MustParse(path).spec;
     EXPECT_EQ(reparsed.Canonical(), canonical) << url;
   }
+}
+
+// --- The rest of imgproxy's open-source option list ---
+
+std::string Path(std::string_view options) { return std::string(options) + kSource.data(); }
+
+TEST(ParseFullCatalogue, MinSizesAndZoom) {
+  const TransformSpec spec = MustParse(Path("/min-width:100/mh:50/z:1.5")).spec;
+  EXPECT_EQ(spec.min_width, 100);
+  EXPECT_EQ(spec.min_height, 50);
+  EXPECT_EQ(spec.zoom_x, 1.5);
+  EXPECT_EQ(spec.zoom_y, 1.5);
+  const TransformSpec two = MustParse(Path("/zoom:2:0.5")).spec;
+  EXPECT_EQ(two.zoom_x, 2);
+  EXPECT_EQ(two.zoom_y, 0.5);
+  EXPECT_THAT(ParseError(Path("/z:0")), HasSubstr("zoom: must be a positive number"));
+  EXPECT_THAT(ParseError(Path("/mw:-1")), HasSubstr("min-width: must be a non-negative integer"));
+  EXPECT_THAT(ParseError(Path("/z:1:2:3")), HasSubstr("too many arguments"));
+}
+
+TEST(ParseFullCatalogue, ExtendAspectRatioAllThreeNames) {
+  for (const char* name : {"extend_aspect_ratio", "extend_ar", "exar"}) {
+    const TransformSpec spec = MustParse(Path(std::string("/") + name + ":1:so:0:5")).spec;
+    EXPECT_TRUE(spec.extend_aspect_ratio) << name;
+    EXPECT_EQ(spec.extend_aspect_ratio_gravity, (Gravity{GravityType::kSouth, 0, 5})) << name;
+  }
+  EXPECT_THAT(ParseError(Path("/exar:1:sm")), HasSubstr("gravity type must be one of"));
+}
+
+TEST(ParseFullCatalogue, Trim) {
+  const TransformSpec spec = MustParse(Path("/t:20:ff0000:1:0")).spec;
+  ASSERT_TRUE(spec.trim);
+  EXPECT_EQ(spec.trim->threshold, 20);
+  EXPECT_EQ(spec.trim->colour, (Rgb{255, 0, 0}));
+  EXPECT_TRUE(spec.trim->equal_horizontal);
+  EXPECT_FALSE(spec.trim->equal_vertical);
+  // An empty threshold and colour go back to their defaults.
+  const TransformSpec reset = MustParse(Path("/t:20:ff0000/trim::")).spec;
+  EXPECT_EQ(reset.trim->threshold, 10);
+  EXPECT_FALSE(reset.trim->colour);
+  EXPECT_THAT(ParseError(Path("/t:10:red")), HasSubstr("trim: colour must be a hex colour"));
+}
+
+TEST(ParseFullCatalogue, PaddingFollowsCssShorthand) {
+  EXPECT_EQ(MustParse(Path("/pd:10")).spec.padding, (Padding{10, 10, 10, 10}));
+  EXPECT_EQ(MustParse(Path("/pd:10:20")).spec.padding, (Padding{10, 20, 10, 20}));
+  EXPECT_EQ(MustParse(Path("/padding:1:2:3")).spec.padding, (Padding{1, 2, 3, 2}));
+  EXPECT_EQ(MustParse(Path("/pd:1:2:3:4")).spec.padding, (Padding{1, 2, 3, 4}));
+  EXPECT_THAT(ParseError(Path("/pd:1:x")), HasSubstr("padding: right must be"));
+}
+
+TEST(ParseFullCatalogue, FiltersAndMetadataFlags) {
+  const TransformSpec spec =
+      MustParse(Path("/pix:8/kcr:0/scp:false/eth:1/mb:10000/fq:webp:70:avif:50:jpg:0")).spec;
+  EXPECT_EQ(spec.pixelate, 8);
+  EXPECT_FALSE(spec.keep_copyright);
+  EXPECT_FALSE(spec.strip_color_profile);
+  EXPECT_TRUE(spec.enforce_thumbnail);
+  EXPECT_EQ(spec.max_bytes, 10000);
+  EXPECT_EQ(spec.format_quality,
+            (std::map<ImageFormat, int>{{ImageFormat::kWebp, 70}, {ImageFormat::kAvif, 50}}));
+  EXPECT_THAT(ParseError(Path("/fq:webp:70:avif")), HasSubstr("\"avif\" has no quality"));
+  EXPECT_THAT(ParseError(Path("/fq:xyz:70")), HasSubstr("format_quality: format must be"));
+  EXPECT_THAT(ParseError(Path("/fq:webp:101")), HasSubstr("webp quality must be"));
+}
+
+TEST(ParseFullCatalogue, SkipProcessingAndRaw) {
+  const TransformSpec spec = MustParse(Path("/skp:svg:gif/sp:gif:jpg")).spec;
+  EXPECT_EQ(spec.skip_processing,
+            (std::vector<ImageFormat>{ImageFormat::kJpeg, ImageFormat::kGif, ImageFormat::kSvg}));
+  EXPECT_THAT(ParseError(Path("/skp:doc")), HasSubstr("skip_processing: must be one of"));
+  // raw serves the bytes as they are, so the source's extension does not become a format.
+  const TransformSpec raw = MustParse("/raw:1/plain/local:///a.jpg@webp").spec;
+  EXPECT_TRUE(raw.raw);
+  EXPECT_EQ(raw.format, ImageFormat::kUnknown);
+}
+
+TEST(ParseFullCatalogue, WatermarkNeedsAConfiguredImage) {
+  EXPECT_THAT(ParseError(Path("/wm:0.5")), HasSubstr("watermark: no watermark configured"));
+  // Opacity 0 is "no watermark", which needs no image.
+  EXPECT_FALSE(MustParse(Path("/wm:0")).spec.watermark);
+
+  ParserConfig config;
+  config.watermark_configured = true;
+  const TransformSpec spec = MustParse(Path("/wm:0.5:soea:10:-5:0.25"), config).spec;
+  ASSERT_TRUE(spec.watermark);
+  EXPECT_EQ(spec.watermark->opacity, 0.5);
+  EXPECT_EQ(spec.watermark->position, (Gravity{GravityType::kSouthEast, 10, -5}));
+  EXPECT_FALSE(spec.watermark->replicate);
+  EXPECT_EQ(spec.watermark->scale, 0.25);
+  EXPECT_TRUE(MustParse(Path("/wm:1:re"), config).spec.watermark->replicate);
+  EXPECT_THAT(ParseError(Path("/wm:1.5"), config), HasSubstr("watermark: opacity must be"));
+  EXPECT_THAT(ParseError(Path("/wm:1:sm"), config), HasSubstr("watermark: position must be"));
+  EXPECT_THAT(ParseError(Path("/wm:1:ce:0:0:0"), config), HasSubstr("scale must be a positive"));
+}
+
+TEST(ParseFullCatalogue, ProOptionsSayTheyAreNotSupported) {
+  for (const char* option : {"adjust:1:1:1", "br:10", "contrast:1", "sa:1", "ra:lanczos3",
+                             "dpi:300", "pg:2", "pages:2", "vts:5", "wmu:aGk", "ush:1",
+                             "obj_pos:1", "da:1", "fiu:aGk", "bga:0.5", "mc:1"}) {
+    EXPECT_THAT(ParseError(Path(std::string("/") + option)), HasSubstr("is not supported"))
+        << option;
+  }
+}
+
+TEST(ParseFullCatalogue, SecurityOptionsAreServerSide) {
+  for (const char* option : {"msr:100", "max_src_file_size:1", "maf:1", "mafr:1", "mrd:1"}) {
+    EXPECT_THAT(ParseError(Path(std::string("/") + option)),
+                HasSubstr("is not allowed in URLs"))
+        << option;
+  }
+}
+
+TEST(ParseFullCatalogue, EquivalentUrlsFoldDifferentOnesDiffer) {
+  const auto canonical = [](std::string_view options) {
+    return MustParse(std::string(options) + kSource.data()).spec.Canonical();
+  };
+  EXPECT_EQ(canonical("/mw:100/z:2"), canonical("/zoom:2:2/min-width:100"));
+  EXPECT_EQ(canonical("/pd:10"), canonical("/padding:10:10:10:10"));
+  EXPECT_EQ(canonical("/skp:gif:jpg"), canonical("/sp:jpeg/skip_processing:gif:gif"));
+  EXPECT_EQ(canonical("/q:70/fq:webp:70/f:webp"), canonical("/q:70/f:webp"));
+  EXPECT_EQ(canonical("/fq:avif:40/f:webp"), canonical("/f:webp"));
+  EXPECT_EQ(canonical("/kcr:1/scp:1/eth:0/wm:0"), canonical(""));
+  EXPECT_EQ(canonical("/raw:1/w:100"), canonical("/raw:1"));
+  EXPECT_NE(canonical("/pd:10:20"), canonical("/pd:20:10"));
+  EXPECT_NE(canonical("/t:10"), canonical("/t:11"));
+  EXPECT_NE(canonical("/mb:1000"), canonical("/mb:1001"));
+  EXPECT_NE(canonical("/fq:webp:70"), canonical("/fq:webp:71"));
+  EXPECT_NE(canonical("/exar:1"), canonical("/exar:1:no"));
+  EXPECT_NE(canonical("/pix:4"), canonical("/pix:5"));
 }
 
 }  // namespace

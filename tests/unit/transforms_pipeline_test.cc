@@ -690,12 +690,20 @@ TEST(PipelineErrors, RandomBytesAreUnsupported) {
 }
 
 TEST(PipelineErrors, BlockedLoaderIsUnsupported) {
-  // libvips marks its JPEG XL loader and saver untrusted, so InitVips blocks both; the saver is let
-  // through just long enough to make the fixture.
-  vips_operation_block_set("VipsForeignSaveJxl", FALSE);
-  const std::string jxl = Blob(Quadrants(16, 16).jxlsave_buffer());
-  vips_operation_block_set("VipsForeignSaveJxl", TRUE);
-  auto r = Process(jxl, TransformSpec{}, Limits());
+  // BMP is read only by libvips' ImageMagick loader, which InitVips blocks as untrusted.
+  std::string bmp = "BM";
+  const auto le32 = [&bmp](uint32_t v) {
+    for (int i = 0; i < 4; ++i) bmp += static_cast<char>((v >> (8 * i)) & 0xFF);
+  };
+  const auto le16 = [&bmp](uint16_t v) {
+    bmp += static_cast<char>(v & 0xFF);
+    bmp += static_cast<char>(v >> 8);
+  };
+  le32(70), le32(0), le32(54);                  // file size, reserved, pixel offset
+  le32(40), le32(2), le32(2), le16(1), le16(24);  // DIB header: 2×2, 24 bits
+  le32(0), le32(16), le32(2835), le32(2835), le32(0), le32(0);
+  bmp += std::string(16, '\x7F');  // two rows of 2 pixels, padded to 8 bytes each
+  auto r = Process(bmp, TransformSpec{}, Limits());
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, ErrorCode::kUnsupportedMedia);
 }

@@ -168,5 +168,65 @@ TEST(TransformSpecCanonical, EnlargeAloneShowsInResize) {
   EXPECT_EQ(spec.Canonical(), "rs:fit:0:0:1");
 }
 
+TEST(TransformSpecCanonical, NewOptionsInFixedOrder) {
+  TransformSpec spec;
+  spec.min_width = 10;
+  spec.min_height = 20;
+  spec.zoom_x = 2;
+  spec.zoom_y = 1.5;
+  spec.extend_aspect_ratio = true;
+  spec.extend_aspect_ratio_gravity = {GravityType::kNorth, 0, 0};
+  spec.trim = Trim{5, Rgb{0, 255, 0}, true, false};
+  spec.padding = {1, 2, 3, 4};
+  spec.pixelate = 6;
+  spec.watermark = Watermark{0.5, {GravityType::kSouthEast, 3, 4}, false, 0.25};
+  spec.format_quality = {{ImageFormat::kWebp, 70}};
+  spec.max_bytes = 5000;
+  spec.keep_copyright = false;
+  spec.strip_color_profile = false;
+  spec.enforce_thumbnail = true;
+  spec.skip_processing = {ImageFormat::kGif, ImageFormat::kSvg};
+  EXPECT_EQ(spec.Canonical(),
+            "mw:10/mh:20/z:2:1.5/exar:1:no/t:5:00ff00:1:0/pd:1:2:3:4/pix:6/"
+            "wm:0.5:soea:3:4:0.25/fq:webp:70/mb:5000/kcr:0/scp:0/eth:1/skp:gif:svg");
+}
+
+TEST(TransformSpecCanonical, QualityFoldsForAKnownFormat) {
+  TransformSpec spec;
+  spec.quality = 60;
+  spec.format_quality = {{ImageFormat::kWebp, 70}};
+  spec.format = ImageFormat::kWebp;
+  EXPECT_EQ(spec.Canonical(), "q:70/f:webp");
+  spec.format = ImageFormat::kJpeg;
+  EXPECT_EQ(spec.Canonical(), "q:60/f:jpg");
+  EXPECT_EQ(spec.QualityFor(ImageFormat::kWebp), 70);
+  EXPECT_EQ(spec.QualityFor(ImageFormat::kAvif), 60);
+}
+
+TEST(TransformSpecCanonical, NegotiatedFormatIsLeftToTheKey) {
+  TransformSpec spec;
+  spec.format = ImageFormat::kAvif;
+  spec.auto_format = true;
+  EXPECT_EQ(spec.Canonical(), "");
+  spec.auto_format = false;
+  EXPECT_EQ(spec.Canonical(), "f:avif");
+}
+
+TEST(TransformSpecCanonical, RawIgnoresEverythingElse) {
+  TransformSpec spec;
+  spec.raw = true;
+  spec.width = 100;
+  EXPECT_EQ(spec.Canonical(), "raw:1");
+}
+
+TEST(TransformSpecCanonical, ReplicatedWatermarkHasNoPosition) {
+  TransformSpec a;
+  a.watermark = Watermark{1, {GravityType::kNorth, 5, 5}, true, 0};
+  TransformSpec b;
+  b.watermark = Watermark{1, {}, true, 0};
+  EXPECT_EQ(a.Canonical(), b.Canonical());
+  EXPECT_EQ(a.Canonical(), "wm:1:re:0");
+}
+
 }  // namespace
 }  // namespace imgorigin::transforms

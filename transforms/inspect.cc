@@ -1,0 +1,136 @@
+#include "transforms/inspect.h"
+
+#include <algorithm>
+#include <array>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+#include <vips/vips8>
+
+#include "transforms/blurhash.h"
+
+namespace imgorigin::transforms {
+namespace {
+
+using common::ErrorCode;
+using common::Fail;
+using vips::VImage;
+
+struct BlobDeleter {
+  void operator()(VipsBlob* blob) const { vips_area_unref(VIPS_AREA(blob)); }
+};
+
+struct GFreeDeleter {
+  void operator()(void* p) const { g_free(p); }
+};
+
+// The most common colour among opaque pixels, at 4 bits per channel (4096 bins): coarse enough
+// that noise and gradients fall into one bin, fine enough to tell brand colours apart. The bin's
+// mean is returned, not its corner.
+Rgb DominantColour(const uint8_t* pixels, size_t count, int bands) {
+  struct Bin {
+    int count = 0;
+    int64_t r = 0, g = 0, b = 0;
+  };
+  std::vector<Bin> bins(4096);
+  for (size_t i = 0; i < count; ++i) {
+    const uint8_t* p = pixels + i * bands;
+    if (bands == 4 && p[3] < 128) continue;
+    Bin& bin = bins[(p[0] >> 4) << 8 | (p[1] >> 4) << 4 | (p[2] >> 4)];
+    ++bin.count;
+    bin.r += p[0];
+    bin.g += p[1];
+    bin.b += p[2];
+  }
+  const Bin& best = *std::max_element(bins.begin(), bins.end(),
+                                      [](const Bin& a, const Bin& b) { return a.count < b.count; });
+  if (best.count == 0) return Rgb{0, 0, 0};  // fully transparent
+  return Rgb{static_cast<uint8_t>(best.r / best.count), static_cast<uint8_t>(best.g / best.count),
+             static_cast<uint8_t>(best.b / best.count)};
+}
+
+common::Result<ImageInfo> Run(std::string_view source, const PipelineLimits& limits) {
+  ImageInfo info;
+  info.format = SniffFormat(source);
+  info.bytes = static_cast<int64_t>(source.size());
+  if (info.format == ImageFormat::kUnknown || !CanDecode(source)) {
+    return Fail(ErrorCode::kUnsupportedMedia, "source is not a supported image format");
+  }
+  if (info.format == ImageFormat::kSvg) {
+    if (auto checked = CheckSvgIsSelfContained(source); !checked) {
+      return std::unexpected(checked.error());
+    }
+  }
+
+  std::optional<VImage> header;
+  try {
+    header = VImage::new_from_buffer(source.data(), source.size(), "",
+                                     VImage::option()->set("access", VIPS_ACCESS_SEQUENTIAL));
+  } catch (const vips::VError&) {
+    vips_error_clear();
+    return Fail(ErrorCode::kUnprocessable, "source image could not be decoded");
+  }
+  info.pages = header->get_typeof(VIPS_META_N_PAGES) != 0
+                   ? std::max(1, header->get_int(VIPS_META_N_PAGES))
+                   : 1;
+  if (int64_t{header->width()} * header->height() * info.pages > limits.max_src_pixels) {
+    return Fail(ErrorCode::kTooLarge, "source image is over the limit of " +
+                                          std::to_string(limits.max_src_pixels) + " pixels");
+  }
+  info.orientation = header->get_typeof(VIPS_META_ORIENTATION) != 0
+                         ? std::clamp(header->get_int(VIPS_META_ORIENTATION), 1, 8)
+                         : 1;
+  const bool swap = info.orientation >= 5;
+  info.width = swap ? header->height() : header->width();
+  info.height = swap ? header->width() : header->height();
+  info.alpha = header->has_alpha();
+  info.colour_space = vips_enum_nick(VIPS_TYPE_INTERPRETATION, header->interpretation());
+  header.reset();
+
+  // A thumbnail (shrink-on-load, EXIF-rotated, first frame) bounds the work below. No profile
+  // transform: a lossless sRGB→sRGB round trip through lcms would bend saturated colours, and
+  // libvips already turns CMYK into sRGB here.
+  const std::unique_ptr<VipsBlob, BlobDeleter> blob(
+      vips_blob_new(nullptr, source.data(), source.size()));
+  VImage thumb = VImage::thumbnail_buffer(
+      blob.get(), kInspectThumbnail,
+      VImage::option()->set("height", kInspectThumbnail)->set("size", VIPS_SIZE_DOWN));
+  if (thumb.interpretation() != VIPS_INTERPRETATION_sRGB) {
+    thumb = thumb.colourspace(VIPS_INTERPRETATION_sRGB);
+  }
+  if (thumb.format() != VIPS_FORMAT_UCHAR) thumb = thumb.cast(VIPS_FORMAT_UCHAR);
+  if (thumb.bands() > 4) thumb = thumb.extract_band(0, VImage::option()->set("n", 4));
+  thumb = thumb.copy_memory();
+
+  const size_t count = static_cast<size_t>(thumb.width()) * thumb.height();
+  size_t size = 0;
+  const std::unique_ptr<void, GFreeDeleter> pixels(thumb.write_to_memory(&size));
+  info.dominant_colour =
+      DominantColour(static_cast<const uint8_t*>(pixels.get()), count, thumb.bands());
+
+  // BlurHash has no alpha: transparent areas show as the white a page usually has behind them.
+  const VImage opaque =
+      thumb.has_alpha()
+          ? thumb.flatten(VImage::option()->set("background", std::vector<double>{255, 255, 255}))
+                .cast(VIPS_FORMAT_UCHAR)
+          : thumb;
+  size_t rgb_size = 0;
+  const std::unique_ptr<void, GFreeDeleter> rgb(opaque.write_to_memory(&rgb_size));
+  info.blurhash = EncodeBlurhash(std::span(static_cast<const uint8_t*>(rgb.get()), rgb_size),
+                                 opaque.width(), opaque.height());
+  return info;
+}
+
+}  // namespace
+
+common::Result<ImageInfo> Inspect(std::string_view source, const PipelineLimits& limits) {
+  try {
+    return Run(source, limits);
+  } catch (const vips::VError&) {
+    vips_error_clear();
+    return Fail(ErrorCode::kUnprocessable, "source image could not be decoded");
+  }
+}
+
+}  // namespace imgorigin::transforms
