@@ -6,7 +6,9 @@
 #include <toml.hpp>
 #include <vector>
 
+#include "cache/redis_tier.h"
 #include "signing/base64url.h"
+#include "transforms/format.h"
 
 namespace imgorigin::origin {
 namespace {
@@ -38,6 +40,21 @@ Result<void> SetBool(bool& out, std::string_view setting, std::string_view text)
   } else {
     return Invalid(setting, "expected true or false, got \"" + std::string(text) + "\"");
   }
+  return {};
+}
+
+Result<void> SetMs(std::chrono::milliseconds& out, std::string_view setting, std::string_view text) {
+  int64_t ms = 0;
+  if (auto r = SetInt(ms, setting, text); !r) return r;
+  out = std::chrono::milliseconds(ms);
+  return {};
+}
+
+template <typename Int>
+Result<void> SetSize(Int& out, std::string_view setting, std::string_view text) {
+  auto size = ParseSize(text);
+  if (!size) return Invalid(setting, size.error().message);
+  out = static_cast<Int>(*size);
   return {};
 }
 
@@ -177,6 +194,56 @@ const std::vector<Setting>& Settings() {
          c.pipeline.timeout = std::chrono::milliseconds(ms);
          return {};
        }},
+      {"limits.max_animation_frames", "IMGORIGIN_MAX_ANIMATION_FRAMES",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetInt(c.pipeline.max_animation_frames, k, v);
+       }},
+      {"output.auto_format", "IMGORIGIN_AUTO_FORMAT",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         c.formats.preferred.clear();
+         for (const auto& name : SplitList(v)) {
+           auto format = transforms::FormatFromExtension(name);
+           if (!format) return Invalid(k, "unknown format \"" + name + "\"");
+           c.formats.preferred.push_back(*format);
+         }
+         return {};
+       }},
+      {"output.client_hints", "IMGORIGIN_CLIENT_HINTS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetBool(c.client_hints, k, v);
+       }},
+      {"output.quality", "IMGORIGIN_QUALITY",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetInt(c.pipeline.quality, k, v);
+       }},
+      {"output.format_quality", "IMGORIGIN_FORMAT_QUALITY",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         c.pipeline.format_quality.clear();
+         for (const auto& item : SplitList(v)) {
+           size_t eq = item.find('=');
+           auto format = transforms::FormatFromExtension(item.substr(0, eq));
+           if (eq == std::string::npos || !format) {
+             return Invalid(k, "expected format=quality, got \"" + item + "\"");
+           }
+           if (auto r = SetInt(c.pipeline.format_quality[*format], k, item.substr(eq + 1)); !r) {
+             return r;
+           }
+         }
+         return {};
+       }},
+      {"output.jpeg_progressive", "IMGORIGIN_JPEG_PROGRESSIVE",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetBool(c.pipeline.jpeg_progressive, k, v);
+       }},
+      {"output.png_interlaced", "IMGORIGIN_PNG_INTERLACED",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetBool(c.pipeline.png_interlaced, k, v);
+       }},
+      {"output.watermark_path", "IMGORIGIN_WATERMARK_PATH",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.pipeline.watermark_path = v;
+         return {};
+       }},
       {"cache.memory_size", "IMGORIGIN_MEMORY_CACHE_SIZE",
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
          auto size = ParseSize(v);
@@ -184,9 +251,175 @@ const std::vector<Setting>& Settings() {
          c.memory.capacity_bytes = static_cast<size_t>(*size);
          return {};
        }},
+      // Tiers below memory, purge and fleet-wide coalescing (docs/cache.md).
+      {"cache.redis_url", "IMGORIGIN_REDIS_URL",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.redis_url = v;
+         return {};
+       }},
+      {"cache.memcached_servers", "IMGORIGIN_MEMCACHED_SERVERS",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.memcached_servers = v;
+         return {};
+       }},
+      {"cache.memcached_max_item", "IMGORIGIN_MEMCACHED_MAX_ITEM",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetSize(c.memcached_max_item, k, v);
+       }},
+      {"cache.disk_dir", "IMGORIGIN_DISK_CACHE_DIR",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.disk_cache_dir = v;
+         return {};
+       }},
+      {"cache.disk_size", "IMGORIGIN_DISK_CACHE_SIZE",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetSize(c.disk_cache_size, k, v);
+       }},
+      {"cache.key_prefix", "IMGORIGIN_CACHE_KEY_PREFIX",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.cache_key_prefix = v;
+         return {};
+       }},
+      {"cache.ttl_s", "IMGORIGIN_CACHE_TTL_S",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         int64_t s = 0;
+         if (auto r = SetInt(s, k, v); !r) return r;
+         c.tiers.ttl = std::chrono::seconds(s);
+         return {};
+       }},
+      {"cache.shared_timeout_ms", "IMGORIGIN_SHARED_CACHE_TIMEOUT_MS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetMs(c.shared_timeout, k, v);
+       }},
+      {"cache.io_threads", "IMGORIGIN_CACHE_IO_THREADS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetInt(c.tiers.io_threads, k, v);
+       }},
+      {"cache.lease_ttl_ms", "IMGORIGIN_LEASE_TTL_MS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetMs(c.tiers.lease_ttl, k, v);
+       }},
+      {"cache.lease_wait_ms", "IMGORIGIN_LEASE_WAIT_MS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetMs(c.tiers.lease_wait, k, v);
+       }},
+      {"cache.lease_poll_ms", "IMGORIGIN_LEASE_POLL_MS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetMs(c.tiers.lease_poll, k, v);
+       }},
+      {"cache.generation_poll_ms", "IMGORIGIN_GENERATION_POLL_MS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetMs(c.tiers.generation_poll, k, v);
+       }},
+      {"cache.breaker_failures", "IMGORIGIN_CACHE_BREAKER_FAILURES",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetInt(c.tiers.breaker_failures, k, v);
+       }},
+      {"cache.breaker_cooldown_ms", "IMGORIGIN_CACHE_BREAKER_COOLDOWN_MS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetMs(c.tiers.breaker_cooldown, k, v);
+       }},
+      {"api.key", "IMGORIGIN_API_KEY",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.api_key = v;
+         return {};
+       }},
       {"source.local_root", "IMGORIGIN_LOCAL_ROOT",
        [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
          c.local_root = v;
+         return {};
+       }},
+      // Network sources (docs/sources.md).
+      {"server.io_threads", "IMGORIGIN_IO_THREADS", IntField(&Config::io_threads)},
+      {"server.io_queue_size", "IMGORIGIN_IO_QUEUE_SIZE", IntField(&Config::io_queue_size)},
+      {"source.connect_timeout_ms", "IMGORIGIN_SOURCE_CONNECT_TIMEOUT_MS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetMs(c.fetch.connect_timeout, k, v);
+       }},
+      {"source.timeout_ms", "IMGORIGIN_SOURCE_TIMEOUT_MS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetMs(c.fetch.timeout, k, v);
+       }},
+      {"source.retries", "IMGORIGIN_SOURCE_RETRIES",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetInt(c.fetch.retries, k, v);
+       }},
+      {"source.retry_backoff_ms", "IMGORIGIN_SOURCE_RETRY_BACKOFF_MS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetMs(c.fetch.retry_backoff, k, v);
+       }},
+      {"source.temp_dir", "IMGORIGIN_SOURCE_TEMP_DIR",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.fetch.temp_dir = v;
+         return {};
+       }},
+      {"limits.stream_to_file_bytes", "IMGORIGIN_STREAM_TO_FILE_BYTES",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetSize(c.fetch.stream_to_file_bytes, k, v);
+       }},
+      {"s3.enabled", "IMGORIGIN_S3_ENABLED",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetBool(c.s3.enabled, k, v);
+       }},
+      {"s3.region", "IMGORIGIN_S3_REGION",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.s3.region = v;
+         return {};
+       }},
+      {"s3.endpoint", "IMGORIGIN_S3_ENDPOINT",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.s3.endpoint = v;
+         return {};
+       }},
+      {"s3.path_style", "IMGORIGIN_S3_PATH_STYLE",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetBool(c.s3.path_style, k, v);
+       }},
+      {"s3.allowed_buckets", "IMGORIGIN_S3_ALLOWED_BUCKETS",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.s3.allowed_buckets = SplitList(v);
+         return {};
+       }},
+      {"http.enabled", "IMGORIGIN_HTTP_ENABLED",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetBool(c.http.enabled, k, v);
+       }},
+      {"http.allowed_prefixes", "IMGORIGIN_HTTP_ALLOWED_PREFIXES",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.http.allowed_prefixes = SplitList(v);
+         return {};
+       }},
+      {"http.allow_private_networks", "IMGORIGIN_HTTP_ALLOW_PRIVATE_NETWORKS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetBool(c.http.allow_private_networks, k, v);
+       }},
+      {"http.allowed_networks", "IMGORIGIN_HTTP_ALLOWED_NETWORKS",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.http.allowed_networks = SplitList(v);
+         return {};
+       }},
+      {"http.max_redirects", "IMGORIGIN_HTTP_MAX_REDIRECTS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetInt(c.http.max_redirects, k, v);
+       }},
+      {"source_cache.memory_size", "IMGORIGIN_SOURCE_CACHE_MEMORY_SIZE",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetSize(c.source_cache.memory_bytes, k, v);
+       }},
+      {"source_cache.disk_dir", "IMGORIGIN_SOURCE_CACHE_DIR",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.source_cache.disk_dir = v;
+         return {};
+       }},
+      {"source_cache.disk_size", "IMGORIGIN_SOURCE_CACHE_DISK_SIZE",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetSize(c.source_cache.disk_bytes, k, v);
+       }},
+      {"source_cache.ttl_s", "IMGORIGIN_SOURCE_CACHE_TTL_S",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         int64_t s = 0;
+         if (auto r = SetInt(s, k, v); !r) return r;
+         c.source_cache.ttl = std::chrono::seconds(s);
          return {};
        }},
       {"headers.cache_control", "IMGORIGIN_CACHE_CONTROL",
@@ -324,7 +557,30 @@ Result<void> Config::Validate() const {
   if (auto r = signing.Validate(); !r) return Invalid("signing", r.error().message);
   if (auto r = parser.Validate(); !r) return Invalid("presets", r.error().message);
   if (auto r = pipeline.Validate(); !r) return Invalid("limits", r.error().message);
+  if (auto r = formats.Validate(); !r) return Invalid("output.auto_format", r.error().message);
   if (auto r = memory.Validate(); !r) return Invalid("cache", r.error().message);
+  if (auto r = tiers.Validate(); !r) return Invalid("cache", r.error().message);
+  if (!redis_url.empty() && !memcached_servers.empty()) {
+    return Invalid("cache", "configure Redis or memcached as the shared tier, not both");
+  }
+  if (!redis_url.empty()) {
+    if (auto r = cache::RedisUrl::Parse(redis_url); !r) {
+      return Invalid("cache.redis_url", r.error().message);
+    }
+  }
+  if (shared_timeout.count() <= 0) return Invalid("cache.shared_timeout_ms", "must be > 0");
+  if (!disk_cache_dir.empty() && disk_cache_size <= 0) {
+    return Invalid("cache.disk_size", "must be > 0");
+  }
+  if (memcached_max_item <= 0) return Invalid("cache.memcached_max_item", "must be > 0");
+  if (api_key.find_first_of(" \r\n") != std::string::npos) {
+    return Invalid("api.key", "must not contain spaces or line breaks");
+  }
+  if (io_threads == 0 || io_threads > 1024) return Invalid("server.io_threads", "1 to 1024");
+  if (auto r = fetch.Validate(); !r) return Invalid("source", r.error().message);
+  if (auto r = s3.Validate(); !r) return Invalid("s3", r.error().message);
+  if (auto r = http.Validate(); !r) return Invalid("http", r.error().message);
+  if (auto r = source_cache.Validate(); !r) return Invalid("source_cache", r.error().message);
   return {};
 }
 
@@ -348,6 +604,10 @@ Result<Config> LoadConfig(const std::string& path, const EnvLookup& env) {
   for (size_t i = 0; i < lists.keys.size(); ++i) {
     config.signing.keys.push_back({lists.keys[i], lists.salts[i]});
   }
+  if (auto r = config.pipeline.LoadWatermark(); !r) {
+    return Fail(ErrorCode::kBadRequest, "output.watermark_path: " + r.error().message);
+  }
+  config.parser.watermark_configured = !config.pipeline.watermark_data.empty();
   if (auto r = config.Validate(); !r) return std::unexpected(r.error());
   return config;
 }

@@ -16,7 +16,12 @@
 #include <string_view>
 
 #include "cache/memory_tier.h"
+#include "cache/tiered_cache.h"
 #include "common/status.h"
+#include "origin/fetch_config.h"
+#include "origin/http_source.h"
+#include "origin/s3_source.h"
+#include "origin/source_cache.h"
 #include "signing/signer.h"
 #include "transforms/parser.h"
 #include "transforms/pipeline.h"
@@ -31,6 +36,9 @@ struct Config {
   size_t queue_size = 64;               // transforms waiting beyond the running ones, then 503
   std::chrono::milliseconds shutdown_timeout{10'000};  // drain limit for in-flight requests
   std::chrono::seconds client_timeout{30};  // idle/slow client read and write timeout
+  // Source fetches wait on the network here, never on the CPU pool or a loop.
+  size_t io_threads = 16;
+  size_t io_queue_size = 1024;  // fetches waiting beyond the running ones, then 503
 
   // [url]
   size_t max_url_length = 8192;
@@ -50,6 +58,30 @@ struct Config {
   transforms::ParserConfig parser;      // [url] and [presets]
   transforms::PipelineLimits pipeline;  // [limits]
   cache::MemoryTier::Config memory;     // [cache]
+
+  // [cache] tiers below memory (docs/cache.md). At most one shared tier.
+  std::string redis_url;          // redis://[:password@]host:port/db; "" = no Redis tier
+  std::string memcached_servers;  // host:port,host:port; "" = no memcached tier
+  std::string disk_cache_dir;     // "" = no disk tier
+  int64_t disk_cache_size = 1ll << 30;
+  std::chrono::milliseconds shared_timeout{250};  // connect and per round trip
+  int64_t memcached_max_item = (1 << 20) - 1024;   // larger entries skip memcached
+  std::string cache_key_prefix = "imgorigin:";     // namespaces keys in the shared tier
+  cache::TieredCache::Config tiers;               // TTL, leases, purge propagation, breaker
+
+  // [output]
+  // Formats offered, in order, to clients whose Accept lists them when the URL names no format;
+  // empty = always the source's format (no Vary: Accept).
+  transforms::FormatPreferences formats;
+  bool client_hints = false;  // honour Sec-CH-DPR/DPR, Sec-CH-Width/Width and Save-Data
+
+  // [api]
+  std::string api_key;  // Bearer token for /v1/… (purge); "" disables those endpoints
+
+  FetchConfig fetch;                    // [source] timeouts, retries; [limits] stream_to_file
+  S3Source::Config s3;                  // [s3]
+  HttpSource::Config http;              // [http]
+  SourceCache::Config source_cache;     // [source_cache]
 
   common::Result<void> Validate() const;
 };

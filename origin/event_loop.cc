@@ -12,7 +12,24 @@ void EnableLibeventThreads() {
   std::call_once(once, [] { evthread_use_pthreads(); });
 }
 
-EventLoop::EventLoop() : base_(event_base_new()) {
+namespace {
+
+struct EventConfigDeleter {
+  void operator()(event_config* config) const { event_config_free(config); }
+};
+
+event_base* NewBase() {
+  std::unique_ptr<event_config, EventConfigDeleter> config(event_config_new());
+  if (!config) return nullptr;
+  // evhttp adds and removes a connection's read and write events several times per request;
+  // the changelist folds them into at most one epoll_ctl per fd per loop iteration.
+  event_config_set_flag(config.get(), EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+  return event_base_new_with_config(config.get());
+}
+
+}  // namespace
+
+EventLoop::EventLoop() : base_(NewBase()) {
   if (!base_) throw std::runtime_error("event_base_new failed");
   // Never added, only activated by Post(): an fd-less event that exists to be woken.
   wake_.reset(event_new(base_.get(), -1, 0, &EventLoop::OnWake, this));

@@ -1,15 +1,23 @@
 #include "origin/handlers.h"
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cmath>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 
 #include "cache/key.h"
+#include "signing/base64url.h"
 #include "transforms/format.h"
+#include "transforms/inspect.h"
 #include "transforms/pipeline.h"
 
 namespace imgorigin::origin {
@@ -18,6 +26,9 @@ namespace {
 using common::ErrorCode;
 using common::Fail;
 using Clock = std::chrono::steady_clock;
+
+// Quality for clients that ask to save data (Save-Data: on) when the URL names none.
+constexpr int kSaveDataQuality = 50;
 
 double MsSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
@@ -118,25 +129,59 @@ std::string_view ExtensionOfMime(std::string_view mime) {
   return "bin";
 }
 
+common::Result<transforms::ImageInfo> InspectSource(const SourceImage& source,
+                                                    const transforms::PipelineLimits& limits) {
+  if (!source.file) return transforms::Inspect(*source.bytes, limits);
+  // Large originals were streamed to a file: map it instead of reading it all into memory.
+  int fd = ::open(source.file->path().c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Fail(ErrorCode::kInternal, "source file could not be read");
+  size_t size = static_cast<size_t>(source.file->size());
+  void* data = size ? ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+  ::close(fd);
+  if (data == MAP_FAILED) return Fail(ErrorCode::kInternal, "source file could not be read");
+  auto info = transforms::Inspect(std::string_view(static_cast<const char*>(data), size), limits);
+  ::munmap(data, size);
+  return info;
+}
+
+std::string HexColour(const transforms::Rgb& c) {
+  char buf[8];
+  snprintf(buf, sizeof buf, "#%02x%02x%02x", c.r, c.g, c.b);
+  return buf;
+}
+
 }  // namespace
 
 Handlers::Handlers(const Config& config, const signing::Signer& signer, cache::MemoryTier& memory,
-                   common::ThreadPool& cpu, const SourceRouter& sources)
+                   common::ThreadPool& cpu, SourceCache& sources, cache::TieredCache& tiers)
     : config_(config),
       signer_(signer),
       memory_(memory),
       cpu_(cpu),
       sources_(sources),
-      max_age_(MaxAgeOf(config.cache_control)) {}
+      tiers_(tiers),
+      max_age_(MaxAgeOf(config.cache_control)) {
+  const auto& p = config.pipeline;
+  output_fingerprint_ = "q" + std::to_string(p.quality) + ";";
+  for (const auto& [format, quality] : p.format_quality) {
+    output_fingerprint_ += std::string(transforms::FormatExtension(format)) + std::to_string(quality) + ",";
+  }
+  output_fingerprint_ += ";p" + std::to_string(p.jpeg_progressive) + ";i" +
+                         std::to_string(p.png_interlaced) + ";a" +
+                         std::to_string(p.max_animation_frames);
+  if (!p.watermark_data.empty()) output_fingerprint_ += ";wm" + cache::SourceTag(p.watermark_data);
+}
 
 void Handlers::Handle(const ExchangePtr& exchange) {
   std::string_view path = exchange->path();
+  if (path == "/v1/purge") return HandlePurge(exchange);
   if (!exchange->is_get_or_head()) {
     exchange->AddHeader("Allow", "GET, HEAD");
     exchange->AddHeader("Cache-Control", "no-store");
     exchange->SendText(405, "method not allowed: use GET or HEAD\n");
     return;
   }
+  if (path.starts_with("/info/")) return HandleInfo(exchange);
   if (path == "/health") {
     exchange->AddHeader("Cache-Control", "no-store");
     exchange->SendText(200, "ok\n");
@@ -155,10 +200,46 @@ void Handlers::HandleMetrics(Exchange& exchange) const {
     out += std::string(name) + std::string(labels) + " " + std::to_string(value) + "\n";
   };
   auto load = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
-  counter("imgorigin_cache_hits_total", "Variants answered from a cache tier.", "{tier=\"memory\"}",
-          load(counters_.memory_hits));
-  counter("imgorigin_cache_misses_total", "Cache tier look-ups that missed.", "{tier=\"memory\"}",
-          load(counters_.memory_misses));
+  // One HELP/TYPE per family, then a sample per tier: memory first, then the slower tiers.
+  const auto tier_stats = tiers_.Stats();
+  auto per_tier = [&](std::string_view name, std::string_view help, uint64_t memory,
+                      uint64_t cache::TieredCache::TierStats::*field) {
+    out += "# HELP " + std::string(name) + " " + std::string(help) + "\n";
+    out += "# TYPE " + std::string(name) + " counter\n";
+    if (field == &cache::TieredCache::TierStats::hits ||
+        field == &cache::TieredCache::TierStats::misses) {
+      out += std::string(name) + "{tier=\"memory\"} " + std::to_string(memory) + "\n";
+    }
+    for (const auto& t : tier_stats) {
+      out += std::string(name) + "{tier=\"" + t.name + "\"} " + std::to_string(t.*field) + "\n";
+    }
+  };
+  using Stats = cache::TieredCache::TierStats;
+  per_tier("imgorigin_cache_hits_total", "Variants answered from a cache tier.",
+           load(counters_.memory_hits), &Stats::hits);
+  per_tier("imgorigin_cache_misses_total", "Cache tier look-ups that missed.",
+           load(counters_.memory_misses), &Stats::misses);
+  per_tier("imgorigin_cache_errors_total",
+           "Cache tier calls that failed, timed out or returned undecodable entries.", 0,
+           &Stats::errors);
+  per_tier("imgorigin_cache_skipped_total", "Cache tier calls skipped by an open circuit breaker.",
+           0, &Stats::skipped);
+  per_tier("imgorigin_cache_writes_total", "Entries written to a cache tier (write-behind).", 0,
+           &Stats::writes);
+  per_tier("imgorigin_cache_declined_total",
+           "Entries a tier would not hold (larger than its item or size limit).", 0,
+           &Stats::declined);
+  const auto fleet = tiers_.fleet_stats();
+  counter("imgorigin_render_leases_total", "Fleet-wide render leases this node took.", "",
+          fleet.leases);
+  counter("imgorigin_lease_waits_total", "Misses that waited for another node's render.", "",
+          fleet.lease_waits);
+  counter("imgorigin_lease_timeouts_total",
+          "Waits for another node's render that timed out (rendered here instead).", "",
+          fleet.lease_timeouts);
+  counter("imgorigin_purges_total", "Sources purged through this node.", "", fleet.purges);
+  counter("imgorigin_cache_io_rejected_total",
+          "Cache I/O tasks refused because the I/O queue was full.", "", fleet.io_rejected);
   counter("imgorigin_not_modified_total", "304 answers to If-None-Match.", "",
           load(counters_.not_modified));
   counter("imgorigin_coalesced_total", "Requests that waited for another request's render.", "",
@@ -168,6 +249,16 @@ void Handlers::HandleMetrics(Exchange& exchange) const {
           load(counters_.render_errors));
   counter("imgorigin_overloaded_total", "Requests refused with 503 (transform queue full).", "",
           load(counters_.overloaded));
+  const auto originals = sources_.stats();
+  counter("imgorigin_source_cache_hits_total", "Originals answered from the source cache.",
+          "{tier=\"memory\"}", originals.memory_hits);
+  // Same family as the line above: one HELP/TYPE header per metric name.
+  out += "imgorigin_source_cache_hits_total{tier=\"disk\"} " + std::to_string(originals.disk_hits) +
+         "\n";
+  counter("imgorigin_source_fetches_total", "Originals fetched from their source.", "",
+          originals.fetches);
+  counter("imgorigin_source_coalesced_total", "Requests that waited for another's fetch.", "",
+          originals.coalesced);
   out += "# HELP imgorigin_memory_cache_bytes Bytes held by the memory tier.\n"
          "# TYPE imgorigin_memory_cache_bytes gauge\n"
          "imgorigin_memory_cache_bytes " + std::to_string(memory_.size_bytes()) + "\n";
@@ -176,8 +267,8 @@ void Handlers::HandleMetrics(Exchange& exchange) const {
   exchange.Send(200, common::MakeShared(std::move(out)));
 }
 
-common::Result<Handlers::Plan> Handlers::MakePlan(const Exchange& exchange) const {
-  std::string_view path = exchange.path();
+common::Result<Handlers::Plan> Handlers::MakePlan(const Exchange& exchange,
+                                                  std::string_view path) const {
   if (exchange.target().size() > config_.max_url_length) {
     return Fail(ErrorCode::kBadRequest,
                 "URL is longer than " + std::to_string(config_.max_url_length) + " characters");
@@ -203,40 +294,120 @@ common::Result<Handlers::Plan> Handlers::MakePlan(const Exchange& exchange) cons
     // A CDN must not keep the image past the URL's own expiry.
     plan.cache_control = "public, max-age=" + std::to_string(std::min(remaining, max_age_.value_or(remaining)));
   }
-  const auto& spec = request->spec;
-  std::string_view format = spec.format == transforms::ImageFormat::kUnknown
-                                ? "auto"
-                                : transforms::FormatExtension(spec.format);
-  plan.key = cache::VariantKey(request->source, 0, spec.Canonical(), format);
-  // The key already names everything that decides the bytes, so it doubles as a strong ETag
-  // that can be checked before any rendering.
-  plan.etag = "\"" + plan.key.substr(0, 32) + "\"";
   plan.request = *std::move(request);
+  Negotiate(exchange, plan);
   return plan;
 }
 
-void Handlers::HandleImage(const ExchangePtr& exchange) {
-  auto plan = MakePlan(*exchange);
-  if (!plan) return ReplyError(*exchange, plan.error());
+void Handlers::Negotiate(const Exchange& exchange, Plan& plan) const {
+  auto& spec = plan.request.spec;
+  if (spec.raw) return;  // the source goes out as it is, whatever the client accepts
+  std::vector<std::string_view> vary;
+  if (spec.format == transforms::ImageFormat::kUnknown && !config_.formats.preferred.empty()) {
+    const char* accept = exchange.header("Accept");
+    std::string_view source = plan.request.source;
+    source = source.substr(0, source.find_first_of("?#"));
+    size_t dot = source.rfind('.');
+    auto source_format =
+        dot == std::string_view::npos || source.find('/', dot) != std::string_view::npos
+            ? std::nullopt
+            : transforms::FormatFromExtension(source.substr(dot + 1));
+    // Only the chosen format reaches the key, so the endless variety of Accept values folds
+    // into a few variants.
+    spec.format = transforms::ChooseOutputFormat(
+        source_format.value_or(transforms::ImageFormat::kUnknown), accept ? accept : "",
+        config_.formats);
+    spec.auto_format = true;
+    vary.push_back("Accept");
+  }
+  if (config_.client_hints) {
+    auto hint = [&exchange](const char* modern, const char* legacy) {
+      const char* value = exchange.header(modern);
+      return value ? value : exchange.header(legacy);
+    };
+    const int max_side = config_.pipeline.max_result_dimension;
+    if (const char* dpr = hint("Sec-CH-DPR", "DPR"); dpr && spec.dpr == 1) {
+      // Half steps: device ratios such as 2.625 or 2.75 share the 3× variant.
+      double value = std::ceil(std::strtod(dpr, nullptr) * 2) / 2;
+      if (value >= 1 && value <= 4) spec.dpr = value;
+    }
+    if (const char* width = hint("Sec-CH-Width", "Width");
+        width && spec.width == 0 && spec.height == 0) {
+      // The hint is in device pixels; dpr multiplies the width back up.
+      long device = std::strtol(width, nullptr, 10);
+      if (device > 0) {
+        spec.width = static_cast<int>(std::ceil(std::min<double>(device, max_side) / spec.dpr));
+      }
+    }
+    if (std::max(spec.width, spec.height) * spec.dpr > max_side) spec.dpr = 1;
+    if (const char* save = exchange.header("Save-Data"); save && std::string_view(save) == "on" &&
+                                                          spec.quality == 0) {
+      spec.quality = kSaveDataQuality;
+    }
+    vary.insert(vary.end(), {"Sec-CH-DPR", "DPR", "Sec-CH-Width", "Width", "Save-Data"});
+  }
+  for (auto header : vary) {
+    if (!plan.vary.empty()) plan.vary += ", ";
+    plan.vary += header;
+  }
+}
 
-  if (const char* inm = exchange->header("If-None-Match"); inm && EtagMatches(inm, plan->etag)) {
-    exchange->AddHeader("ETag", plan->etag);
-    exchange->AddHeader("Cache-Control", plan->cache_control);
+void Handlers::SetKey(Plan& plan, uint64_t generation) const {
+  const auto& spec = plan.request.spec;
+  std::string_view format = spec.format == transforms::ImageFormat::kUnknown
+                                ? "auto"
+                                : transforms::FormatExtension(spec.format);
+  plan.key = cache::VariantKey(plan.request.source, generation,
+                               spec.Canonical() + "#" + output_fingerprint_, format);
+  // The key already names everything that decides the bytes, so it doubles as a strong ETag
+  // that can be checked before any rendering; a purge (new generation) changes it too.
+  plan.etag = "\"" + plan.key.substr(0, 32) + "\"";
+}
+
+void Handlers::HandleImage(const ExchangePtr& exchange) {
+  auto plan = MakePlan(*exchange, exchange->path());
+  if (!plan) return ReplyError(*exchange, plan.error());
+  if (auto generation = tiers_.CachedGeneration(plan->request.source)) {
+    SetKey(*plan, *generation);
+    return LookUp(exchange, *std::move(plan));
+  }
+  // Only a source not seen since the last purge anywhere in the fleet gets here: one round trip
+  // to the shared tier, off the loop.
+  auto pending = std::make_shared<Plan>(*std::move(plan));
+  tiers_.FetchGeneration(pending->request.source, [this, exchange, pending](uint64_t generation) {
+    exchange->loop().Post([this, exchange, pending, generation] {
+      SetKey(*pending, generation);
+      LookUp(exchange, std::move(*pending));
+    });
+  });
+}
+
+void Handlers::LookUp(const ExchangePtr& exchange, Plan plan) {
+  if (const char* inm = exchange->header("If-None-Match"); inm && EtagMatches(inm, plan.etag)) {
+    exchange->AddHeader("ETag", plan.etag);
+    exchange->AddHeader("Cache-Control", plan.cache_control);
+    if (!plan.vary.empty()) exchange->AddHeader("Vary", plan.vary);
     exchange->Send(304, nullptr);
     counters_.not_modified.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  if (auto hit = memory_.Get(plan->key)) {
+  if (auto hit = memory_.Get(plan.key)) {
     counters_.memory_hits.fetch_add(1, std::memory_order_relaxed);
-    return ReplyImage(*exchange, *plan, *hit, "HIT-MEMORY", "cache;desc=memory");
+    return ReplyImage(*exchange, plan, *hit, "HIT-MEMORY", "cache;desc=memory");
   }
 
   counters_.memory_misses.fetch_add(1, std::memory_order_relaxed);
-  auto shared_plan = std::make_shared<const Plan>(*std::move(plan));
+  auto shared_plan = std::make_shared<const Plan>(std::move(plan));
   bool leader = renders_.Join(shared_plan->key, [this, exchange, shared_plan](
                                                     const RenderedPtr& rendered) {
     exchange->loop().Post([this, exchange, shared_plan, rendered] {
       if (!rendered->image) return ReplyError(*exchange, rendered->image.error());
+      if (!rendered->tier.empty()) {
+        std::string x_cache = "HIT-" + rendered->tier;
+        std::transform(x_cache.begin(), x_cache.end(), x_cache.begin(), ::toupper);
+        return ReplyImage(*exchange, *shared_plan, **rendered->image, x_cache,
+                          "cache;desc=" + rendered->tier);
+      }
       ReplyImage(*exchange, *shared_plan, **rendered->image, "MISS",
                  "fetch;dur=" + Ms(rendered->fetch_ms) + ", transform;dur=" +
                      Ms(rendered->transform_ms));
@@ -246,44 +417,115 @@ void Handlers::HandleImage(const ExchangePtr& exchange) {
     counters_.coalesced.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  bool queued = cpu_.TrySubmit([this, shared_plan] { Render(*shared_plan); });
-  if (!queued) {
-    counters_.overloaded.fetch_add(1, std::memory_order_relaxed);
-    renders_.Complete(shared_plan->key,
-                      std::make_shared<const Rendered>(Rendered{
-                          Fail(ErrorCode::kOverloaded, "server is busy, retry shortly")}));
-  }
+  tiers_.Find(shared_plan->key, [this, shared_plan](cache::TieredCache::Found found) {
+    const std::string& key = shared_plan->key;
+    if (found.image) {
+      Rendered hit;
+      hit.image = std::move(found.image);
+      hit.tier = std::move(found.tier);
+      renders_.Complete(key, std::make_shared<const Rendered>(std::move(hit)));
+      return;
+    }
+    if (found.lease_held) {
+      // Success stores the variant, which releases the lease with it; a failure must release
+      // it alone, or other nodes would wait for the lease to expire.
+      renders_.Join(key, [this, key](const RenderedPtr& rendered) {
+        if (!rendered->image) tiers_.Abandon(key);
+      });
+    }
+    Render(shared_plan);
+  });
 }
 
-void Handlers::Render(const Plan& plan) {
-  const auto& request = plan.request;
+void Handlers::Render(const std::shared_ptr<const Plan>& plan) {
   counters_.renders.fetch_add(1, std::memory_order_relaxed);
-  Rendered rendered;
   auto start = Clock::now();
-  auto source = sources_.Fetch(request.source);
-  rendered.fetch_ms = MsSince(start);
-  if (!source) {
-    rendered.image = std::unexpected(source.error());
-  } else {
-    start = Clock::now();
-    auto encoded = transforms::Process(*source->bytes, request.spec, config_.pipeline);
-    rendered.transform_ms = MsSince(start);
-    if (!encoded) {
-      rendered.image = std::unexpected(encoded.error());
-    } else {
-      auto image = std::make_shared<cache::CachedImage>();
-      image->content_type = transforms::FormatMimeType(encoded->format);
-      image->etag = plan.etag;
-      image->last_modified = source->last_modified;
-      image->width = encoded->width;
-      image->height = encoded->height;
-      image->body = common::MakeShared(std::move(encoded->bytes));
-      memory_.Put(plan.key, image);
-      rendered.image = std::move(image);
+  sources_.Fetch(plan->request.source, [this, plan, start](const common::Result<SourceImage>& source) {
+    const double fetch_ms = MsSince(start);
+    bool queued = source && cpu_.TrySubmit([this, plan, image = *source, fetch_ms] {
+      Transform(*plan, image, fetch_ms);
+    });
+    if (queued) return;
+    auto error = source ? common::Error{ErrorCode::kOverloaded, "server is busy, retry shortly"}
+                        : source.error();
+    if (error.code == ErrorCode::kOverloaded) {
+      counters_.overloaded.fetch_add(1, std::memory_order_relaxed);
     }
+    Finish(*plan, Rendered{std::unexpected(std::move(error)), fetch_ms});
+  });
+}
+
+void Handlers::Transform(const Plan& plan, const SourceImage& source, double fetch_ms) {
+  const auto& request = plan.request;
+  Rendered rendered;
+  rendered.fetch_ms = fetch_ms;
+  auto start = Clock::now();
+  // Large originals were streamed to a file; libvips reads them from there sequentially.
+  auto encoded = source.file
+                     ? transforms::ProcessFile(source.file->path(), request.spec, config_.pipeline)
+                     : transforms::Process(*source.bytes, request.spec, config_.pipeline);
+  rendered.transform_ms = MsSince(start);
+  if (!encoded) {
+    rendered.image = std::unexpected(encoded.error());
+  } else {
+    auto image = std::make_shared<cache::CachedImage>();
+    image->content_type = transforms::FormatMimeType(encoded->format);
+    image->etag = plan.etag;
+    image->last_modified = source.last_modified;
+    image->width = encoded->width;
+    image->height = encoded->height;
+    image->body = common::MakeShared(std::move(encoded->bytes));
+    tiers_.Store(plan.key, image);
+    rendered.image = std::move(image);
   }
+  Finish(plan, std::move(rendered));
+}
+
+void Handlers::Finish(const Plan& plan, Rendered rendered) {
   if (!rendered.image) counters_.render_errors.fetch_add(1, std::memory_order_relaxed);
   renders_.Complete(plan.key, std::make_shared<const Rendered>(std::move(rendered)));
+}
+
+void Handlers::HandleInfo(const ExchangePtr& exchange) {
+  // "/info/{signature}/{options}/{source}": signed and parsed exactly like an image URL.
+  auto plan = MakePlan(*exchange, exchange->path().substr(std::string_view("/info").size()));
+  if (!plan) return ReplyError(*exchange, plan.error());
+  auto shared = std::make_shared<const Plan>(*std::move(plan));
+  auto fail = [this, exchange](common::Error error) {
+    exchange->loop().Post([this, exchange, error] { ReplyError(*exchange, error); });
+  };
+  sources_.Fetch(shared->request.source, [this, exchange, shared, fail](
+                                             const common::Result<SourceImage>& source) {
+    if (!source) return fail(source.error());
+    bool queued = cpu_.TrySubmit([this, exchange, shared, image = *source] {
+      auto info = InspectSource(image, config_.pipeline);
+      exchange->loop().Post([this, exchange, shared, info = std::move(info)] {
+        if (!info) return ReplyError(*exchange, info.error());
+        nlohmann::json body = {
+            {"width", info->width},
+            {"height", info->height},
+            {"format", transforms::FormatExtension(info->format)},
+            {"mime_type", transforms::FormatMimeType(info->format)},
+            {"bytes", info->bytes},
+            {"alpha", info->alpha},
+            {"pages", info->pages},
+            {"orientation", info->orientation},
+            {"colour_space", info->colour_space},
+            {"dominant_colour", HexColour(info->dominant_colour)},
+            {"blurhash", info->blurhash},
+        };
+        exchange->AddHeader("Content-Type", "application/json");
+        exchange->AddHeader("Cache-Control", shared->cache_control);
+        exchange->AddHeader(config_.cache_tag_header.c_str(),
+                            cache::SourceTag(shared->request.source));
+        exchange->Send(200, common::MakeShared(body.dump() + "\n"));
+      });
+    });
+    if (!queued) {
+      counters_.overloaded.fetch_add(1, std::memory_order_relaxed);
+      fail({ErrorCode::kOverloaded, "server is busy, retry shortly"});
+    }
+  });
 }
 
 void Handlers::ReplyImage(Exchange& exchange, const Plan& plan, const cache::CachedImage& image,
@@ -294,6 +536,13 @@ void Handlers::ReplyImage(Exchange& exchange, const Plan& plan, const cache::Cac
   if (image.last_modified > 0) exchange.AddHeader("Last-Modified", HttpDate(image.last_modified));
   exchange.AddHeader(config_.cache_tag_header.c_str(), cache::SourceTag(plan.request.source));
   exchange.AddHeader("X-Cache", x_cache);
+  if (!plan.vary.empty()) exchange.AddHeader("Vary", plan.vary);
+  if (config_.client_hints) exchange.AddHeader("Accept-CH", "Sec-CH-DPR, Sec-CH-Width");
+  if (image.content_type == transforms::FormatMimeType(transforms::ImageFormat::kSvg)) {
+    // skip_processing may pass an SVG through: it must not run scripts if opened directly.
+    exchange.AddHeader("Content-Security-Policy",
+                       "default-src 'none'; style-src 'unsafe-inline'; sandbox");
+  }
   exchange.AddHeader("Content-Disposition",
                      ContentDisposition(DownloadName(plan.request, ExtensionOfMime(image.content_type)),
                                         plan.request.attachment));
@@ -315,6 +564,88 @@ void Handlers::ReplyError(Exchange& exchange, const common::Error& error) const 
                  exchange.path(), status, error.message, exchange.request_id());
   }
   exchange.SendText(status, error.message + "\nrequest id: " + exchange.request_id() + "\n");
+}
+
+namespace {
+
+void SendJson(Exchange& exchange, int status, const nlohmann::json& body) {
+  exchange.AddHeader("Cache-Control", "no-store");
+  exchange.AddHeader("Content-Type", "application/json");
+  exchange.Send(status, common::MakeShared(body.dump() + "\n"));
+}
+
+void SendJsonError(Exchange& exchange, int status, const std::string& message) {
+  SendJson(exchange, status, {{"error", message}, {"request_id", exchange.request_id()}});
+}
+
+// "Bearer <key>", compared in constant time so the key cannot be guessed byte by byte.
+bool BearerMatches(std::string_view header, std::string_view key) {
+  constexpr std::string_view kScheme = "Bearer ";
+  if (header.size() < kScheme.size() ||
+      !std::equal(kScheme.begin(), kScheme.end(), header.begin(),
+                  [](char a, char b) { return tolower(a) == tolower(b); })) {
+    return false;
+  }
+  std::string_view token = header.substr(kScheme.size());
+  unsigned char diff = token.size() == key.size() ? 0 : 1;
+  for (size_t i = 0; i < key.size(); ++i) {
+    diff |= static_cast<unsigned char>(key[i] ^ (i < token.size() ? token[i] : 0));
+  }
+  return diff == 0;
+}
+
+}  // namespace
+
+void Handlers::HandlePurge(const ExchangePtr& exchange) {
+  Exchange& ex = *exchange;
+  if (config_.api_key.empty()) {
+    return SendJsonError(ex, 404, "the /v1 API is disabled: set IMGORIGIN_API_KEY to enable it");
+  }
+  if (!ex.is_post()) {
+    ex.AddHeader("Allow", "POST");
+    return SendJsonError(ex, 405, "use POST");
+  }
+  const char* auth = ex.header("Authorization");
+  if (auth == nullptr || !BearerMatches(auth, config_.api_key)) {
+    ex.AddHeader("WWW-Authenticate", "Bearer");
+    return SendJsonError(ex, 401, "missing or wrong API key: send Authorization: Bearer <key>");
+  }
+  constexpr size_t kMaxBody = 64 << 10;
+  auto body = ex.body(kMaxBody);
+  if (!body) return SendJsonError(ex, 413, "request body is larger than 64 KiB");
+  auto json = nlohmann::json::parse(*body, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.is_object() || !json.contains("source") ||
+      !json["source"].is_string() || json["source"].get<std::string>().empty()) {
+    return SendJsonError(ex, 400,
+                         "expected JSON {\"source\": \"<source URL as in image URLs>\"}");
+  }
+  // Resolved exactly as an image URL's source is (base URL, scheme case), so the generation
+  // bumped is the one the image keys use.
+  auto request = transforms::ParseProcessingPath(
+      "/" + signing::Base64UrlEncode(json["source"].get<std::string>()), config_.parser);
+  if (!request) return SendJsonError(ex, 400, request.error().message);
+  std::string source = request->source;
+  std::string tag = cache::SourceTag(source);
+  tiers_.Purge(source, [this, exchange, source, tag](common::Result<uint64_t> generation) {
+    exchange->loop().Post([this, exchange, source, tag, generation] {
+      if (!generation) {
+        spdlog::warn("purge of {} failed: {} (request {})", source, generation.error().message,
+                     exchange->request_id());
+        exchange->AddHeader("Retry-After", "1");
+        return SendJsonError(*exchange, 503, generation.error().message);
+      }
+      spdlog::info("purged {} (generation {}, cache tag {})", source, *generation, tag);
+      exchange->AddHeader(config_.cache_tag_header.c_str(), tag);
+      const bool fleet = tiers_.has_shared();
+      SendJson(*exchange, 200,
+               {{"source", source},
+                {"generation", *generation},
+                {"cache_tag", tag},
+                {"cache_tag_header", config_.cache_tag_header},
+                {"scope", fleet ? "fleet" : "node"},
+                {"propagation_ms", fleet ? tiers_.purge_bound().count() : 0}});
+    });
+  });
 }
 
 }  // namespace imgorigin::origin

@@ -1,10 +1,13 @@
 // The origin's request handlers: routing, /health, and the image endpoint.
 //
-// Routes: /health, /metrics (Prometheus text), and images.
-// Image requests flow: verify signature → parse options → cache key → If-None-Match → memory
-// tier (all on the loop) → coalesced render on the CPU pool (fetch source, transform, store) →
-// reply posted back to the loop. Handlers owns the coalescer; everything else it is given lives
-// longer than it. Handle() runs on event-loop threads; Render() on CPU pool threads.
+// Routes: /health, /metrics (Prometheus text), POST /v1/purge (API key), and images.
+// Image requests flow: verify signature → parse options → purge generation (cached; else read
+// from the shared tier off the loop) → cache key → If-None-Match → memory tier (all on the
+// loop) → coalesced look-up in the slower tiers and the fleet-wide render lease (TieredCache's
+// I/O pool) → on a miss, render: the original through the source cache (memory, or
+// disk/network on the I/O pool), then transform and store on the CPU pool → reply posted back to
+// the loop. No loop and no CPU pool thread ever waits on the network. Handlers owns the coalescer; everything else it is given lives
+// longer than it. Handle() runs on event-loop threads; Transform() on CPU pool threads.
 #pragma once
 
 #include <atomic>
@@ -15,11 +18,13 @@
 
 #include "cache/coalescer.h"
 #include "cache/memory_tier.h"
+#include "cache/tiered_cache.h"
 #include "common/status.h"
 #include "common/thread_pool.h"
 #include "origin/config.h"
 #include "origin/server.h"
 #include "origin/source.h"
+#include "origin/source_cache.h"
 #include "signing/signer.h"
 #include "transforms/parser.h"
 
@@ -28,7 +33,7 @@ namespace imgorigin::origin {
 class Handlers {
  public:
   Handlers(const Config& config, const signing::Signer& signer, cache::MemoryTier& memory,
-           common::ThreadPool& cpu, const SourceRouter& sources);
+           common::ThreadPool& cpu, SourceCache& sources, cache::TieredCache& tiers);
 
   void Handle(const ExchangePtr& exchange);
 
@@ -38,6 +43,7 @@ class Handlers {
     common::Result<cache::CachedImagePtr> image;
     double fetch_ms = 0;
     double transform_ms = 0;
+    std::string tier;  // the cache tier below memory that answered; "" = rendered here
   };
   using RenderedPtr = std::shared_ptr<const Rendered>;
 
@@ -47,6 +53,7 @@ class Handlers {
     std::string key;
     std::string etag;
     std::string cache_control;
+    std::string vary;  // request headers the response depends on; "" = none
   };
 
   // Counters for /metrics; relaxed atomics, written from loops and workers.
@@ -61,9 +68,20 @@ class Handlers {
   };
 
   void HandleImage(const ExchangePtr& exchange);
+  // The rest of HandleImage once the source's purge generation (part of the key) is known.
+  void LookUp(const ExchangePtr& exchange, Plan plan);
+  void SetKey(Plan& plan, uint64_t generation) const;
+  void HandlePurge(const ExchangePtr& exchange);
   void HandleMetrics(Exchange& exchange) const;
-  common::Result<Plan> MakePlan(const Exchange& exchange) const;
-  void Render(const Plan& plan);
+  // `path` is the request path without any endpoint prefix: "/{signature}/{options}/{source}".
+  common::Result<Plan> MakePlan(const Exchange& exchange, std::string_view path) const;
+  // Content negotiation and client hints: fills in what the URL left open from the request
+  // headers, and records those headers in plan.vary.
+  void Negotiate(const Exchange& exchange, Plan& plan) const;
+  void HandleInfo(const ExchangePtr& exchange);
+  void Render(const std::shared_ptr<const Plan>& plan);
+  void Transform(const Plan& plan, const SourceImage& source, double fetch_ms);
+  void Finish(const Plan& plan, Rendered rendered);
   void ReplyImage(Exchange& exchange, const Plan& plan, const cache::CachedImage& image,
                   const std::string& x_cache, const std::string& timing) const;
   void ReplyError(Exchange& exchange, const common::Error& error) const;
@@ -72,8 +90,12 @@ class Handlers {
   const signing::Signer& signer_;
   cache::MemoryTier& memory_;
   common::ThreadPool& cpu_;
-  const SourceRouter& sources_;
+  SourceCache& sources_;
+  cache::TieredCache& tiers_;
   std::optional<int64_t> max_age_;  // the max-age in config_.cache_control, if any
+  // Digest of the settings that change output bytes without being in the URL (default quality,
+  // encoder flags, watermark): part of every key, so changing them never serves stale results.
+  std::string output_fingerprint_;
   cache::Coalescer<RenderedPtr> renders_;
   Counters counters_;
 };

@@ -12,9 +12,13 @@
 
 #include "cache/memory_tier.h"
 #include "common/thread_pool.h"
+#include "origin/cache_tiers.h"
 #include "origin/config.h"
 #include "origin/handlers.h"
+#include "origin/http_source.h"
 #include "origin/local_source.h"
+#include "origin/s3_source.h"
+#include "origin/source_cache.h"
 #include "origin/server.h"
 #include "signing/signer.h"
 #include "transforms/pipeline.h"
@@ -22,7 +26,7 @@
 namespace imgorigin::origin {
 namespace {
 
-int Serve(const Config& config, const char* argv0) {
+int Serve(const Config& config) {
   if (!config.signing.keys.empty()) {
     spdlog::info("signing: {} key pair(s), signature size {}", config.signing.keys.size(),
                  config.signing.signature_size);
@@ -40,7 +44,6 @@ int Serve(const Config& config, const char* argv0) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  transforms::InitVips(argv0);
 
   SourceRouter sources;
   std::optional<LocalSource> local;
@@ -55,10 +58,51 @@ int Serve(const Config& config, const char* argv0) {
     spdlog::info("local sources from {}", config.local_root);
   }
 
+  std::unique_ptr<S3Source> s3;
+  if (config.s3.enabled) {
+    auto created = S3Source::Create(config.s3, config.fetch, config.max_src_bytes, ProcessEnv);
+    if (!created) {
+      spdlog::error("{}", created.error().message);
+      return 2;
+    }
+    s3 = *std::move(created);
+    sources.Add("s3", s3.get());
+    spdlog::info("s3 sources: region {}, endpoint {}{}", s3->region(), s3->endpoint(),
+                 config.s3.path_style ? ", path-style" : "");
+  }
+  std::unique_ptr<HttpSource> http;
+  if (config.http.enabled) {
+    auto created = HttpSource::Create(config.http, config.fetch, config.max_src_bytes);
+    if (!created) {
+      spdlog::error("{}", created.error().message);
+      return 2;
+    }
+    http = *std::move(created);
+    sources.Add("http", http.get());
+    sources.Add("https", http.get());
+    if (config.http.allow_private_networks) {
+      spdlog::warn("http sources may reach private and loopback networks "
+                   "(IMGORIGIN_HTTP_ALLOW_PRIVATE_NETWORKS): never in production");
+    }
+  }
+  common::ThreadPool io({.threads = config.io_threads, .queue_capacity = config.io_queue_size});
+  auto source_cache =
+      SourceCache::Open(config.source_cache, sources, io, config.fetch.stream_to_file_bytes,
+                        config.max_src_bytes);
+  if (!source_cache) {
+    spdlog::error("{}", source_cache.error().message);
+    return 2;
+  }
+
   signing::Signer signer(config.signing);
   cache::MemoryTier memory(config.memory);
+  auto tiers = OpenTieredCache(config, memory);
+  if (!tiers) {
+    spdlog::error("{}", tiers.error().message);
+    return 2;
+  }
   common::ThreadPool cpu({.threads = config.workers, .queue_capacity = config.queue_size});
-  Handlers handlers(config, signer, memory, cpu, sources);
+  Handlers handlers(config, signer, memory, cpu, **source_cache, **tiers);
 
   auto host_port = ParseHostPort(config.bind);  // validated with the config
   Server server({.host = host_port->first,
@@ -84,7 +128,9 @@ int Serve(const Config& config, const char* argv0) {
   if (!server.WaitIdle(config.shutdown_timeout)) {
     spdlog::warn("shutdown timeout: {} request(s) still in flight", server.in_flight());
   }
+  io.Shutdown();  // before the CPU pool: finished fetches still hand work to it
   cpu.Shutdown();
+  (*tiers)->Shutdown();  // after the CPU pool: finished renders queue write-behind work here
   server.Stop();
   vips_shutdown();
   spdlog::info("stopped");
@@ -126,11 +172,13 @@ int main(int argc, char** argv) {
   }
   CLI11_PARSE(app, argc, argv);
 
+  // Before the config: checking a configured watermark decodes it.
+  imgorigin::transforms::InitVips(argv[0]);
   auto config = LoadConfig(config_path);
   if (!config) {
     std::fprintf(stderr, "imgorigin: configuration error: %s\n", config.error().message.c_str());
     return 2;
   }
   if (*sign) return Sign(*config, path);
-  return Serve(*config, argv[0]);
+  return Serve(*config);
 }

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,9 @@ class Exchange {
 
   bool is_head() const;
   bool is_get_or_head() const;
+  bool is_post() const;
+  // The request body, or nullopt when it is longer than `limit` bytes.
+  std::optional<std::string> body(size_t limit) const;
   std::string_view target() const { return target_; }  // raw request target, query included
   std::string_view path() const;                       // target up to '?'
   const char* header(const char* name) const;          // nullptr if absent

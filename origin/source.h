@@ -8,17 +8,26 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "common/bytes.h"
 #include "common/status.h"
+#include "origin/source_file.h"
 
 namespace imgorigin::origin {
 
 struct SourceImage {
-  common::SharedBytes bytes;
+  common::SharedBytes bytes;  // the whole original, unless `file` is set
   int64_t last_modified = 0;  // unix seconds; 0 = unknown
+  // Set instead of `bytes` for originals too large to hold in memory (streamed to disk).
+  std::shared_ptr<const SourceFile> file;
+
+  int64_t size() const {
+    if (file) return file->size();
+    return bytes ? static_cast<int64_t>(bytes->size()) : 0;
+  }
 };
 
 class Source {

@@ -1,10 +1,13 @@
 #include "tests/integration/harness.h"
 
 #include <curl/curl.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -235,6 +238,147 @@ double MeanAbsDiff(const vips::VImage& a, const vips::VImage& b) {
     return im.cast(VIPS_FORMAT_UCHAR);
   };
   return (normalise(a) - normalise(b)).abs().avg();
+}
+
+bool InCi() {
+  const char* ci = getenv("CI");
+  return ci != nullptr && (std::string(ci) == "true" || std::string(ci) == "1");
+}
+
+namespace {
+
+std::string FindBinary(const std::string& name) {
+  std::string dirs = getenv("PATH") ? getenv("PATH") : "";
+  dirs += ":/usr/sbin:/usr/bin:/usr/local/bin:/usr/local/sbin";
+  std::istringstream in(dirs);
+  std::string dir;
+  while (std::getline(in, dir, ':')) {
+    if (dir.empty()) continue;
+    std::string path = dir + "/" + name;
+    if (access(path.c_str(), X_OK) == 0) return path;
+  }
+  return "";
+}
+
+uint16_t FreeLoopbackPort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  uint16_t port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+std::string TalkTo(uint16_t port, const std::string& request, const std::string& until,
+                   int timeout_ms) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  std::string reply;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (reply.find(until) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      if (!ReadSome(fd, &reply, 50)) break;
+    }
+  }
+  close(fd);
+  return reply;
+}
+
+}  // namespace
+
+ServiceProcess::~ServiceProcess() { Kill(); }
+
+void ServiceProcess::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+std::string ServiceProcess::Talk(const std::string& request, const std::string& until) const {
+  return TalkTo(port_, request, until, 5000);
+}
+
+void ServiceProcess::Start(const std::string& binary,
+                           const std::function<std::vector<std::string>(uint16_t)>& make_args,
+                           const std::string& probe, const std::string& expect) {
+  const std::string path = FindBinary(binary);
+  if (path.empty()) {
+    error_ = binary + " not found (scripts/setup installs it)";
+    return;
+  }
+  // Another process may take the port between our probe and the server's bind: retry.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const uint16_t port = FreeLoopbackPort();
+    std::vector<std::string> args = {path};
+    for (auto& a : make_args(port)) args.push_back(std::move(a));
+    auto argv = CStrings(args);
+    pid_t pid = fork();
+    if (pid == 0) {
+      int devnull = open("/dev/null", O_WRONLY);
+      dup2(devnull, STDOUT_FILENO);
+      dup2(devnull, STDERR_FILENO);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(pid, &status, WNOHANG) == pid) break;  // exited: port taken or bad args
+      if (TalkTo(port, probe, expect, 200).find(expect) != std::string::npos) {
+        pid_ = pid;
+        port_ = port;
+        return;
+      }
+      usleep(20'000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+  error_ = binary + " did not start on a loopback port";
+}
+
+RedisProcess::RedisProcess(const std::string& password) : password_(password) {
+  Start(
+      "redis-server",
+      [&password](uint16_t port) {
+        std::vector<std::string> args = {"--port", std::to_string(port), "--bind", "127.0.0.1",
+                                         "--save", "", "--appendonly", "no",
+                                         "--daemonize", "no", "--loglevel", "warning"};
+        if (!password.empty()) args.insert(args.end(), {"--requirepass", password});
+        return args;
+      },
+      // Answered with +PONG, or -NOAUTH when a password is set: either way it is up.
+      "PING\r\n", "\r\n");
+}
+
+std::string RedisProcess::url(int db) const {
+  return "redis://" + (password_.empty() ? "" : ":" + password_ + "@") + "127.0.0.1:" +
+         std::to_string(port()) + "/" + std::to_string(db);
+}
+
+MemcachedProcess::MemcachedProcess() {
+  Start(
+      "memcached",
+      [](uint16_t port) {
+        std::vector<std::string> args = {"-l", "127.0.0.1", "-p", std::to_string(port), "-U", "0",
+                                         "-m", "64"};
+        // memcached refuses to run as root unless told which user to be.
+        if (getuid() == 0) args.insert(args.end(), {"-u", "root"});
+        return args;
+      },
+      "version\r\n", "VERSION");
 }
 
 double Metric(const std::string& body, const std::string& name_and_labels) {

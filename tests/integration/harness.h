@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -90,5 +91,64 @@ double MeanAbsDiff(const vips::VImage& a, const vips::VImage& b);
 
 // The value of the metric line "name value" in a /metrics body; -1 if absent.
 double Metric(const std::string& metrics_body, const std::string& name_and_labels);
+
+// True under CI (CI=true): a missing test dependency must then fail the test, never skip it.
+bool InCi();
+
+// A throwaway server process (redis-server, memcached) on a free loopback port, without any
+// persistence; killed on destruction. If the binary is missing or never answers, started() is
+// false and error() says why (see IMGORIGIN_REQUIRE_SERVICE).
+class ServiceProcess {
+ public:
+  ~ServiceProcess();
+  ServiceProcess(const ServiceProcess&) = delete;
+  ServiceProcess& operator=(const ServiceProcess&) = delete;
+
+  bool started() const { return pid_ > 0; }
+  uint16_t port() const { return port_; }
+  const std::string& error() const { return error_; }
+  // SIGKILL and reap: an outage, not a shutdown.
+  void Kill();
+  // Sends `request` on a fresh connection and returns what arrives until `until` is seen (or
+  // the connection closes, or 5 s pass).
+  std::string Talk(const std::string& request, const std::string& until) const;
+
+ protected:
+  ServiceProcess() = default;
+  // Starts `binary` with the arguments `make_args(port)` gives, retrying on a port race, and
+  // waits until `probe` is answered with `expect`.
+  void Start(const std::string& binary,
+             const std::function<std::vector<std::string>(uint16_t port)>& make_args,
+             const std::string& probe, const std::string& expect);
+
+ private:
+  pid_t pid_ = -1;
+  uint16_t port_ = 0;
+  std::string error_;
+};
+
+class RedisProcess : public ServiceProcess {
+ public:
+  explicit RedisProcess(const std::string& password = "");
+  std::string url(int db = 0) const;  // redis://[:password@]127.0.0.1:port/db
+
+ private:
+  std::string password_;
+};
+
+class MemcachedProcess : public ServiceProcess {
+ public:
+  MemcachedProcess();
+  std::string server() const { return "127.0.0.1:" + std::to_string(port()); }
+};
+
+// Skips the test when `service` did not start, or fails it under CI.
+#define IMGORIGIN_REQUIRE_SERVICE(service)                                              \
+  do {                                                                                  \
+    if (!(service).started()) {                                                         \
+      if (::imgorigin::testing::InCi()) FAIL() << (service).error();                    \
+      GTEST_SKIP() << (service).error();                                                \
+    }                                                                                   \
+  } while (0)
 
 }  // namespace imgorigin::testing

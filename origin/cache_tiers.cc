@@ -1,0 +1,53 @@
+#include "origin/cache_tiers.h"
+
+#include <spdlog/spdlog.h>
+
+#include "cache/disk_tier.h"
+#include "cache/memcached_tier.h"
+#include "cache/redis_tier.h"
+
+namespace imgorigin::origin {
+
+common::Result<std::unique_ptr<cache::TieredCache>> OpenTieredCache(const Config& config,
+                                                                    cache::MemoryTier& memory) {
+  using common::ErrorCode;
+  using common::Fail;
+  std::unique_ptr<cache::SharedTier> shared;
+  if (!config.redis_url.empty()) {
+    auto redis = cache::RedisTier::Create({.url = config.redis_url,
+                                           .connect_timeout = config.shared_timeout,
+                                           .command_timeout = config.shared_timeout,
+                                           .ttl = config.tiers.ttl,
+                                           .prefix = config.cache_key_prefix});
+    if (!redis) return Fail(ErrorCode::kBadRequest, "cache.redis_url: " + redis.error().message);
+    auto url = cache::RedisUrl::Parse(config.redis_url);  // the password stays out of the log
+    spdlog::info("shared cache: redis {}:{} db {}", url->host, url->port, url->db);
+    shared = *std::move(redis);
+  } else if (!config.memcached_servers.empty()) {
+    auto memcached = cache::MemcachedTier::Create(
+        {.servers = config.memcached_servers,
+         .timeout = config.shared_timeout,
+         .ttl = config.tiers.ttl,
+         .max_item_bytes = static_cast<size_t>(config.memcached_max_item),
+         .prefix = config.cache_key_prefix});
+    if (!memcached) {
+      return Fail(ErrorCode::kBadRequest, "cache.memcached_servers: " + memcached.error().message);
+    }
+    spdlog::info("shared cache: memcached {}", config.memcached_servers);
+    shared = *std::move(memcached);
+  }
+  std::vector<std::unique_ptr<cache::Tier>> below;
+  if (!config.disk_cache_dir.empty()) {
+    auto disk =
+        cache::DiskTier::Open({.dir = config.disk_cache_dir,
+                               .capacity_bytes = static_cast<uint64_t>(config.disk_cache_size)});
+    if (!disk) return Fail(ErrorCode::kBadRequest, "cache.disk_dir: " + disk.error().message);
+    spdlog::info("disk cache: {} ({} entries, {} of {} MiB used)", config.disk_cache_dir,
+                 (*disk)->entries(), (*disk)->size_bytes() >> 20, config.disk_cache_size >> 20);
+    below.push_back(*std::move(disk));
+  }
+  return std::make_unique<cache::TieredCache>(config.tiers, memory, std::move(shared),
+                                              std::move(below));
+}
+
+}  // namespace imgorigin::origin

@@ -1,0 +1,117 @@
+#include "origin/http_source.h"
+
+#include <algorithm>
+
+namespace imgorigin::origin {
+namespace {
+
+using common::ErrorCode;
+using common::Fail;
+using common::Result;
+
+bool HasSchemeHostSlash(std::string_view prefix) {
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (prefix.starts_with(scheme)) {
+      size_t slash = prefix.find('/', scheme.size());
+      return slash != std::string_view::npos && slash > scheme.size();
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string NormalizeHttpUrl(std::string_view url) {
+  url = url.substr(0, url.find('#'));
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(url.size());
+  for (unsigned char c : url) {
+    if (c <= 0x20 || c >= 0x7f || std::string_view("\"<>\\^`{|}").find(static_cast<char>(c)) !=
+                                      std::string_view::npos) {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+Result<void> HttpSource::Config::Validate() const {
+  for (const auto& prefix : allowed_prefixes) {
+    if (!HasSchemeHostSlash(prefix)) {
+      return Fail(ErrorCode::kBadRequest,
+                  "http allowed prefix \"" + prefix +
+                      "\" must name scheme, host and path start, e.g. https://img.example.com/");
+    }
+  }
+  for (const auto& network : allowed_networks) {
+    if (auto cidr = Cidr::Parse(network); !cidr) return std::unexpected(cidr.error());
+  }
+  if (max_redirects < 0 || max_redirects > 20) {
+    return Fail(ErrorCode::kBadRequest, "http max_redirects: 0 to 20");
+  }
+  return {};
+}
+
+Result<std::unique_ptr<HttpSource>> HttpSource::Create(const Config& config,
+                                                       const FetchConfig& fetch,
+                                                       int64_t max_bytes) {
+  if (auto r = config.Validate(); !r) return std::unexpected(r.error());
+  AddressPolicy policy{.allow_private = config.allow_private_networks};
+  for (const auto& network : config.allowed_networks) policy.allowed.push_back(*Cidr::Parse(network));
+  return std::unique_ptr<HttpSource>(new HttpSource(config, fetch, max_bytes, std::move(policy)));
+}
+
+HttpSource::HttpSource(const Config& config, const FetchConfig& fetch, int64_t max_bytes,
+                       AddressPolicy policy)
+    : config_(config), fetch_(fetch), max_bytes_(max_bytes), http_(std::move(policy)) {}
+
+Result<void> HttpSource::CheckUrl(std::string_view url) const {
+  if (!url.starts_with("http://") && !url.starts_with("https://")) {
+    return Fail(ErrorCode::kForbidden, "source redirected to a scheme other than http(s)");
+  }
+  if (config_.allowed_prefixes.empty()) return {};
+  bool allowed = std::any_of(config_.allowed_prefixes.begin(), config_.allowed_prefixes.end(),
+                             [url](const std::string& prefix) { return url.starts_with(prefix); });
+  if (!allowed) return Fail(ErrorCode::kForbidden, "source URL is not allowed on this server");
+  return {};
+}
+
+Result<SourceImage> HttpSource::Fetch(std::string_view source) const {
+  std::string url = NormalizeHttpUrl(source);
+  for (int hop = 0;; ++hop) {
+    if (auto r = CheckUrl(url); !r) return std::unexpected(r.error());
+    auto response = http_.PerformWithRetry(fetch_.Request(url, max_bytes_, "source"), fetch_.Retry());
+    if (!response) return std::unexpected(response.error());
+    const long status = response->status;
+    if (status >= 300 && status < 400 && !response->redirect_url.empty()) {
+      if (hop >= config_.max_redirects) {
+        return Fail(ErrorCode::kBadGateway, "source redirected more than " +
+                                                std::to_string(config_.max_redirects) + " times");
+      }
+      url = NormalizeHttpUrl(response->redirect_url);
+      continue;
+    }
+    if (status == 200) {
+      SourceImage image;
+      image.last_modified = response->last_modified;
+      if (response->file) {
+        image.file = std::move(response->file);
+      } else {
+        image.bytes = common::MakeShared(std::move(response->body));
+      }
+      return image;
+    }
+    if (status == 404 || status == 410) return Fail(ErrorCode::kNotFound, "source not found");
+    if (status == 401 || status == 403) {
+      return Fail(ErrorCode::kBadGateway, "source server refused access (" +
+                                              std::to_string(status) + ")");
+    }
+    return Fail(ErrorCode::kBadGateway, "source server answered " + std::to_string(status));
+  }
+}
+
+}  // namespace imgorigin::origin

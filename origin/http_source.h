@@ -1,0 +1,63 @@
+// Originals from HTTP(S) servers: "http://…" and "https://…" sources.
+//
+// Three fences, each re-applied at every redirect hop (redirects are followed here, not by
+// libcurl, up to max_redirects):
+//   - the URL must start with one of allowed_prefixes (when any are configured);
+//   - only http and https;
+//   - the address actually connected to — after DNS, for every connection attempt — must be
+//     public, unless it is inside allowed_networks or allow_private_networks is set. That blocks
+//     loopback, private, link-local (the 169.254.169.254 metadata service), unique-local,
+//     multicast and IPv4-in-IPv6 forms of them, whatever name or redirect led there.
+// Characters a URL cannot carry (spaces, UTF-8, quotes …) are percent-encoded; existing escapes
+// are kept. Fetch() blocks on the network: call it from an I/O thread. Thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "origin/curl_client.h"
+#include "origin/fetch_config.h"
+#include "origin/source.h"
+
+namespace imgorigin::origin {
+
+class HttpSource final : public Source {
+ public:
+  struct Config {
+    bool enabled = true;
+    // Empty: any http(s) URL (URLs are signed, and the address guard keeps internal networks
+    // out). Each prefix must include scheme, host and the "/" after it, e.g.
+    // "https://images.example.com/" — so "https://images.example.com.evil.net" never matches.
+    std::vector<std::string> allowed_prefixes;
+    bool allow_private_networks = false;
+    std::vector<std::string> allowed_networks;  // CIDRs reachable even though not public
+    int max_redirects = 5;
+
+    common::Result<void> Validate() const;
+  };
+
+  static common::Result<std::unique_ptr<HttpSource>> Create(const Config& config,
+                                                            const FetchConfig& fetch,
+                                                            int64_t max_bytes);
+
+  common::Result<SourceImage> Fetch(std::string_view url) const override;
+
+ private:
+  HttpSource(const Config& config, const FetchConfig& fetch, int64_t max_bytes,
+             AddressPolicy policy);
+  common::Result<void> CheckUrl(std::string_view url) const;
+
+  const Config config_;
+  const FetchConfig fetch_;
+  const int64_t max_bytes_;
+  CurlClient http_;
+};
+
+// Percent-encodes what may not appear in a URL (controls, space, non-ASCII, "\"<>\\^`{|}") and
+// drops a "#fragment"; everything else, existing %XX escapes included, is kept.
+std::string NormalizeHttpUrl(std::string_view url);
+
+}  // namespace imgorigin::origin

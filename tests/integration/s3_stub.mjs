@@ -1,0 +1,269 @@
+// Test S3 for the integration tests: s3rver (which speaks S3 but does not check SigV4) behind a
+// proxy that verifies every request's signature with AWS's own signer (@smithy/signature-v4),
+// plus loopback stubs of the AWS credential endpoints (ECS/EKS container endpoint, IMDSv2).
+//
+//   node s3_stub.mjs --dir DATA --seed FIXTURES [--key AKID:SECRET]… [--region R]
+//                    [--container-token T] [--cred-ttl SECONDS]
+//
+// FIXTURES/<bucket>/<key…> files are uploaded before serving. Prints one JSON line
+// {"s3": port, "creds": port} once ready; exits when stdin closes or on SIGTERM.
+//
+// What the proxy adds to s3rver:
+// - SigV4 check like S3's: canonical URI = each path segment decoded and re-encoded (RFC 3986),
+//   canonical query from the decoded parameters, the headers the client listed as signed, the
+//   x-amz-content-sha256 payload hash, and x-amz-security-token for temporary credentials.
+//   Mismatch → 403 SignatureDoesNotMatch, unknown key → 403 InvalidAccessKeyId.
+// - Versioning, which s3rver lacks: GET key?versionId=V (signed over the query) is served from the
+//   object FIXTURES/<bucket>/.versions/V/<key>.
+// - Failure modes by key prefix: "stall/" never answers; "flaky/" answers 503 SlowDown twice, then
+//   the object; "throttle/" answers 429 once.
+// - GET /__stats: JSON of what was asked (per object, per access key, rejections).
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import S3rver from 's3rver';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { Sha256 } from '@aws-crypto/sha256-js';
+
+const args = process.argv.slice(2);
+const opt = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const optAll = (name) => args.flatMap((a, i) => (a === name ? [args[i + 1]] : []));
+
+const region = opt('--region', 'us-east-1');
+const containerToken = opt('--container-token', 'container-secret-token');
+const credTtl = Number(opt('--cred-ttl', '3600'));
+const secrets = new Map();  // access key id → {secret, token}
+for (const pair of optAll('--key')) {
+  const [id, secret] = pair.split(':');
+  secrets.set(id, { secret, token: '' });
+}
+
+const stats = { objects: {}, accessKeys: {}, rejected: 0, container: 0, imdsToken: 0, imdsRole: 0, imdsCreds: 0 };
+const bump = (table, key) => { table[key] = (table[key] || 0) + 1; };
+
+// RFC 3986 encoding, as S3 canonicalises each path segment and query component.
+const uriEscape = (s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+
+function s3Error(res, status, code, message) {
+  res.writeHead(status, { 'content-type': 'application/xml' });
+  res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`);
+}
+
+function parseAuthorization(header) {
+  const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(header || '');
+  if (!m) return null;
+  return { accessKeyId: m[1], region: m[3], service: m[4], signedHeaders: m[5].split(';'), signature: m[6] };
+}
+
+function amzDate(text) {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(text || '');
+  if (!m) return null;
+  return new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]));
+}
+
+// Recomputes the request's signature with the key's secret; returns an S3 error code or null.
+async function verify(req, rawPath, rawQuery) {
+  const auth = parseAuthorization(req.headers.authorization);
+  if (!auth) return ['AccessDenied', 'missing or malformed Authorization'];
+  const creds = secrets.get(auth.accessKeyId);
+  if (!creds) return ['InvalidAccessKeyId', 'unknown access key'];
+  if (creds.token && req.headers['x-amz-security-token'] !== creds.token) {
+    return ['InvalidToken', 'security token does not match the access key'];
+  }
+  if (!('x-amz-content-sha256' in req.headers)) return ['InvalidRequest', 'missing x-amz-content-sha256'];
+  const date = amzDate(req.headers['x-amz-date']);
+  if (!date || Math.abs(Date.now() - date.getTime()) > 15 * 60 * 1000) {
+    return ['RequestTimeTooSkewed', 'x-amz-date missing or skewed'];
+  }
+  const canonicalPath = rawPath.split('/').map((seg) => uriEscape(decodeURIComponent(seg))).join('/');
+  const query = {};
+  for (const part of rawQuery ? rawQuery.split('&') : []) {
+    const eq = part.indexOf('=');
+    const k = decodeURIComponent(eq < 0 ? part : part.slice(0, eq));
+    query[k] = eq < 0 ? '' : decodeURIComponent(part.slice(eq + 1));
+  }
+  const headers = {};
+  for (const name of auth.signedHeaders) {
+    if (!(name in req.headers)) return ['SignatureDoesNotMatch', `signed header ${name} is missing`];
+    headers[name] = req.headers[name];
+  }
+  const signer = new SignatureV4({
+    credentials: { accessKeyId: auth.accessKeyId, secretAccessKey: creds.secret },
+    region,
+    service: 's3',
+    sha256: Sha256,
+    uriEscapePath: false,  // S3 does not double-encode; canonicalPath is already encoded once
+    applyChecksum: false,
+  });
+  const signed = await signer.sign(
+    { method: req.method, protocol: 'http:', hostname: '127.0.0.1', path: canonicalPath, query, headers },
+    { signingDate: date, signableHeaders: new Set(auth.signedHeaders) },
+  );
+  const expected = /Signature=([0-9a-f]{64})/.exec(signed.headers.authorization)[1];
+  if (auth.region !== region || auth.service !== 's3' || expected !== auth.signature) {
+    return ['SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.'];
+  }
+  bump(stats.accessKeys, auth.accessKeyId);
+  return null;
+}
+
+const flaky = {};
+const stalled = [];
+
+async function handleS3(req, res, backendPort) {
+  const url = req.url;
+  const q = url.indexOf('?');
+  const rawPath = q < 0 ? url : url.slice(0, q);
+  const rawQuery = q < 0 ? '' : url.slice(q + 1);
+  if (rawPath === '/__stats') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(stats));
+    return;
+  }
+  const failure = await verify(req, rawPath, rawQuery);
+  if (failure) {
+    stats.rejected++;
+    s3Error(res, 403, failure[0], failure[1]);
+    return;
+  }
+  const segments = rawPath.split('/').slice(1).map(decodeURIComponent);
+  const bucket = segments[0];
+  let key = segments.slice(1).join('/');
+  const version = /(?:^|&)versionId=([^&]*)/.exec(rawQuery);
+  const versionId = version ? decodeURIComponent(version[1]) : '';
+  bump(stats.objects, `${bucket}/${key}` + (versionId ? `?versionId=${versionId}` : ''));
+  if (key.startsWith('stall/')) {
+    stalled.push(res);  // never answered; closed when the stub exits
+    return;
+  }
+  if (key.startsWith('flaky/') && (flaky[key] = (flaky[key] || 0) + 1) <= 2) {
+    s3Error(res, 503, 'SlowDown', 'Please reduce your request rate.');
+    return;
+  }
+  if (key.startsWith('throttle/') && (flaky[key] = (flaky[key] || 0) + 1) <= 1) {
+    s3Error(res, 429, 'TooManyRequests', 'Too many requests.');
+    return;
+  }
+  if (versionId) key = `.versions/${versionId}/${key}`;
+  const headers = { ...req.headers };
+  delete headers.authorization;  // s3rver would try (and fail) to check it again
+  headers.host = `127.0.0.1:${backendPort}`;
+  const forward = http.request({
+    host: '127.0.0.1', port: backendPort, method: req.method, headers,
+    path: '/' + [bucket, ...key.split('/')].map(uriEscape).join('/'),
+  }, (backend) => {
+    if (backend.statusCode === 404 && versionId) {
+      backend.resume();
+      s3Error(res, 404, 'NoSuchVersion', 'The specified version does not exist.');
+      return;
+    }
+    res.writeHead(backend.statusCode, backend.headers);
+    backend.pipe(res);
+  });
+  forward.on('error', () => s3Error(res, 500, 'InternalError', 'backend failed'));
+  req.pipe(forward);
+}
+
+// Each call hands out new temporary credentials that the verifier accepts from then on.
+let issued = 0;
+function issue(kind) {
+  issued++;
+  const creds = {
+    AccessKeyId: `ASIA${kind.toUpperCase()}${issued}`,
+    SecretAccessKey: `secret-${kind}-${issued}`,
+    Token: `token-${kind}-${issued}`,
+    Expiration: new Date(Date.now() + credTtl * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+  };
+  secrets.set(creds.AccessKeyId, { secret: creds.SecretAccessKey, token: creds.Token });
+  return creds;
+}
+
+const imdsToken = 'imds-session-token';
+function handleCreds(req, res) {
+  const json = (status, body) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+  if (req.url === '/__stats') return json(200, stats);
+  if (req.url === '/container') {
+    stats.container++;
+    if (req.headers.authorization !== containerToken) return json(401, { message: 'bad token' });
+    return json(200, issue('container'));
+  }
+  if (req.url === '/latest/api/token' && req.method === 'PUT') {
+    stats.imdsToken++;
+    if (!req.headers['x-aws-ec2-metadata-token-ttl-seconds']) { res.writeHead(400); res.end(); return; }
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end(imdsToken);
+    return;
+  }
+  if (req.url.startsWith('/latest/meta-data/iam/security-credentials/')) {
+    if (req.headers['x-aws-ec2-metadata-token'] !== imdsToken) { res.writeHead(401); res.end(); return; }
+    const role = req.url.slice('/latest/meta-data/iam/security-credentials/'.length);
+    if (role === '') {
+      stats.imdsRole++;
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('test-role');
+      return;
+    }
+    if (role !== 'test-role') { res.writeHead(404); res.end(); return; }
+    stats.imdsCreds++;
+    return json(200, { Code: 'Success', Type: 'AWS-HMAC', LastUpdated: new Date().toISOString(), ...issue('imds') });
+  }
+  res.writeHead(404);
+  res.end();
+}
+
+async function seed(root, backendPort) {
+  const buckets = fs.existsSync(root) ? fs.readdirSync(root) : [];
+  const walk = (dir) => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]);
+  for (const bucket of buckets) {
+    for (const file of walk(path.join(root, bucket))) {
+      const key = path.relative(path.join(root, bucket), file).split(path.sep);
+      await new Promise((resolve, reject) => {
+        const put = http.request({
+          host: '127.0.0.1', port: backendPort, method: 'PUT',
+          path: '/' + [bucket, ...key].map(uriEscape).join('/'),
+          headers: { 'content-length': fs.statSync(file).size, 'content-type': 'application/octet-stream' },
+        }, (r) => {
+          r.resume();
+          r.on('end', () => (r.statusCode === 200 ? resolve() : reject(new Error(`seed ${key}: ${r.statusCode}`))));
+        });
+        put.on('error', reject);
+        fs.createReadStream(file).pipe(put);
+      });
+    }
+  }
+  return buckets;
+}
+
+const seedDir = opt('--seed', '');
+const buckets = seedDir && fs.existsSync(seedDir) ? fs.readdirSync(seedDir) : [];
+const backend = new S3rver({
+  address: '127.0.0.1', port: 0, silent: true, directory: opt('--dir'),
+  configureBuckets: buckets.map((name) => ({ name })),
+});
+const { port: backendPort } = await backend.run();
+await seed(seedDir, backendPort);
+
+const listen = (server) => new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
+const s3Server = http.createServer((req, res) => {
+  handleS3(req, res, backendPort).catch((e) => s3Error(res, 500, 'InternalError', String(e)));
+});
+const credsServer = http.createServer(handleCreds);
+const s3Port = await listen(s3Server);
+const credsPort = await listen(credsServer);
+process.stdout.write(JSON.stringify({ s3: s3Port, creds: credsPort }) + '\n');
+
+const stop = () => {
+  for (const res of stalled) res.destroy();
+  process.exit(0);
+};
+process.stdin.on('end', stop);
+process.stdin.on('close', stop);
+process.stdin.resume();
+process.on('SIGTERM', stop);
