@@ -494,6 +494,12 @@ Result<void> ApplyFile(const std::string& path, Config& config, KeyLists& lists)
 
 }  // namespace
 
+std::vector<std::pair<std::string_view, std::string_view>> SettingNames() {
+  std::vector<std::pair<std::string_view, std::string_view>> names;
+  for (const auto& setting : Settings()) names.emplace_back(setting.key, setting.env);
+  return names;
+}
+
 std::optional<std::string> ProcessEnv(std::string_view name) {
   const char* value = std::getenv(std::string(name).c_str());
   if (value == nullptr) return std::nullopt;

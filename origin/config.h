@@ -14,6 +14,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "cache/memory_tier.h"
 #include "cache/tiered_cache.h"
@@ -94,6 +96,9 @@ std::optional<std::string> ProcessEnv(std::string_view name);
 // Defaults ← file at `path` (skipped when empty) ← environment, then Validate(). Errors name the
 // setting and what is wrong with it.
 common::Result<Config> LoadConfig(const std::string& path, const EnvLookup& env = ProcessEnv);
+
+// Every setting as {file key, environment variable}, in documentation order.
+std::vector<std::pair<std::string_view, std::string_view>> SettingNames();
 
 // Parses "host:port" ("[::1]:8080" for IPv6).
 common::Result<std::pair<std::string, uint16_t>> ParseHostPort(std::string_view bind);

@@ -126,6 +126,22 @@ TEST(Config, ShippedConfigsLoad) {
   }
 }
 
+// The README's configuration reference and conf/reference.toml must name every setting.
+TEST(Config, EverySettingIsDocumented) {
+  auto read = [](const char* file) {
+    std::ifstream in(std::string(IMGORIGIN_SOURCE_DIR) + "/" + file);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string readme = read("README.md");
+  const std::string reference = read("conf/reference.toml");
+  for (const auto& [key, env] : SettingNames()) {
+    EXPECT_NE(readme.find("`" + std::string(env) + "`"), std::string::npos) << env << " not in README.md";
+    EXPECT_NE(readme.find("`" + std::string(key) + "`"), std::string::npos) << key << " not in README.md";
+    EXPECT_NE(reference.find(std::string(env) + ":"), std::string::npos)
+        << env << " not in conf/reference.toml";
+  }
+}
+
 TEST(ParseSize, Units) {
   EXPECT_EQ(*ParseSize("1024"), 1024);
   EXPECT_EQ(*ParseSize("1KiB"), 1024);
