@@ -12,6 +12,8 @@
 #include <system_error>
 #include <vector>
 
+#include "common/fd.h"
+
 namespace imgorigin::cache {
 namespace {
 
@@ -22,28 +24,8 @@ using common::Fail;
 constexpr size_t kKeyLength = 64;
 constexpr char kTempDir[] = "tmp";
 
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-};
-
 common::Error Errno(std::string_view what) {
   return common::Error{ErrorCode::kInternal, std::string(what) + ": " + std::strerror(errno)};
-}
-
-bool WriteAll(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    ssize_t n = write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
 }
 
 }  // namespace
@@ -126,8 +108,8 @@ common::Result<std::optional<std::string>> DiskTier::Get(const std::string& key)
     order_.splice(order_.begin(), order_, it->second);
   }
   const std::string path = PathOf(key);
-  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.fd < 0) {
+  common::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
     // Evicted by another thread between the index look-up and the open: a plain miss.
     if (errno == ENOENT) {
       Forget(key);
@@ -136,11 +118,11 @@ common::Result<std::optional<std::string>> DiskTier::Get(const std::string& key)
     return std::unexpected(Errno("disk cache read"));
   }
   struct stat st {};
-  if (fstat(fd.fd, &st) != 0) return std::unexpected(Errno("disk cache stat"));
+  if (fstat(fd.get(), &st) != 0) return std::unexpected(Errno("disk cache stat"));
   std::string bytes(static_cast<size_t>(st.st_size), '\0');
   size_t done = 0;
   while (done < bytes.size()) {
-    ssize_t n = read(fd.fd, bytes.data() + done, bytes.size() - done);
+    ssize_t n = read(fd.get(), bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return std::unexpected(Errno("disk cache read"));
     if (n == 0) break;
@@ -148,7 +130,7 @@ common::Result<std::optional<std::string>> DiskTier::Get(const std::string& key)
   }
   bytes.resize(done);
   // The mtime records the last use, so the LRU order survives a restart.
-  futimens(fd.fd, nullptr);
+  futimens(fd.get(), nullptr);
   return bytes;
 }
 
@@ -159,9 +141,9 @@ common::Result<bool> DiskTier::Put(const std::string& key, std::string_view entr
   const std::string tmp = config_.dir + "/" + kTempDir + "/" + key + "." +
                           std::to_string(getpid()) + "." + std::to_string(++sequence);
   {
-    Fd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (fd.fd < 0) return std::unexpected(Errno("disk cache write"));
-    if (!WriteAll(fd.fd, entry)) {
+    common::UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (fd.get() < 0) return std::unexpected(Errno("disk cache write"));
+    if (!common::WriteAll(fd.get(), entry)) {
       auto error = Errno("disk cache write");
       unlink(tmp.c_str());
       return std::unexpected(error);

@@ -14,6 +14,8 @@
 #include <random>
 #include <thread>
 
+#include "common/fd.h"
+
 namespace imgorigin::origin {
 namespace {
 
@@ -71,21 +73,10 @@ struct Transfer {
       fd = ::mkostemp(path.data(), O_CLOEXEC);
       if (fd < 0) return false;
       spill_path = std::move(path);
-      if (!WriteAll(body.data(), body.size())) return false;
+      if (!common::WriteAll(fd, body)) return false;
       std::string().swap(body);
     }
-    return WriteAll(data, n);
-  }
-
-  bool WriteAll(const char* data, size_t n) {
-    while (n > 0) {
-      ssize_t w = ::write(fd, data, n);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return false;
-      data += w;
-      n -= static_cast<size_t>(w);
-    }
-    return true;
+    return common::WriteAll(fd, std::string_view(data, n));
   }
 };
 

@@ -9,25 +9,13 @@
 #include <cerrno>
 #include <utility>
 
+#include "common/fd.h"
+
 namespace imgorigin::origin {
 namespace {
 
 using common::ErrorCode;
 using common::Fail;
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // openat2 has no glibc wrapper in Debian 12.
 int OpenBeneath(int dir_fd, const char* path) {
@@ -68,7 +56,7 @@ common::Result<SourceImage> LocalSource::Fetch(std::string_view url) const {
   }
   // Outside the root, through ".." or a symlink, is reported exactly like a missing file so the
   // layout around the root cannot be probed.
-  Fd fd(OpenBeneath(root_fd_, std::string(path).c_str()));
+  common::UniqueFd fd(OpenBeneath(root_fd_, std::string(path).c_str()));
   if (fd.get() < 0) {
     if (errno == EACCES || errno == EPERM) return Fail(ErrorCode::kForbidden, "source not readable");
     return Fail(ErrorCode::kNotFound, "source not found");

@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <vector>
 
+#include "common/fd.h"
+
 namespace imgorigin::origin {
 namespace {
 
@@ -43,33 +45,8 @@ std::string Sha256Hex(std::string_view text) {
   return out;
 }
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-bool WriteAll(int fd, const char* data, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, data, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    data += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
 std::optional<std::string> ReadWhole(const std::string& path, int64_t size) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  common::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return std::nullopt;
   std::string bytes(static_cast<size_t>(size), '\0');
   size_t done = 0;
@@ -85,8 +62,8 @@ std::optional<std::string> ReadWhole(const std::string& path, int64_t size) {
 // Copies `from` to the new file `to` without holding it in memory (cross-device fallback for
 // link()).
 bool CopyFile(const std::string& from, const std::string& to) {
-  Fd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
-  Fd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  common::UniqueFd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+  common::UniqueFd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (in.get() < 0 || out.get() < 0) return false;
   while (true) {
     ssize_t n = ::copy_file_range(in.get(), nullptr, out.get(), nullptr, 1 << 20, 0);
@@ -303,8 +280,8 @@ void SourceCache::DiskPut(const std::string& url, const SourceImage& image) {
     written = ::link(image.file->path().c_str(), temp.c_str()) == 0 ||
               CopyFile(image.file->path(), temp);
   } else {
-    Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    written = fd.get() >= 0 && WriteAll(fd.get(), image.bytes->data(), image.bytes->size());
+    common::UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    written = fd.get() >= 0 && common::WriteAll(fd.get(), *image.bytes);
   }
   std::error_code ec;
   if (!written || ::rename(temp.c_str(), (root / "objects" / entry.name).c_str()) != 0) {

@@ -10,12 +10,14 @@
 #include <vips/vips8>
 
 #include "transforms/pipeline.h"
+#include "tests/unit/transforms_test_images.h"
 
 namespace imgorigin::transforms {
 namespace {
 
 using common::ErrorCode;
 using vips::VImage;
+using namespace test_images;
 
 class VipsEnvironment : public ::testing::Environment {
  public:
@@ -23,81 +25,7 @@ class VipsEnvironment : public ::testing::Environment {
 };
 const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new VipsEnvironment);
 
-using Colour = std::array<double, 3>;
-constexpr Colour kRed{255, 0, 0};
-constexpr Colour kGreen{0, 255, 0};
-constexpr Colour kBlue{0, 0, 255};
-constexpr Colour kYellow{255, 255, 0};
-constexpr Colour kWhite{255, 255, 255};
-
-// Worst channel difference allowed when checking a flat region of a lossy or resampled output.
-constexpr double kColourTolerance = 12;
-
-VImage Srgb(const VImage& img) {
-  return img.copy(VImage::option()->set("interpretation", VIPS_INTERPRETATION_sRGB));
-}
-
-VImage Solid(int w, int h, const Colour& c) {
-  return Srgb(VImage::black(w, h)
-                  .new_from_image(std::vector<double>(c.begin(), c.end()))
-                  .cast(VIPS_FORMAT_UCHAR));
-}
-
-// Red top-left, green top-right, blue bottom-left, yellow bottom-right: a region's colour tells
-// which part of the source it came from.
-VImage Quadrants(int w, int h) {
-  return Solid(w, h, kYellow)
-      .insert(Solid(w / 2, h / 2, kRed), 0, 0)
-      .insert(Solid(w - w / 2, h / 2, kGreen), w / 2, 0)
-      .insert(Solid(w / 2, h - h / 2, kBlue), 0, h / 2);
-}
-
-VImage Noise(int w, int h) {
-  VImage g = VImage::gaussnoise(w, h, VImage::option()->set("sigma", 60)).cast(VIPS_FORMAT_UCHAR);
-  return Srgb(VImage::bandjoin({g, g.rot180(), g.flip(VIPS_DIRECTION_HORIZONTAL)}));
-}
-
-std::string Blob(VipsBlob* blob) {
-  std::string out(static_cast<const char*>(VIPS_AREA(blob)->data), VIPS_AREA(blob)->length);
-  vips_area_unref(VIPS_AREA(blob));
-  return out;
-}
-
-std::string Png(const VImage& img) { return Blob(img.pngsave_buffer()); }
-std::string Jpeg(const VImage& img, int q = 95) {
-  return Blob(img.jpegsave_buffer(VImage::option()->set("Q", q)));
-}
-
-// Decodes fully now: libvips reads lazily from the caller's buffer, which may be a temporary.
-VImage Decode(const std::string& bytes) {
-  return VImage::new_from_buffer(bytes.data(), bytes.size(), "").copy_memory();
-}
-
-double Mean(const VImage& img, int band, int x, int y, int w, int h) {
-  return img.extract_area(x, y, w, h).extract_band(band).avg();
-}
-
-// Asserts that the rectangle's mean colour is `want`.
-void ExpectRegion(const VImage& img, int x, int y, int w, int h, const Colour& want) {
-  for (int b = 0; b < 3; ++b) {
-    EXPECT_NEAR(Mean(img, b, x, y, w, h), want[b], kColourTolerance)
-        << "band " << b << " of region " << x << "," << y << " " << w << "×" << h;
-  }
-}
-
-// Mean absolute difference per sample between two images of equal shape.
-double MeanAbsDiff(const VImage& a, const VImage& b) {
-  return (a.cast(VIPS_FORMAT_FLOAT) - b.cast(VIPS_FORMAT_FLOAT)).abs().avg();
-}
-
 PipelineLimits Limits() { return PipelineLimits{}; }
-
-EncodedImage MustProcess(const std::string& src, const TransformSpec& spec,
-                         const PipelineLimits& limits = Limits()) {
-  auto r = Process(src, spec, limits);
-  EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
-  return r ? *r : EncodedImage{};
-}
 
 TransformSpec Resize(ResizingType type, int w, int h) {
   TransformSpec spec;
