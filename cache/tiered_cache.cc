@@ -384,7 +384,7 @@ std::vector<TieredCache::TierStats> TieredCache::Stats() const {
     auto load = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
     out.push_back(TierStats{std::string(slot->tier->name()), load(slot->hits), load(slot->misses),
                             load(slot->errors), load(slot->skipped), load(slot->writes),
-                            load(slot->declined)});
+                            load(slot->declined), !slot->breaker.open()});
   }
   return out;
 }

@@ -93,6 +93,7 @@ class TieredCache {
   struct TierStats {
     std::string name;
     uint64_t hits = 0, misses = 0, errors = 0, skipped = 0, writes = 0, declined = 0;
+    bool available = true;  // false while its circuit breaker is open
   };
   std::vector<TierStats> Stats() const;  // slower tiers only, fastest first
   struct FleetStats {

@@ -188,7 +188,24 @@ void Handlers::Handle(const ExchangePtr& exchange) {
     return;
   }
   if (path == "/metrics") return HandleMetrics(*exchange);
+  if (path == "/ready") return HandleReady(*exchange);
   HandleImage(exchange);
+}
+
+void Handlers::HandleReady(Exchange& exchange) const {
+  // A cache tier that is down does not make the node unready: requests still succeed by
+  // rendering, and pulling every node when Redis fails would turn a slowdown into an outage.
+  // It is reported so operators see it.
+  nlohmann::json tiers = nlohmann::json::object();
+  for (const auto& tier : tiers_.Stats()) tiers[tier.name] = tier.available ? "up" : "down";
+  const bool draining = draining_.load();
+  exchange.AddHeader("Cache-Control", "no-store");
+  exchange.AddHeader("Content-Type", "application/json");
+  exchange.Send(draining ? 503 : 200,
+                common::MakeShared(
+                    nlohmann::json{{"ready", !draining}, {"draining", draining}, {"tiers", tiers}}
+                        .dump() +
+                    "\n"));
 }
 
 void Handlers::HandleMetrics(Exchange& exchange) const {

@@ -37,6 +37,10 @@ class Handlers {
 
   void Handle(const ExchangePtr& exchange);
 
+  // From SIGTERM on, /ready answers 503 so load balancers stop sending new work while in-flight
+  // requests finish. Any thread.
+  void SetDraining() { draining_.store(true); }
+
  private:
   // What a finished render hands to every request that waited for it.
   struct Rendered {
@@ -73,6 +77,7 @@ class Handlers {
   void SetKey(Plan& plan, uint64_t generation) const;
   void HandlePurge(const ExchangePtr& exchange);
   void HandleMetrics(Exchange& exchange) const;
+  void HandleReady(Exchange& exchange) const;
   // `path` is the request path without any endpoint prefix: "/{signature}/{options}/{source}".
   common::Result<Plan> MakePlan(const Exchange& exchange, std::string_view path) const;
   // Content negotiation and client hints: fills in what the URL left open from the request
@@ -98,6 +103,7 @@ class Handlers {
   std::string output_fingerprint_;
   cache::Coalescer<RenderedPtr> renders_;
   Counters counters_;
+  std::atomic<bool> draining_{false};
 };
 
 }  // namespace imgorigin::origin

@@ -124,6 +124,7 @@ int Serve(const Config& config) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("{} received: finishing {} in-flight request(s)", strsignal(sig), server.in_flight());
+  handlers.SetDraining();
   server.StopAccepting();
   if (!server.WaitIdle(config.shutdown_timeout)) {
     spdlog::warn("shutdown timeout: {} request(s) still in flight", server.in_flight());

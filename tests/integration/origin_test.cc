@@ -364,6 +364,9 @@ TEST_F(OriginTest, SigtermFinishesInFlightRequests) {
 TEST_F(OriginTest, HealthAndMethods) {
   auto health = server_->Get("/health");
   EXPECT_EQ(health.status, 200);
+  auto ready = server_->Get("/ready");
+  EXPECT_EQ(ready.status, 200);
+  EXPECT_NE(ready.body.find("\"ready\":true"), std::string::npos) << ready.body;
   auto post = HttpRequest(server_->port(), "/health", {}, "POST");
   EXPECT_EQ(post.status, 405);
   EXPECT_EQ(post.header("Allow"), "GET, HEAD");
