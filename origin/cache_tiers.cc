@@ -5,11 +5,12 @@
 #include "cache/disk_tier.h"
 #include "cache/memcached_tier.h"
 #include "cache/redis_tier.h"
+#include "origin/s3_result_tier.h"
 
 namespace imgorigin::origin {
 
-common::Result<std::unique_ptr<cache::TieredCache>> OpenTieredCache(const Config& config,
-                                                                    cache::MemoryTier& memory) {
+common::Result<std::unique_ptr<cache::TieredCache>> OpenTieredCache(
+    const Config& config, cache::MemoryTier& memory, const EnvLookup& env) {
   using common::ErrorCode;
   using common::Fail;
   std::unique_ptr<cache::SharedTier> shared;
@@ -45,6 +46,20 @@ common::Result<std::unique_ptr<cache::TieredCache>> OpenTieredCache(const Config
     spdlog::info("disk cache: {} ({} entries, {} of {} MiB used)", config.disk_cache_dir,
                  (*disk)->entries(), (*disk)->size_bytes() >> 20, config.disk_cache_size >> 20);
     below.push_back(*std::move(disk));
+  }
+  if (const auto& results = config.s3_results; !results.bucket.empty()) {
+    // Last: the slowest tier. A hit there is backfilled into disk, the shared tier and memory
+    // like any other; a render is written to it write-behind like to the others.
+    auto s3 = S3ResultTier::Create(
+        results,
+        {.region = results.region.empty() ? config.s3.region : results.region,
+         .endpoint = results.endpoint.empty() ? config.s3.endpoint : results.endpoint,
+         .path_style = config.s3.path_style},
+        env);
+    if (!s3) return Fail(ErrorCode::kBadRequest, "cache.s3_result: " + s3.error().message);
+    spdlog::info("S3 result cache: s3://{}/{} (region {}, endpoint {})", results.bucket,
+                 results.prefix, (*s3)->client().region(), (*s3)->client().endpoint());
+    below.push_back(*std::move(s3));
   }
   return std::make_unique<cache::TieredCache>(config.tiers, memory, std::move(shared),
                                               std::move(below));

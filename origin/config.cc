@@ -319,6 +319,30 @@ const std::vector<Setting>& Settings() {
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
          return SetMs(c.tiers.breaker_cooldown, k, v);
        }},
+      {"cache.s3_result_bucket", "IMGORIGIN_S3_RESULT_BUCKET",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.s3_results.bucket = v;
+         return {};
+       }},
+      {"cache.s3_result_prefix", "IMGORIGIN_S3_RESULT_PREFIX",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.s3_results.prefix = v;
+         return {};
+       }},
+      {"cache.s3_result_region", "IMGORIGIN_S3_RESULT_REGION",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.s3_results.region = v;
+         return {};
+       }},
+      {"cache.s3_result_endpoint", "IMGORIGIN_S3_RESULT_ENDPOINT",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.s3_results.endpoint = v;
+         return {};
+       }},
+      {"cache.s3_result_timeout_ms", "IMGORIGIN_S3_RESULT_TIMEOUT_MS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetMs(c.s3_results.timeout, k, v);
+       }},
       {"api.key", "IMGORIGIN_API_KEY",
        [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
          c.api_key = v;
@@ -579,6 +603,7 @@ Result<void> Config::Validate() const {
     return Invalid("cache.disk_size", "must be > 0");
   }
   if (memcached_max_item <= 0) return Invalid("cache.memcached_max_item", "must be > 0");
+  if (auto r = s3_results.Validate(); !r) return Invalid("cache.s3_result", r.error().message);
   if (api_key.find_first_of(" \r\n") != std::string::npos) {
     return Invalid("api.key", "must not contain spaces or line breaks");
   }

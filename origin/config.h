@@ -22,6 +22,7 @@
 #include "common/status.h"
 #include "origin/fetch_config.h"
 #include "origin/http_source.h"
+#include "origin/s3_result_tier.h"
 #include "origin/s3_source.h"
 #include "origin/source_cache.h"
 #include "signing/signer.h"
@@ -70,6 +71,8 @@ struct Config {
   int64_t memcached_max_item = (1 << 20) - 1024;   // larger entries skip memcached
   std::string cache_key_prefix = "imgorigin:";     // namespaces keys in the shared tier
   cache::TieredCache::Config tiers;               // TTL, leases, purge propagation, breaker
+  // The S3 result tier below disk; bucket "" = off. Region and endpoint default to [s3]'s.
+  S3ResultTier::Config s3_results;
 
   // [output]
   // Formats offered, in order, to clients whose Accept lists them when the URL names no format;

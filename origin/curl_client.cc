@@ -328,6 +328,13 @@ CurlClient::Attempt CurlClient::PerformOnce(const HttpRequest& request) const {
   } else if (request.method != "GET") {
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   }
+  if (request.method == "PUT" || request.method == "POST") {
+    // POSTFIELDS sends the body with the custom method, and libcurl can sign it in memory.
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(request.body.size()));
+    // Never null: a null POSTFIELDS would make libcurl read the body from stdin.
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.empty() ? "" : request.body.data());
+  }
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
   if (!request.aws_sigv4.empty()) {
     curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, request.aws_sigv4.c_str());

@@ -63,6 +63,8 @@ struct HttpRequest {
   std::string method = "GET";
   std::string url;
   std::vector<std::string> headers;  // "Name: value"
+  // Sent as the request body (PUT, POST). Not owned: it must outlive the Perform() call.
+  std::string_view body;
   std::string aws_sigv4;  // CURLOPT_AWS_SIGV4 provider, e.g. "aws:amz:eu-west-1:s3"; "" = unsigned
   std::string user_pwd;   // "access_key_id:secret" for SigV4
   std::chrono::milliseconds connect_timeout{3000};

@@ -11,30 +11,11 @@ using common::Result;
 
 constexpr std::string_view kVersionQuery = "?versionId=";
 
-// S3's error code from an XML error body ("<Code>SlowDown</Code>"), or "".
-std::string ErrorCodeOf(std::string_view body) {
-  size_t open = body.find("<Code>");
-  size_t close = body.find("</Code>");
-  if (open == std::string_view::npos || close == std::string_view::npos || close < open) return "";
-  std::string code(body.substr(open + 6, close - open - 6));
-  // The code names an S3 condition; anything that is not a plain identifier is not shown.
-  bool plain = std::all_of(code.begin(), code.end(), [](unsigned char c) { return std::isalnum(c); });
-  return plain && code.size() <= 64 ? code : "";
-}
-
-// RFC 1123-ish bucket names; also keeps "/" and ".." out of request paths.
-bool ValidBucket(std::string_view bucket) {
-  if (bucket.size() < 3 || bucket.size() > 63) return false;
-  return std::all_of(bucket.begin(), bucket.end(), [](unsigned char c) {
-    return std::islower(c) || std::isdigit(c) || c == '-' || c == '.' || c == '_';
-  }) && bucket.find("..") == std::string_view::npos;
-}
-
 }  // namespace
 
 Result<void> S3Source::Config::Validate() const {
   for (const auto& bucket : allowed_buckets) {
-    if (!ValidBucket(bucket)) {
+    if (!IsValidBucketName(bucket)) {
       return Fail(ErrorCode::kBadRequest, "s3 allowed bucket \"" + bucket + "\" is not a bucket name");
     }
   }
@@ -61,7 +42,7 @@ Result<S3Source::Location> S3Source::ParseUrl(std::string_view url) {
       return Fail(ErrorCode::kBadRequest, "s3 source has an empty key or versionId");
     }
   }
-  if (!ValidBucket(location.bucket)) {
+  if (!IsValidBucketName(location.bucket)) {
     return Fail(ErrorCode::kBadRequest, "s3 source names an invalid bucket");
   }
   location.key = key;
@@ -71,48 +52,19 @@ Result<S3Source::Location> S3Source::ParseUrl(std::string_view url) {
 Result<std::unique_ptr<S3Source>> S3Source::Create(const Config& config, const FetchConfig& fetch,
                                                    int64_t max_bytes, EnvLookup env) {
   if (auto r = config.Validate(); !r) return std::unexpected(r.error());
-  auto first = [&env](std::initializer_list<const char*> names) -> std::string {
-    for (const char* name : names) {
-      if (auto value = env(name); value && !value->empty()) return *value;
-    }
-    return "";
-  };
-  std::string region = config.region;
-  if (region.empty()) region = first({"AWS_REGION", "AWS_DEFAULT_REGION"});
-  if (region.empty()) region = "us-east-1";
-  std::string endpoint = config.endpoint;
-  if (endpoint.empty()) endpoint = first({"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"});
-  if (endpoint.empty()) endpoint = "https://s3." + region + ".amazonaws.com";
-  while (endpoint.ends_with("/")) endpoint.pop_back();
-  if (!endpoint.starts_with("http://") && !endpoint.starts_with("https://")) {
-    return Fail(ErrorCode::kBadRequest, "S3 endpoint \"" + endpoint + "\" must be an http(s) URL");
-  }
-  return std::unique_ptr<S3Source>(
-      new S3Source(config, fetch, max_bytes, std::move(env), std::move(region), std::move(endpoint)));
+  auto s3 = S3Client::Create(
+      {.region = config.region, .endpoint = config.endpoint, .path_style = config.path_style},
+      std::move(env));
+  if (!s3) return std::unexpected(s3.error());
+  return std::unique_ptr<S3Source>(new S3Source(config, fetch, max_bytes, *std::move(s3)));
 }
 
 S3Source::S3Source(const Config& config, const FetchConfig& fetch, int64_t max_bytes,
-                   EnvLookup env, std::string region, std::string endpoint)
-    : config_(config),
-      fetch_(fetch),
-      max_bytes_(max_bytes),
-      region_(std::move(region)),
-      endpoint_(std::move(endpoint)),
-      credentials_(AwsCredentialsChain::Config{}, std::move(env)) {}
+                   std::unique_ptr<S3Client> s3)
+    : config_(config), fetch_(fetch), max_bytes_(max_bytes), s3_(std::move(s3)) {}
 
 std::string S3Source::ObjectUrl(const Location& location) const {
-  std::string path = "/" + UriEncode(location.key, /*keep_slash=*/true);
-  std::string url;
-  // Bucket names with dots break the TLS wildcard certificate of virtual-hosted addressing, so
-  // they always use path style, as the AWS SDKs do.
-  if (config_.path_style || location.bucket.find('.') != std::string::npos) {
-    url = endpoint_ + "/" + location.bucket + path;
-  } else {
-    size_t host = endpoint_.find("://") + 3;
-    url = endpoint_.substr(0, host) + location.bucket + "." + endpoint_.substr(host) + path;
-  }
-  if (!location.version_id.empty()) url += "?versionId=" + UriEncode(location.version_id, false);
-  return url;
+  return s3_->ObjectUrl(location);
 }
 
 Result<SourceImage> S3Source::Fetch(std::string_view url) const {
@@ -123,20 +75,8 @@ Result<SourceImage> S3Source::Fetch(std::string_view url) const {
                 location->bucket) == config_.allowed_buckets.end()) {
     return Fail(ErrorCode::kForbidden, "bucket \"" + location->bucket + "\" is not allowed");
   }
-  auto creds = credentials_.Get();
-  if (!creds) {
-    return Fail(ErrorCode::kBadGateway, "S3 credentials are not available on this server");
-  }
-  HttpRequest request = fetch_.Request(ObjectUrl(*location), max_bytes_, "S3 object");
-  request.aws_sigv4 = "aws:amz:" + region_ + ":s3";
-  request.user_pwd = creds->access_key_id + ":" + creds->secret_access_key;
-  // S3 requires the payload hash header on every SigV4 request; a GET has an empty payload.
-  request.headers.push_back(
-      "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  if (!creds->session_token.empty()) {
-    request.headers.push_back("x-amz-security-token: " + creds->session_token);
-  }
-  auto response = http_.PerformWithRetry(request, fetch_.Retry());
+  auto response = s3_->Perform(fetch_.Request(ObjectUrl(*location), max_bytes_, "S3 object"),
+                               fetch_.Retry());
   if (!response) return std::unexpected(response.error());
   const long status = response->status;
   if (status == 200) {
@@ -149,8 +89,8 @@ Result<SourceImage> S3Source::Fetch(std::string_view url) const {
     }
     return image;
   }
-  std::string code = ErrorCodeOf(response->body);
-  std::string detail = std::to_string(status) + (code.empty() ? "" : " " + code);
+  std::string code = S3ErrorCode(response->body);
+  std::string detail = S3StatusDetail(*response);
   if (status == 404) return Fail(ErrorCode::kNotFound, "source not found");
   if (status == 403 || status == 401) {
     return Fail(ErrorCode::kBadGateway,
@@ -159,7 +99,7 @@ Result<SourceImage> S3Source::Fetch(std::string_view url) const {
   }
   if (status == 301 || status == 307 || code == "AuthorizationHeaderMalformed") {
     return Fail(ErrorCode::kBadGateway,
-                "S3 bucket is not in region " + region_ + " (" + detail + "): set AWS_REGION");
+                "S3 bucket is not in region " + region() + " (" + detail + "): set AWS_REGION");
   }
   return Fail(ErrorCode::kBadGateway, "S3 answered " + detail);
 }

@@ -2,9 +2,8 @@
 //
 // The key is everything after "bucket/", taken literally (the image URL's own escaping is already
 // undone by the URL grammar): spaces, "+", "%", "#", "?" and any UTF-8 are part of the key. Only
-// a trailing "?versionId=ID" is split off and sent as the version to read. Each key segment is
-// percent-encoded once (RFC 3986 unreserved characters kept, "/" kept) — the form S3's SigV4
-// canonical request uses — and libcurl signs the request (CURLOPT_AWS_SIGV4).
+// a trailing "?versionId=ID" is split off and sent as the version to read. Addressing, encoding
+// and signing are S3Client's (s3_client.h), shared with the S3 result tier.
 //
 // Region, endpoint and credentials follow the AWS conventions (see aws_credentials.h and
 // docs/sources.md); IMGORIGIN_S3_* settings override region and endpoint and add path-style
@@ -21,6 +20,7 @@
 #include "origin/aws_credentials.h"
 #include "origin/curl_client.h"
 #include "origin/fetch_config.h"
+#include "origin/s3_client.h"
 #include "origin/source.h"
 
 namespace imgorigin::origin {
@@ -39,11 +39,7 @@ class S3Source final : public Source {
   };
 
   // The parts of an s3:// source URL.
-  struct Location {
-    std::string bucket;
-    std::string key;
-    std::string version_id;  // "" = latest
-  };
+  using Location = S3Client::Object;
   static common::Result<Location> ParseUrl(std::string_view url);
 
   // Resolves region and endpoint from `config` and the AWS_* variables in `env`.
@@ -55,20 +51,17 @@ class S3Source final : public Source {
 
   // The request URL for `location` (exposed for tests).
   std::string ObjectUrl(const Location& location) const;
-  const std::string& region() const { return region_; }
-  const std::string& endpoint() const { return endpoint_; }
+  const std::string& region() const { return s3_->region(); }
+  const std::string& endpoint() const { return s3_->endpoint(); }
 
  private:
-  S3Source(const Config& config, const FetchConfig& fetch, int64_t max_bytes, EnvLookup env,
-           std::string region, std::string endpoint);
+  S3Source(const Config& config, const FetchConfig& fetch, int64_t max_bytes,
+           std::unique_ptr<S3Client> s3);
 
   const Config config_;
   const FetchConfig fetch_;
   const int64_t max_bytes_;
-  const std::string region_;
-  const std::string endpoint_;  // scheme://host[:port], no trailing slash
-  mutable AwsCredentialsChain credentials_;
-  CurlClient http_;  // no address guard: the endpoint is the operator's choice, not the URL's
+  const std::unique_ptr<S3Client> s3_;
 };
 
 }  // namespace imgorigin::origin

@@ -17,7 +17,8 @@
 //   object FIXTURES/<bucket>/.versions/V/<key>.
 // - Failure modes by key prefix: "stall/" never answers; "flaky/" answers 503 SlowDown twice, then
 //   the object; "throttle/" answers 429 once.
-// - GET /__stats: JSON of what was asked (per object, per access key, rejections).
+// - GET /__stats: JSON of what was asked (per object, per "METHOD bucket/key", per access key,
+//   rejections).
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -41,7 +42,7 @@ for (const pair of optAll('--key')) {
   secrets.set(id, { secret, token: '' });
 }
 
-const stats = { objects: {}, accessKeys: {}, rejected: 0, container: 0, imdsToken: 0, imdsRole: 0, imdsCreds: 0 };
+const stats = { objects: {}, requests: {}, accessKeys: {}, rejected: 0, container: 0, imdsToken: 0, imdsRole: 0, imdsCreds: 0 };
 const bump = (table, key) => { table[key] = (table[key] || 0) + 1; };
 
 // RFC 3986 encoding, as S3 canonicalises each path segment and query component.
@@ -135,6 +136,7 @@ async function handleS3(req, res, backendPort) {
   const version = /(?:^|&)versionId=([^&]*)/.exec(rawQuery);
   const versionId = version ? decodeURIComponent(version[1]) : '';
   bump(stats.objects, `${bucket}/${key}` + (versionId ? `?versionId=${versionId}` : ''));
+  bump(stats.requests, `${req.method} ${bucket}/${key}`);
   if (key.startsWith('stall/')) {
     stalled.push(res);  // never answered; closed when the stub exits
     return;

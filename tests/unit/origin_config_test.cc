@@ -112,6 +112,31 @@ TEST(Config, UnknownFileKeyIsAnError) {
   unlink(path.c_str());
 }
 
+TEST(Config, S3ResultTier) {
+  auto off = LoadConfig("", Env({{"IMGORIGIN_KEY", kKey}, {"IMGORIGIN_SALT", kSalt}}));
+  ASSERT_TRUE(off) << off.error().message;
+  EXPECT_TRUE(off->s3_results.bucket.empty());
+  EXPECT_EQ(off->s3_results.prefix, "imgorigin/");
+  auto on = LoadConfig("", Env({{"IMGORIGIN_KEY", kKey},
+                                {"IMGORIGIN_SALT", kSalt},
+                                {"IMGORIGIN_S3_RESULT_BUCKET", "results"},
+                                {"IMGORIGIN_S3_RESULT_PREFIX", "variants/"},
+                                {"IMGORIGIN_S3_RESULT_REGION", "eu-west-1"},
+                                {"IMGORIGIN_S3_RESULT_ENDPOINT", "http://minio:9000"},
+                                {"IMGORIGIN_S3_RESULT_TIMEOUT_MS", "500"}}));
+  ASSERT_TRUE(on) << on.error().message;
+  EXPECT_EQ(on->s3_results.bucket, "results");
+  EXPECT_EQ(on->s3_results.prefix, "variants/");
+  EXPECT_EQ(on->s3_results.region, "eu-west-1");
+  EXPECT_EQ(on->s3_results.endpoint, "http://minio:9000");
+  EXPECT_EQ(on->s3_results.timeout, std::chrono::milliseconds(500));
+  auto bad = LoadConfig("", Env({{"IMGORIGIN_KEY", kKey},
+                                 {"IMGORIGIN_SALT", kSalt},
+                                 {"IMGORIGIN_S3_RESULT_BUCKET", "Results!"}}));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("cache.s3_result"), std::string::npos) << bad.error().message;
+}
+
 TEST(Config, UnsignedModeIsExplicit) {
   auto config = LoadConfig("", Env({{"IMGORIGIN_ALLOW_UNSIGNED", "true"}}));
   ASSERT_TRUE(config) << config.error().message;
