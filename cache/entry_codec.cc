@@ -103,6 +103,11 @@ common::Result<DecodedEntry> DecodeEntry(std::string bytes, std::string_view exp
   if (Load<uint64_t>(in, kChecksumAt) != Checksum(in)) {
     return std::unexpected(Corrupt("fails its checksum"));
   }
+  // The two bytes after the ETag length pad the header; like the flags they must be zero, so
+  // that one entry has exactly one encoding.
+  if (in[kEtagLengthAt + 2] != 0 || in[kEtagLengthAt + 3] != 0) {
+    return std::unexpected(Corrupt("has unknown flags"));
+  }
   if (in.substr(kEntryHeaderSize, key_len) != expected_key) {
     return std::unexpected(Corrupt("belongs to another key"));
   }

@@ -605,7 +605,8 @@ ArgResult ApplyWatermark(ParseState& state, Args args) {
     watermark.position.y = *y == 0 ? 0 : *y;
   }
   if (args.size() > 4 && !args[4].empty()) {
-    if (auto result = SetPositive(watermark.scale, "scale", args[4]); !result) return result;
+    // 0 = natural size, as in imgproxy ("when set to 0 or omitted"); Canonical() writes it.
+    if (auto result = SetNonNegative(watermark.scale, "scale", args[4]); !result) return result;
   }
   state.request.spec.watermark = watermark;
   return {};

@@ -233,9 +233,10 @@ std::string TransformSpec::Canonical() const {
     out += "wm:";
     AppendNumber(out, watermark->opacity);
     out += ':';
-    // Replicated watermarks cover the image: their position and offsets change nothing.
+    // Replicated watermarks cover the image: their position and offsets change nothing, but the
+    // offsets keep their (zero) places so that the scale stays the fifth argument on re-parsing.
     if (watermark->replicate) {
-      out += "re";
+      out += "re:0:0";
     } else {
       AppendGravity(out, Gravity{watermark->position.type, 0, 0});
       out += ':';

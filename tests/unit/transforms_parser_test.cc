@@ -755,7 +755,9 @@ TEST(ParseFullCatalogue, WatermarkNeedsAConfiguredImage) {
   EXPECT_TRUE(MustParse(Path("/wm:1:re"), config).spec.watermark->replicate);
   EXPECT_THAT(ParseError(Path("/wm:1.5"), config), HasSubstr("watermark: opacity must be"));
   EXPECT_THAT(ParseError(Path("/wm:1:sm"), config), HasSubstr("watermark: position must be"));
-  EXPECT_THAT(ParseError(Path("/wm:1:ce:0:0:0"), config), HasSubstr("scale must be a positive"));
+  // scale 0 is imgproxy's "natural size" (and what Canonical() writes for it).
+  EXPECT_EQ(MustParse(Path("/wm:1:ce:0:0:0"), config).spec.watermark->scale, 0);
+  EXPECT_THAT(ParseError(Path("/wm:1:ce:0:0:-1"), config), HasSubstr("scale must be a non-neg"));
 }
 
 TEST(ParseFullCatalogue, ProOptionsSayTheyAreNotSupported) {

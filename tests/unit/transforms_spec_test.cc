@@ -225,7 +225,7 @@ TEST(TransformSpecCanonical, ReplicatedWatermarkHasNoPosition) {
   TransformSpec b;
   b.watermark = Watermark{1, {}, true, 0};
   EXPECT_EQ(a.Canonical(), b.Canonical());
-  EXPECT_EQ(a.Canonical(), "wm:1:re:0");
+  EXPECT_EQ(a.Canonical(), "wm:1:re:0:0:0");
 }
 
 }  // namespace
