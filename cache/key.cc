@@ -24,10 +24,18 @@ std::array<unsigned char, 8> U64(uint64_t v) {
   return out;
 }
 
+// Fetched once: with OpenSSL 3, EVP_sha256() makes every EVP_DigestInit_ex look the algorithm
+// up again under a global lock, which costs more than hashing a short key. Never freed: the
+// process-wide algorithm outlives every caller.
+const EVP_MD* Sha256() {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
 class Hasher {
  public:
   Hasher() : ctx_(EVP_MD_CTX_new()) {
-    ok_ = ctx_ && EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) == 1;
+    ok_ = ctx_ && Sha256() != nullptr && EVP_DigestInit_ex2(ctx_.get(), Sha256(), nullptr) == 1;
   }
 
   void Update(std::string_view bytes) {

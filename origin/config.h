@@ -35,7 +35,7 @@ struct Config {
   // [server]
   std::string bind = "127.0.0.1:8080";  // host:port; port 0 picks a free one
   size_t loops = 0;                     // event loops; 0 = one per core
-  size_t workers = 0;                   // CPU pool threads; 0 = one per core
+  size_t workers = 0;                   // CPU pool threads; 0 = two per core
   size_t queue_size = 64;               // transforms waiting beyond the running ones, then 503
   std::chrono::milliseconds shutdown_timeout{10'000};  // drain limit for in-flight requests
   std::chrono::seconds client_timeout{30};  // idle/slow client read and write timeout

@@ -2,9 +2,11 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 
 #include <algorithm>
+#include <memory>
 #include <optional>
 #include <utility>
 
@@ -37,11 +39,33 @@ common::Result<void> Config::Validate() const {
   return {};
 }
 
-Signer::Signer(Config config) : config_(std::move(config)) {}
+void Signer::MacCtxDeleter::operator()(EVP_MAC_CTX* ctx) const { EVP_MAC_CTX_free(ctx); }
+
+Signer::Signer(Config config) : config_(std::move(config)) {
+  struct MacDeleter {
+    void operator()(EVP_MAC* mac) const { EVP_MAC_free(mac); }
+  };
+  const std::unique_ptr<EVP_MAC, MacDeleter> hmac(EVP_MAC_fetch(nullptr, "HMAC", nullptr));
+  char digest_name[] = "SHA256";
+  const OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+      OSSL_PARAM_construct_end()};
+  for (const KeyPair& pair : config_.keys) {
+    MacCtxPtr ctx(hmac ? EVP_MAC_CTX_new(hmac.get()) : nullptr);
+    const bool ok =
+        ctx &&
+        EVP_MAC_init(ctx.get(), reinterpret_cast<const unsigned char*>(pair.key.data()),
+                     pair.key.size(), params) == 1 &&
+        EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(pair.salt.data()),
+                       pair.salt.size()) == 1;
+    // A pair that could not be set up never matches (Digest() yields nothing for it).
+    keyed_.push_back(ok ? std::move(ctx) : nullptr);
+  }
+}
 
 std::string Signer::Sign(std::string_view path) const {
   if (config_.keys.empty()) return "_";
-  return Base64UrlEncode(Digest(config_.keys.front(), path));
+  return Base64UrlEncode(Digest(0, path));
 }
 
 bool Signer::Verify(std::string_view signature, std::string_view path) const {
@@ -55,8 +79,8 @@ bool Signer::Verify(std::string_view signature, std::string_view path) const {
   // Every pair is tried, without stopping at a match, so the time taken does not tell which
   // key (old or new) signed the URL.
   bool ok = false;
-  for (const KeyPair& pair : config_.keys) {
-    const std::string expected = Digest(pair, path);
+  for (size_t i = 0; i < config_.keys.size(); ++i) {
+    const std::string expected = Digest(i, path);
     const bool match = expected.size() == given->size() &&
                        CRYPTO_memcmp(expected.data(), given->data(), given->size()) == 0;
     ok |= match;
@@ -64,17 +88,17 @@ bool Signer::Verify(std::string_view signature, std::string_view path) const {
   return ok;
 }
 
-std::string Signer::Digest(const KeyPair& pair, std::string_view path) const {
-  std::string message;
-  message.reserve(pair.salt.size() + path.size());
-  message.append(pair.salt).append(path);
-
+std::string Signer::Digest(size_t index, std::string_view path) const {
+  const EVP_MAC_CTX* keyed = keyed_[index].get();
+  // Never a valid signature when empty: Verify() rejects it by its size, Sign() yields an empty
+  // segment.
+  if (keyed == nullptr) return {};
+  MacCtxPtr ctx(EVP_MAC_CTX_dup(keyed));
   unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int digest_size = 0;
-  if (HMAC(EVP_sha256(), pair.key.data(), static_cast<int>(pair.key.size()),
-           reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest,
-           &digest_size) == nullptr) {
-    // Never a valid signature: Verify() rejects it by its size, Sign() yields an empty segment.
+  size_t digest_size = 0;
+  if (!ctx ||
+      EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(path.data()), path.size()) != 1 ||
+      EVP_MAC_final(ctx.get(), digest, &digest_size, sizeof digest) != 1) {
     return {};
   }
   const size_t kept = std::min<size_t>(digest_size, config_.signature_size);

@@ -5,7 +5,10 @@
 // any. Comparison is constant-time. Immutable after construction; any thread.
 #pragma once
 
+#include <openssl/types.h>
+
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,9 +46,18 @@ class Signer {
   bool has_keys() const { return !config_.keys.empty(); }
 
  private:
-  std::string Digest(const KeyPair& pair, std::string_view path) const;
+  struct MacCtxDeleter {
+    void operator()(EVP_MAC_CTX* ctx) const;
+  };
+  using MacCtxPtr = std::unique_ptr<EVP_MAC_CTX, MacCtxDeleter>;
+
+  // HMAC of salt ‖ path under pair `index`, truncated to signature_size; empty on failure.
+  std::string Digest(size_t index, std::string_view path) const;
 
   Config config_;
+  // Per key pair: an HMAC context already keyed and fed the salt. Each digest works on a copy,
+  // so the key schedule and OpenSSL's algorithm look-up are paid once, not per request.
+  std::vector<MacCtxPtr> keyed_;
 };
 
 }  // namespace imgorigin::signing

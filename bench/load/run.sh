@@ -1,0 +1,485 @@
+#!/usr/bin/env bash
+# The load benchmark, in one command: builds imgorigin (Release, against the system libvips and
+# the npm one), starts it and its peers on loopback ports — ipx (npm, on sharp), nginx with
+# image_filter, nginx serving the rendered bytes as static files — drives each with wrk in
+# alternation, and writes bench/results/report.md, report.tsv and chart.png.
+#
+#   bench/load/run.sh [--duration S] [--rounds N] [--libvips system|npm|both] [--no-setup]
+#                     [--no-build] [--only cold,hot,tiers,herd,mixed,memory,micro]
+#
+# Every run is bounded (wrk -d, fixed connections), loopback only, and the script stops every
+# process it started (by pid) on exit. See bench/README.md for what each scenario measures.
+
+# Variables set through eval (wrk's RESULT line) and printf -v (PID_<server>):
+# shellcheck disable=SC2154
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+
+DURATION=10          # seconds per wrk run
+ROUNDS=1             # alternations of each scenario over the servers
+LIBVIPS=both
+SETUP=1
+BUILD=1
+ONLY="cold,hot,tiers,herd,mixed,memory,micro"
+COLD_CONNS=8         # the issue's reference figures use 8 connections for cold, 64 for hits
+HOT_CONNS=64
+WRK_THREADS=2
+DRIFT_REQUESTS=20000
+while (($#)); do
+  case "$1" in
+    --duration) DURATION=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --libvips) LIBVIPS=$2; shift 2 ;;
+    --no-setup) SETUP=0; shift ;;
+    --no-build) BUILD=0; shift ;;
+    --only) ONLY=$2; shift 2 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+wants() { [[ ",$ONLY," == *",$1,"* ]]; }
+
+WORK=$ROOT/bench/work          # corpus, hard links, configs, logs (not committed)
+OUT=$ROOT/bench/results        # report.md, report.tsv, chart.png (committed by the lead)
+LOAD=$ROOT/bench/load
+mkdir -p "$WORK/logs" "$OUT"
+KEY=$(printf 'bench-key' | od -An -tx1 | tr -d ' \n')
+SALT=$(printf 'bench-salt' | od -An -tx1 | tr -d ' \n')
+HZ=$(getconf CLK_TCK)
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+# --- setup and build -------------------------------------------------------------------------
+((SETUP)) && ./bench/setup.sh
+builds=()
+case "$LIBVIPS" in
+  system) builds=(system) ;;
+  npm) builds=(npm) ;;
+  both) builds=(system npm) ;;
+  *) echo "run.sh: --libvips system|npm|both" >&2; exit 2 ;;
+esac
+build_dir() { [ "$1" = system ] && echo "$ROOT/build-bench" || echo "$ROOT/build-bench-npm"; }
+if ((BUILD)); then
+  for b in "${builds[@]}"; do
+    log "building imgorigin (Release, libvips $b) in $(build_dir "$b")"
+    cmake -S . -B "$(build_dir "$b")" -DCMAKE_BUILD_TYPE=Release -DIMGORIGIN_BUILD_TESTS=OFF \
+      -DIMGORIGIN_BUILD_BENCH=ON -DIMGORIGIN_LIBVIPS="$b" >/dev/null
+    cmake --build "$(build_dir "$b")" -j"$(nproc)" >"$WORK/logs/build-$b.log" 2>&1 ||
+      { tail -30 "$WORK/logs/build-$b.log"; exit 1; }
+  done
+fi
+BIN0=$(build_dir "${builds[0]}")
+
+# --- processes ---------------------------------------------------------------------------------
+started=()
+ulimit -c unlimited 2>/dev/null || true
+cleanup() {
+  for pid in "${started[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${started[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_http() {  # url [seconds]
+  local deadline=$((SECONDS + ${2:-20}))
+  until curl -s -o /dev/null "$1"; do
+    ((SECONDS < deadline)) || { log "no answer from $1"; return 1; }
+    sleep 0.2
+  done
+}
+# A pid and its descendants (nginx workers, node's helpers).
+pid_tree() {
+  local p=$1
+  echo "$p"
+  for c in $(pgrep -P "$p" 2>/dev/null); do pid_tree "$c"; done
+}
+cpu_ticks() {
+  local total=0 p
+  for p in "$@"; do
+    [ -r "/proc/$p/stat" ] || continue
+    # Fields after the ")" that closes the command name: utime is 12th, stime 13th there.
+    total=$((total + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+  done
+  echo "$total"
+}
+status_kb() {  # field pids… : sum of a /proc/PID/status field (VmHWM, VmRSS) in kB
+  local field=$1 total=0 p v
+  shift
+  for p in "$@"; do
+    v=$(awk -v f="$field:" '$1 == f {print $2}' "/proc/$p/status" 2>/dev/null || true)
+    total=$((total + ${v:-0}))
+  done
+  echo "$total"
+}
+busy_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
+reset_peak() { local p; for p in "$@"; do echo 5 >"/proc/$p/clear_refs" 2>/dev/null || true; done; }
+
+# imgorigin NAME BUILD PORT [ENV=VALUE…]: starts a server; sets PID_<NAME>.
+start_imgorigin() {
+  local name=$1 build=$2 port=$3
+  shift 3
+  # Run from logs/ so that a core dump (ulimit -c below) lands next to the server's log.
+  (cd "$WORK/logs" && exec env IMGORIGIN_BIND="127.0.0.1:$port" IMGORIGIN_KEY="$KEY" \
+    IMGORIGIN_SALT="$SALT" IMGORIGIN_LOCAL_ROOT="$WORK/root" "$@" \
+    "$(build_dir "$build")/origin/imgorigin" serve >"$WORK/logs/$name.log" 2>&1) &
+  local pid=$!
+  started+=("$pid")
+  printf -v "PID_${name//-/_}" '%s' "$pid"
+  wait_http "http://127.0.0.1:$port/health"
+}
+stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+# --- corpus --------------------------------------------------------------------------------------
+# 40 photo-like 2048-px JPEGs (300–600 KB, see bench/micro/corpus.h), plus 24 MP and 100 MP ones.
+log "corpus"
+"$BIN0/bench/imgorigin_make_corpus" "$WORK/corpus" 40 2048 1365 >/dev/null
+if wants memory; then
+  "$BIN0/bench/imgorigin_make_corpus" "$WORK/big" 1 6000 4000 mp24- >/dev/null
+  "$BIN0/bench/imgorigin_make_corpus" "$WORK/big" 1 10000 10000 mp100- >/dev/null
+fi
+# The served tree: hard links only (imgorigin's local root refuses symlinks that leave it).
+# u/NNNNN.jpg are unique names for the same 40 files, so cold runs never repeat a URL while
+# every server reads the same bytes from the page cache.
+# Unique names needed: cold (every build, ipx, image_filter) and mixed (every build) per round,
+# the drift runs per build, and a margin.
+POOL=$(( (2 * ${#builds[@]} + 2) * ROUNDS * 300 * DURATION
+         + ${#builds[@]} * (DRIFT_REQUESTS / 10 + 600) + 1000 ))
+mkdir -p "$WORK/root/photos" "$WORK/root/u" "$WORK/root/big" "$WORK/root/static"
+for i in $(seq -f '%03g' 0 39); do
+  [ "$WORK/corpus/photo$i.jpg" -ef "$WORK/root/photos/photo$i.jpg" ] ||
+    ln -f "$WORK/corpus/photo$i.jpg" "$WORK/root/photos/photo$i.jpg"
+done
+for f in "$WORK"/big/*.jpg; do
+  [ -e "$f" ] && ! [ "$f" -ef "$WORK/root/big/${f##*/}" ] && ln -f "$f" "$WORK/root/big/"
+done
+python3 - "$WORK/root" "$POOL" <<'EOF'
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    dst = f"{root}/u/{i:05d}.jpg"
+    if not os.path.exists(dst):
+        os.link(f"{root}/photos/photo{i % 40:03d}.jpg", dst)
+EOF
+NEXT_UNIQUE=0
+take_unique() { local n=$1; UNIQUE_FIRST=$NEXT_UNIQUE; NEXT_UNIQUE=$((NEXT_UNIQUE + n)); }
+urls() { python3 "$LOAD/urls.py" "$@" --key "$KEY" --salt "$SALT"; }
+
+# --- results -------------------------------------------------------------------------------------
+TSV=$OUT/report.tsv
+printf 'scenario\tserver\tconnections\trequests\tseconds\treq_per_s\tp50_ms\tp99_ms\tcpu_pct\tpeak_rss_mb\terrors\twrk_cpu_pct\tother_cpu_pct\tnote\n' >"$TSV"
+row() { local IFS=$'\t'; echo "$*" >>"$TSV"; }
+
+# load SCENARIO SERVER PORT CONNS LIST PID [LIMIT] [NOTE]: bounded wrk load; appends a row.
+# LIMIT = 0: one run of DURATION seconds. LIMIT > 0: chained 5-second runs until LIMIT responses
+# (at most 120 runs); p50 is then the median of the runs' p50s, p99 the largest p99.
+load() {
+  local scenario=$1 server=$2 port=$3 conns=$4 list=$5 pid=$6 limit=${7:-0} note=${8:-}
+  local pids t0 t1 start end out result peak chunk_s=$DURATION
+  local total_req=0 total_us=0 errs=0 wraps=0 runs=0 p50s=() p99=0 wrk_cpu=0 busy0 busy1
+  ((limit > 0)) && chunk_s=5
+  # EXTRA_PIDS: processes the server needs that count as its cost (redis-server).
+  mapfile -t pids < <(pid_tree "$pid"; for p in ${EXTRA_PIDS:-}; do echo "$p"; done)
+  reset_peak "${pids[@]}"
+  t0=$(cpu_ticks "${pids[@]}")
+  busy0=$(busy_ticks)
+  start=$(date +%s.%N)
+  while :; do
+    # bash's `time` gives wrk's own CPU, so the CPU the rest of the machine used is known too.
+    { TIMEFORMAT='%U %S'; time wrk -t"$WRK_THREADS" -c"$conns" -d"${chunk_s}s" --timeout 10s \
+        -s "$LOAD/walk.lua" "http://127.0.0.1:$port" -- "$list" "$WRK_THREADS" \
+        $((limit > 0 ? limit - total_req : 0)) $((total_req / WRK_THREADS)) >"$WORK/wrk.out" 2>&1 \
+        || true; } 2>"$WORK/wrk.time"
+    out=$(cat "$WORK/wrk.out")
+    wrk_cpu=$(awk -v c="$wrk_cpu" '{printf "%.2f", c + $1 + $2}' "$WORK/wrk.time")
+    result=$(grep '^RESULT' <<<"$out" || true)
+    if [ -z "$result" ]; then
+      local status=alive
+      kill -0 "$pid" 2>/dev/null || { status=0; wait "$pid" 2>/dev/null || status=$?; }
+      log "wrk gave no result for $scenario/$server (server: $status): $out"
+      row "$scenario" "$server" "$conns" 0 0 0 0 0 0 0 0 0 0 \
+        "wrk failed; server exit status: $status (see bench/work/logs)"
+      return
+    fi
+    eval "$(sed 's/^RESULT //; s/ /;/g' <<<"$result")"
+    # requests, duration_us, p50_us, p99_us, *_err, timeout, non2xx, wrapped: set by the eval.
+    # A chained run stops sending at its share of LIMIT, then idles until -d: count only the
+    # time it was sending (its share of requests at the rate its own latency allowed).
+    total_req=$((total_req + requests))
+    total_us=$((total_us + duration_us))
+    errs=$((errs + connect_err + read_err + write_err + timeout + non2xx))
+    wraps=$((wraps + wrapped))
+    p50s+=("$p50_us")
+    ((p99_us > p99)) && p99=$p99_us
+    runs=$((runs + 1))
+    ((limit == 0 || total_req >= limit || runs >= 120)) && break
+  done
+  end=$(date +%s.%N)
+  busy1=$(busy_ticks)
+  if ! kill -0 "$pid" 2>/dev/null; then
+    local status=0
+    wait "$pid" 2>/dev/null || status=$?
+    note="${note:+$note; }SERVER DIED during the run (exit status $status; see bench/work/logs)"
+    log "$server died during $scenario (exit status $status)"
+  fi
+  mapfile -t pids < <(pid_tree "$pid"; for p in ${EXTRA_PIDS:-}; do echo "$p"; done)
+  t1=$(cpu_ticks "${pids[@]}")
+  peak=$(status_kb VmHWM "${pids[@]}")
+  local p50 secs rps cpu
+  p50=$(printf '%s\n' "${p50s[@]}" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
+  secs=$(awk -v d="$total_us" 'BEGIN {printf "%.2f", d / 1e6}')
+  rps=$(awk -v r="$total_req" -v d="$total_us" 'BEGIN {printf "%.1f", r / (d / 1e6)}')
+  ((limit > 0)) && rps=""  # the chained runs idle after their share: no rate to report
+  cpu=$(awk -v t="$((t1 - t0))" -v hz="$HZ" -v s="$start" -v e="$end" \
+    'BEGIN {printf "%.0f", 100 * t / hz / (e - s)}')
+  # Everything else the machine ran meanwhile (other users' builds…): the noise in this row.
+  local wrk_pct other
+  wrk_pct=$(awk -v w="$wrk_cpu" -v s="$start" -v e="$end" 'BEGIN {printf "%.0f", 100 * w / (e - s)}')
+  other=$(awk -v b="$((busy1 - busy0))" -v t="$((t1 - t0))" -v hz="$HZ" -v w="$wrk_cpu" \
+    -v s="$start" -v e="$end" 'BEGIN {v = 100 * ((b - t) / hz - w) / (e - s); printf "%.0f", v < 0 ? 0 : v}')
+  # Cold lists must not repeat; hot lists cycle on purpose.
+  if ((wraps)) && [[ $scenario == cold || $scenario == mixed-90 || $scenario == drift* ]]; then
+    note="${note:+$note; }URL list ran out: some URLs repeated"
+  fi
+  row "$scenario" "$server" "$conns" "$total_req" "$secs" "${rps:-0}" \
+    "$(awk -v v="$p50" 'BEGIN {printf "%.2f", v / 1000}')" \
+    "$(awk -v v="$p99" 'BEGIN {printf "%.2f", v / 1000}')" \
+    "$cpu" "$(awk -v v="$peak" 'BEGIN {printf "%.0f", v / 1024}')" "$errs" "$wrk_pct" "$other" "$note"
+  log "$scenario $server: $total_req requests, ${rps:-n/a} req/s, p50 $((p50 / 1000)) ms, p99 $((p99 / 1000)) ms, cpu $cpu %, wrk $wrk_pct %, others $other %, errors $errs"
+}
+
+add_note() {  # appends to the note of the last row
+  awk -v n="$1" 'BEGIN {FS = OFS = "\t"} {lines[NR] = $0}
+    END {for (i = 1; i < NR; i++) print lines[i]; $0 = lines[NR];
+         $NF = ($NF == "" ? n : $NF "; " n); print}' "$TSV" >"$TSV.tmp" && mv "$TSV.tmp" "$TSV"
+}
+metric() {  # port name → value of an unlabelled or first-labelled Prometheus counter
+  curl -s "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n || index($1, n "{") == 1 {print $2; exit}'
+}
+x_cache() { curl -s -o /dev/null -D - "http://127.0.0.1:$1$2" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-cache" {print $2}'; }
+
+# --- servers -----------------------------------------------------------------------------------
+declare -A PORT=([system]=18081 [npm]=18082)
+PORT_IPX=18083
+PORT_NGINX=18084
+for b in "${builds[@]}"; do start_imgorigin "imgorigin-$b" "$b" "${PORT[$b]}"; done
+
+PID_IPX=""
+if wants cold || wants herd; then
+  (cd "$WORK" && NODE_ENV=production exec node "$ROOT/bench/node_modules/ipx/bin/ipx.mjs" serve \
+    --dir "$WORK/root" --host 127.0.0.1 --port "$PORT_IPX" >"$WORK/logs/ipx.log" 2>&1) &
+  PID_IPX=$!
+  started+=("$PID_IPX")
+  wait_http "http://127.0.0.1:$PORT_IPX/w_10/photos/photo000.jpg"
+fi
+
+mkdir -p "$WORK/nginx/tmp"
+cat >"$WORK/nginx/nginx.conf" <<EOF
+load_module /usr/lib/nginx/modules/ngx_http_image_filter_module.so;
+worker_processes $(nproc);
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/logs/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_timeout 75s;
+  keepalive_requests 1000000;
+  open_file_cache max=10000 inactive=60s;
+  client_body_temp_path $WORK/nginx/tmp;
+  proxy_temp_path $WORK/nginx/tmp;
+  fastcgi_temp_path $WORK/nginx/tmp;
+  uwsgi_temp_path $WORK/nginx/tmp;
+  scgi_temp_path $WORK/nginx/tmp;
+  types { image/jpeg jpg; }
+  server {
+    listen 127.0.0.1:$PORT_NGINX;
+    location /static/ { alias $WORK/root/static/; }
+    location /filter/ {
+      alias $WORK/root/;
+      image_filter resize 300 -;
+      image_filter_jpeg_quality 80;
+      image_filter_buffer 32M;
+    }
+  }
+}
+EOF
+nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' &
+PID_NGINX=$!
+started+=("$PID_NGINX")
+wait_http "http://127.0.0.1:$PORT_NGINX/static/"  # any answer (404 is fine) means it is up
+
+# The 40 hot variants, rendered once by the first build: nginx serves exactly these bytes.
+urls imgorigin "$WORK/hot-imgorigin.txt" --hot
+urls static "$WORK/hot-static.txt" --hot
+i=0
+while read -r path; do
+  curl -sf -o "$WORK/root/static/photo$(printf '%03d' $i).jpg" "http://127.0.0.1:${PORT[${builds[0]}]}$path"
+  i=$((i + 1))
+done <"$WORK/hot-imgorigin.txt"
+STATIC_BYTES=$(stat -c %s "$WORK/root/static/photo000.jpg")
+
+# --- micro: the in-process floor (and, briefly, the micro-benchmarks) ---------------------------
+rm -f "$WORK"/floor-*.csv
+if wants cold || wants micro; then
+  for b in "${builds[@]}"; do
+    log "in-process floor, libvips $b"
+    IMGORIGIN_BENCH_CORPUS=$WORK/corpus "$(build_dir "$b")/bench/bench_floor" \
+      --benchmark_min_time="$DURATION" --benchmark_format=csv >"$WORK/floor-$b.csv" 2>/dev/null || true
+    grep -o 'Thumbnail/floor/[^,]*,[^,]*' "$WORK/floor-$b.csv" >&2 || true
+  done
+fi
+
+# --- scenarios ---------------------------------------------------------------------------------
+COLD_PER_RUN=$((300 * DURATION))
+for round in $(seq 1 "$ROUNDS"); do
+  if wants cold; then
+    for target in "${builds[@]}" ipx filter; do
+      take_unique "$COLD_PER_RUN"
+      case "$target" in
+        ipx) urls ipx "$WORK/cold.txt" --first "$UNIQUE_FIRST" --count "$COLD_PER_RUN"
+             load cold ipx "$PORT_IPX" "$COLD_CONNS" "$WORK/cold.txt" "$PID_IPX" ;;
+        filter) urls filter "$WORK/cold.txt" --first "$UNIQUE_FIRST" --count "$COLD_PER_RUN"
+                load cold nginx-image_filter "$PORT_NGINX" "$COLD_CONNS" "$WORK/cold.txt" "$PID_NGINX" ;;
+        *) urls imgorigin "$WORK/cold.txt" --first "$UNIQUE_FIRST" --count "$COLD_PER_RUN"
+           pid_var=PID_imgorigin_$target
+           load cold "imgorigin-$target" "${PORT[$target]}" "$COLD_CONNS" "$WORK/cold.txt" "${!pid_var}" ;;
+      esac
+    done
+  fi
+
+  if wants hot; then
+    for target in "${builds[@]}" static; do
+      if [ "$target" = static ]; then
+        load hot-memory nginx-static "$PORT_NGINX" "$HOT_CONNS" "$WORK/hot-static.txt" "$PID_NGINX" 0 \
+          "$STATIC_BYTES-byte file"
+      else
+        while read -r path; do curl -s -o /dev/null "http://127.0.0.1:${PORT[$target]}$path"; done \
+          <"$WORK/hot-imgorigin.txt"
+        xc=$(x_cache "${PORT[$target]}" "$(head -1 "$WORK/hot-imgorigin.txt")")
+        pid_var=PID_imgorigin_$target
+        load hot-memory "imgorigin-$target" "${PORT[$target]}" "$HOT_CONNS" "$WORK/hot-imgorigin.txt" \
+          "${!pid_var}" 0 "X-Cache: $xc"
+      fi
+    done
+  fi
+
+  if wants herd; then
+    # One new URL, 64 connections at once: the renders counter must move by exactly one.
+    for target in "${builds[@]}"; do
+      urls imgorigin "$WORK/herd.txt" --rel "photos/photo007.jpg" --options "w:$((310 + round))/q:80"
+      before=$(metric "${PORT[$target]}" imgorigin_renders_total)
+      pid_var=PID_imgorigin_$target
+      load herd-64 "imgorigin-$target" "${PORT[$target]}" 64 "$WORK/herd.txt" "${!pid_var}"
+      after=$(metric "${PORT[$target]}" imgorigin_renders_total)
+      add_note "renders: $((after - before))"
+    done
+    urls ipx "$WORK/herd.txt" --rel "photos/photo007.jpg" --ipx-modifiers "w_$((310 + round)),q_80"
+    if [ -n "$PID_IPX" ]; then
+      load herd-64 ipx "$PORT_IPX" 64 "$WORK/herd.txt" "$PID_IPX" 0 "no result cache: every request renders"
+    fi
+  fi
+
+  if wants mixed; then
+    for target in "${builds[@]}"; do
+      n=$((COLD_PER_RUN * 10))
+      take_unique $((n / 10))
+      urls imgorigin "$WORK/mixed.txt" --mix-every 10 --first "$UNIQUE_FIRST" --count "$n"
+      pid_var=PID_imgorigin_$target
+      load mixed-90 "imgorigin-$target" "${PORT[$target]}" "$HOT_CONNS" "$WORK/mixed.txt" "${!pid_var}"
+    done
+  fi
+done
+
+# Redis and disk tiers: only when the binary has them (another issue adds them). The memory tier
+# is switched off so that every hit comes from the tier under test.
+if wants tiers; then
+  bin=$(build_dir "${builds[0]}")/origin/imgorigin
+  if grep -aq IMGORIGIN_REDIS_URL "$bin" && command -v redis-server >/dev/null; then
+    redis-server --port 16379 --bind 127.0.0.1 --save '' --appendonly no \
+      --logfile "$WORK/logs/redis.log" &
+    PID_REDIS=$!
+    started+=("$PID_REDIS")
+    sleep 0.5
+    start_imgorigin tier-redis "${builds[0]}" 18091 IMGORIGIN_MEMORY_CACHE_SIZE=0 \
+      IMGORIGIN_REDIS_URL=redis://127.0.0.1:16379
+    while read -r p; do curl -s -o /dev/null "http://127.0.0.1:18091$p"; done <"$WORK/hot-imgorigin.txt"
+    sleep 1  # write-behind
+    xc=$(x_cache 18091 "$(head -1 "$WORK/hot-imgorigin.txt")")
+    EXTRA_PIDS=$PID_REDIS load hot-redis "imgorigin-${builds[0]}" 18091 "$HOT_CONNS" \
+      "$WORK/hot-imgorigin.txt" "$PID_tier_redis" 0 \
+      "X-Cache: $xc (memory tier off); CPU and RSS include redis-server"
+    stop_pid "$PID_tier_redis"
+  else
+    row hot-redis "imgorigin-${builds[0]}" 0 0 0 0 0 0 0 0 0 0 0 "not in this build (no IMGORIGIN_REDIS_URL)"
+  fi
+  if grep -aq IMGORIGIN_DISK_CACHE_DIR "$bin"; then
+    rm -rf "$WORK/disk-cache" && mkdir -p "$WORK/disk-cache"
+    start_imgorigin tier-disk "${builds[0]}" 18092 IMGORIGIN_MEMORY_CACHE_SIZE=0 \
+      IMGORIGIN_DISK_CACHE_DIR="$WORK/disk-cache"
+    while read -r p; do curl -s -o /dev/null "http://127.0.0.1:18092$p"; done <"$WORK/hot-imgorigin.txt"
+    sleep 1
+    xc=$(x_cache 18092 "$(head -1 "$WORK/hot-imgorigin.txt")")
+    load hot-disk "imgorigin-${builds[0]}" 18092 "$HOT_CONNS" "$WORK/hot-imgorigin.txt" \
+      "$PID_tier_disk" 0 "X-Cache: $xc (memory tier off)"
+    stop_pid "$PID_tier_disk"
+  else
+    row hot-disk "imgorigin-${builds[0]}" 0 0 0 0 0 0 0 0 0 0 0 "not in this build (no IMGORIGIN_DISK_CACHE_DIR)"
+  fi
+fi
+
+# --- memory ---------------------------------------------------------------------------------------
+MEM_TSV=$WORK/memory.tsv
+: >"$MEM_TSV"
+if wants memory; then
+  for b in "${builds[@]}"; do
+    for big in mp24-000 mp100-000; do
+      mem_pid=PID_mem_$b
+      start_imgorigin "mem-$b" "$b" 18093 IMGORIGIN_MAX_SRC_PIXELS=120000000 IMGORIGIN_MAX_SRC_BYTES=512MiB
+      idle=$(status_kb VmRSS "${!mem_pid}")
+      urls imgorigin "$WORK/big.txt" --rel "big/$big.jpg"
+      code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:18093$(cat "$WORK/big.txt")")
+      peak=$(status_kb VmHWM "${!mem_pid}")
+      dims=$(vipsheader "$WORK/root/big/$big.jpg" | awk '{print $2}')
+      size=$(stat -c %s "$WORK/root/big/$big.jpg")
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$b" "$big" "$dims" "$size" "$code" "$idle" "$peak" >>"$MEM_TSV"
+      log "memory $b $big ($dims): HTTP $code, idle $((idle / 1024)) MB, peak $((peak / 1024)) MB"
+      stop_pid "${!mem_pid}"
+    done
+    # RSS drift: a small memory tier (so that it is full before the measurement starts), a
+    # warm-up, then DRIFT_REQUESTS mixed requests; VmRSS before and after.
+    drift_pid=PID_drift_$b
+    start_imgorigin "drift-$b" "$b" 18094 IMGORIGIN_MEMORY_CACHE_SIZE=8MiB
+    take_unique $((DRIFT_REQUESTS / 10 + 600))
+    # Margins: the last chained run sends up to one request per connection past its limit.
+    urls imgorigin "$WORK/drift.txt" --mix-every 10 --first "$UNIQUE_FIRST" \
+      --count $((DRIFT_REQUESTS + 6000))
+    head -5000 "$WORK/drift.txt" >"$WORK/drift-warm.txt"
+    tail -n +5001 "$WORK/drift.txt" >"$WORK/drift-run.txt"
+    load drift-warmup "imgorigin-$b" 18094 16 "$WORK/drift-warm.txt" "${!drift_pid}" 4000
+    rss0=$(status_kb VmRSS "${!drift_pid}")
+    load drift-20k "imgorigin-$b" 18094 16 "$WORK/drift-run.txt" "${!drift_pid}" "$DRIFT_REQUESTS"
+    rss1=$(status_kb VmRSS "${!drift_pid}")
+    # A dead server has no RSS: no drift figure rather than a -100 % one.
+    ((rss1 > 0)) && printf '%s\tdrift\t%s\t%s\n' "$b" "$rss0" "$rss1" >>"$MEM_TSV"
+    log "drift $b: RSS $((rss0 / 1024)) MB -> $((rss1 / 1024)) MB"
+    stop_pid "${!drift_pid}"
+  done
+fi
+
+# --- micro-benchmarks (short) ---------------------------------------------------------------------
+if wants micro; then
+  for m in grammar signing cache pipeline; do
+    IMGORIGIN_BENCH_CORPUS=$WORK/corpus "$BIN0/bench/bench_$m" --benchmark_min_time=0.2 \
+      >"$WORK/micro-$m.txt" 2>/dev/null || true
+  done
+fi
+
+# --- report ----------------------------------------------------------------------------------------
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
+python3 "$LOAD/report.py" --results "$TSV" --memory "$MEM_TSV" \
+  --micro-dir "$WORK" --out "$OUT" --duration "$DURATION" --rounds "$ROUNDS" \
+  --loadavg "$LOADAVG" --builds "${builds[*]}"
+log "report: $OUT/report.md"
