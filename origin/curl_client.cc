@@ -271,6 +271,17 @@ std::string UriEncode(std::string_view text, bool keep_slash) {
   return out;
 }
 
+SourceImage TakeSourceImage(HttpResponse&& response) {
+  SourceImage image;
+  image.last_modified = response.last_modified;
+  if (response.file) {
+    image.file = std::move(response.file);
+  } else {
+    image.bytes = common::MakeShared(std::move(response.body));
+  }
+  return image;
+}
+
 struct CurlClient::Attempt {
   Result<HttpResponse> result;
   bool transient = false;  // a dropped connection: worth another attempt

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "origin/source.h"
 #include "origin/source_file.h"
 
 namespace imgorigin::origin {
@@ -84,6 +85,9 @@ struct HttpResponse {
   int64_t last_modified = 0;               // unix seconds from Last-Modified; 0 = none
   int64_t size() const { return file ? file->size() : static_cast<int64_t>(body.size()); }
 };
+
+// The original carried by a 2xx response, in memory or as the file it was spilled to.
+SourceImage TakeSourceImage(HttpResponse&& response);
 
 struct RetryPolicy {
   int retries = 2;                          // attempts after the first

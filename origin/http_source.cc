@@ -95,16 +95,7 @@ Result<SourceImage> HttpSource::Fetch(std::string_view source) const {
       url = NormalizeHttpUrl(response->redirect_url);
       continue;
     }
-    if (status == 200) {
-      SourceImage image;
-      image.last_modified = response->last_modified;
-      if (response->file) {
-        image.file = std::move(response->file);
-      } else {
-        image.bytes = common::MakeShared(std::move(response->body));
-      }
-      return image;
-    }
+    if (status == 200) return TakeSourceImage(*std::move(response));
     if (status == 404 || status == 410) return Fail(ErrorCode::kNotFound, "source not found");
     if (status == 401 || status == 403) {
       return Fail(ErrorCode::kBadGateway, "source server refused access (" +

@@ -79,16 +79,7 @@ Result<SourceImage> S3Source::Fetch(std::string_view url) const {
                                fetch_.Retry());
   if (!response) return std::unexpected(response.error());
   const long status = response->status;
-  if (status == 200) {
-    SourceImage image;
-    image.last_modified = response->last_modified;
-    if (response->file) {
-      image.file = std::move(response->file);
-    } else {
-      image.bytes = common::MakeShared(std::move(response->body));
-    }
-    return image;
-  }
+  if (status == 200) return TakeSourceImage(*std::move(response));
   std::string code = S3ErrorCode(response->body);
   std::string detail = S3StatusDetail(*response);
   if (status == 404) return Fail(ErrorCode::kNotFound, "source not found");

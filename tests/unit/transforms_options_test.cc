@@ -18,7 +18,6 @@ namespace {
 using common::ErrorCode;
 using vips::VImage;
 using namespace test_images;
-using test_images::Png;  // overloaded below with a spec builder of the same name
 constexpr double kTolerance = kColourTolerance;
 
 class VipsEnvironment : public ::testing::Environment {
@@ -42,15 +41,6 @@ common::Error MustFail(const std::string& src, const TransformSpec& spec,
   return r ? common::Error{ErrorCode::kInternal, "succeeded"} : r.error();
 }
 
-TransformSpec Png(ResizingType type, int w, int h) {
-  TransformSpec spec;
-  spec.resizing_type = type;
-  spec.width = w;
-  spec.height = h;
-  spec.format = ImageFormat::kPng;
-  return spec;
-}
-
 // --- Sizing: min-width, min-height, zoom ---
 
 TEST(OptionMinSize, MinWidthEnlargesEvenWithoutEnlarge) {
@@ -66,7 +56,7 @@ TEST(OptionMinSize, MinWidthEnlargesEvenWithoutEnlarge) {
 TEST(OptionMinSize, WithWidthTheResultIsCroppedToWidth) {
   // imgproxy's documented quirk: fit gives 100×50, min-width scales to 150×75, and the result is
   // then cropped to the requested width.
-  TransformSpec spec = Png(ResizingType::kFit, 100, 100);
+  TransformSpec spec = Resize(ResizingType::kFit, 100, 100);
   spec.min_width = 150;
   const auto out = MustProcess(Png(Quadrants(400, 200)), spec);
   EXPECT_EQ(out.width, 100);
@@ -83,7 +73,7 @@ TEST(OptionMinSize, MinHeight) {
 }
 
 TEST(OptionZoom, MultipliesTheResult) {
-  TransformSpec spec = Png(ResizingType::kFit, 100, 0);
+  TransformSpec spec = Resize(ResizingType::kFit, 100, 0);
   spec.zoom_x = spec.zoom_y = 2;
   const auto out = MustProcess(Png(Quadrants(400, 200)), spec);
   EXPECT_EQ(out.width, 200);
@@ -104,7 +94,7 @@ TEST(OptionZoom, PerAxisWithoutSize) {
 // --- Canvas: extend_aspect_ratio, padding ---
 
 TEST(OptionExtendAspectRatio, PadsToTheRequestedRatio) {
-  TransformSpec spec = Png(ResizingType::kFit, 100, 100);
+  TransformSpec spec = Resize(ResizingType::kFit, 100, 100);
   spec.extend_aspect_ratio = true;
   spec.background = Rgb{0, 0, 0};
   const auto out = MustProcess(Png(Solid(200, 100, kRed)), spec);
@@ -118,7 +108,7 @@ TEST(OptionExtendAspectRatio, PadsToTheRequestedRatio) {
 
 TEST(OptionExtendAspectRatio, GravityAndNoEnlargement) {
   // fit keeps the source's 200×100 (no enlarge); the canvas grows to 4:1 → 400×100, image west.
-  TransformSpec spec = Png(ResizingType::kFit, 800, 200);
+  TransformSpec spec = Resize(ResizingType::kFit, 800, 200);
   spec.extend_aspect_ratio = true;
   spec.extend_aspect_ratio_gravity = {GravityType::kWest, 0, 0};
   const auto out = MustProcess(Png(Solid(200, 100, kRed)), spec);
@@ -192,7 +182,7 @@ TEST(OptionTrim, ColourAndEqualSides) {
 
 TEST(OptionTrim, ThenResize) {
   const VImage src = Solid(300, 300, kWhite).insert(Quadrants(200, 100), 50, 100);
-  TransformSpec spec = Png(ResizingType::kFit, 100, 100);
+  TransformSpec spec = Resize(ResizingType::kFit, 100, 100);
   spec.trim = Trim{};
   const auto out = MustProcess(Jpeg(src), spec);
   EXPECT_EQ(out.width, 100);
@@ -387,7 +377,7 @@ TEST(Correctness, GreyAndSixteenBitInputs) {
 }
 
 TEST(Correctness, VeryWideAndVeryTall) {
-  TransformSpec spec = Png(ResizingType::kFit, 100, 100);
+  TransformSpec spec = Resize(ResizingType::kFit, 100, 100);
   auto out = MustProcess(Png(Solid(10000, 10, kRed)), spec);
   EXPECT_EQ(out.width, 100);
   EXPECT_EQ(out.height, 1);
@@ -432,7 +422,7 @@ TEST(OptionMaxBytes, LowersQualityUntilItFits) {
 
 TEST(OptionSkipProcessing, ServesListedFormatsUntouched) {
   const std::string gif = Blob(Quadrants(40, 40).gifsave_buffer());
-  TransformSpec spec = Png(ResizingType::kFit, 10, 10);
+  TransformSpec spec = Resize(ResizingType::kFit, 10, 10);
   spec.format = ImageFormat::kUnknown;
   spec.skip_processing = {ImageFormat::kGif};
   const auto out = MustProcess(gif, spec);
@@ -449,7 +439,7 @@ TEST(OptionSkipProcessing, ServesListedFormatsUntouched) {
 
 TEST(OptionRaw, ReturnsTheSourceBytes) {
   const std::string jpeg = Jpeg(Quadrants(40, 40));
-  TransformSpec spec = Png(ResizingType::kFit, 10, 10);
+  TransformSpec spec = Resize(ResizingType::kFit, 10, 10);
   spec.raw = true;
   const auto out = MustProcess(jpeg, spec);
   EXPECT_EQ(out.bytes, jpeg);
@@ -460,7 +450,7 @@ TEST(OptionEnforceThumbnail, FallsBackToTheMainImage) {
   if (!CanEncode(ImageFormat::kAvif)) GTEST_SKIP() << "no AVIF encoder in this build";
   const std::string avif = Blob(Quadrants(64, 64).heifsave_buffer(
       VImage::option()->set("compression", VIPS_FOREIGN_HEIF_COMPRESSION_AV1)));
-  TransformSpec spec = Png(ResizingType::kFit, 32, 32);
+  TransformSpec spec = Resize(ResizingType::kFit, 32, 32);
   spec.enforce_thumbnail = true;
   const auto out = MustProcess(avif, spec);
   EXPECT_EQ(out.width, 32);
@@ -483,7 +473,7 @@ TEST(Formats, JpegProgressiveIsAConfigSwitch) {
 
 TEST(Formats, JpegXlInAndOut) {
   if (!CanEncode(ImageFormat::kJxl)) GTEST_SKIP() << "no JPEG XL in this libvips";
-  TransformSpec spec = Png(ResizingType::kFit, 40, 40);
+  TransformSpec spec = Resize(ResizingType::kFit, 40, 40);
   spec.format = ImageFormat::kJxl;
   spec.quality = 95;
   const auto jxl = MustProcess(Png(Quadrants(80, 80)), spec);
@@ -495,7 +485,7 @@ TEST(Formats, JpegXlInAndOut) {
 }
 
 TEST(Formats, TiffAndAvifIn) {
-  TransformSpec spec = Png(ResizingType::kFit, 32, 32);
+  TransformSpec spec = Resize(ResizingType::kFit, 32, 32);
   const std::string tiff = Blob(Quadrants(64, 64).tiffsave_buffer());
   ExpectQuadrants(Decode(MustProcess(tiff, spec).bytes));
   if (CanEncode(ImageFormat::kAvif)) {
@@ -506,7 +496,7 @@ TEST(Formats, TiffAndAvifIn) {
 }
 
 TEST(Formats, SvgIsRenderedOnlyWhenSelfContained) {
-  TransformSpec spec = Png(ResizingType::kFit, 20, 20);
+  TransformSpec spec = Resize(ResizingType::kFit, 20, 20);
   const std::string ok = R"(<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">)"
                          R"(<rect width="10" height="10" fill="#ff0000"/></svg>)";
   ExpectRegion(Decode(MustProcess(ok, spec).bytes), 2, 2, 16, 16, kRed);
@@ -533,7 +523,7 @@ std::string AnimatedGif(const std::vector<Colour>& colours, const std::vector<in
 
 TEST(Animation, GifToWebpKeepsFramesDelaysAndLoop) {
   const std::string gif = AnimatedGif({kRed, kGreen, kBlue}, {100, 200, 300});
-  TransformSpec spec = Png(ResizingType::kFit, 10, 10);
+  TransformSpec spec = Resize(ResizingType::kFit, 10, 10);
   spec.format = ImageFormat::kWebp;
   spec.quality = 90;
   const auto out = MustProcess(gif, spec);
@@ -598,7 +588,7 @@ TEST(AutoFormat, UnknownFallsBackToAUniversalFormat) {
 // --- Bad input: 415/422 with a message, never a crash ---
 
 TEST(BadInput, UndecodableTruncatedAndWrongExtension) {
-  const TransformSpec spec = Png(ResizingType::kFit, 10, 10);
+  const TransformSpec spec = Resize(ResizingType::kFit, 10, 10);
   struct Case {
     std::string name;
     std::string bytes;

@@ -27,15 +27,6 @@ const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new VipsEnvironment
 
 PipelineLimits Limits() { return PipelineLimits{}; }
 
-TransformSpec Resize(ResizingType type, int w, int h) {
-  TransformSpec spec;
-  spec.resizing_type = type;
-  spec.width = w;
-  spec.height = h;
-  spec.format = ImageFormat::kPng;
-  return spec;
-}
-
 // --- Resizing ---
 
 TEST(PipelineResize, FitKeepsAspectRatioAndContent) {

@@ -92,4 +92,14 @@ inline EncodedImage MustProcess(const std::string& src, const TransformSpec& spe
   return r ? *r : EncodedImage{};
 }
 
+// A resize to w×h with `type`, written as PNG (lossless, so pixel checks stay tight).
+inline TransformSpec Resize(ResizingType type, int w, int h) {
+  TransformSpec spec;
+  spec.resizing_type = type;
+  spec.width = w;
+  spec.height = h;
+  spec.format = ImageFormat::kPng;
+  return spec;
+}
+
 }  // namespace imgorigin::transforms::test_images
