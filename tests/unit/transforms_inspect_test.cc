@@ -121,7 +121,11 @@ TEST(Inspect, AlphaPagesAndColourSpaces) {
   EXPECT_LE(png.dominant_colour.r + png.dominant_colour.g, 4);
   EXPECT_GE(png.dominant_colour.b, 250);
 
-  VImage strip = Solid(20, 60, {255, 0, 0}).copy();
+  // Three different frames: encoders may merge identical consecutive ones (libvips 8.17 does).
+  VImage strip = Solid(20, 20, {255, 0, 0})
+                     .join(Solid(20, 20, {0, 255, 0}), VIPS_DIRECTION_VERTICAL)
+                     .join(Solid(20, 20, {0, 0, 255}), VIPS_DIRECTION_VERTICAL)
+                     .copy();
   strip.set(VIPS_META_PAGE_HEIGHT, 20);
   const ImageInfo gif = MustInspect(Blob(strip.gifsave_buffer()));
   EXPECT_EQ(gif.pages, 3);

@@ -326,9 +326,10 @@ TEST(Correctness, CmykJpegComesOutInSrgbColours) {
   const VImage out = Decode(MustProcess(Jpeg(cmyk), spec).bytes);
   ASSERT_EQ(out.bands(), 3);
   // CMYK cannot reach sRGB's pure blue; the round trip lands on its nearest printable blue.
+  // (libvips 8.14 and 8.17 land a few levels apart.)
   EXPECT_LT(out.extract_band(0).avg(), 80);
   EXPECT_LT(out.extract_band(1).avg(), 90);
-  EXPECT_GT(out.extract_band(2).avg(), 140);
+  EXPECT_GT(out.extract_band(2).avg(), 130);
 }
 
 TEST(Correctness, EveryExifOrientationComesOutUpright) {
@@ -472,10 +473,17 @@ TEST(Formats, JpegProgressiveIsAConfigSwitch) {
 }
 
 TEST(Formats, JpegXlInAndOut) {
-  if (!CanEncode(ImageFormat::kJxl)) GTEST_SKIP() << "no JPEG XL in this libvips";
   TransformSpec spec = Resize(ResizingType::kFit, 40, 40);
   spec.format = ImageFormat::kJxl;
   spec.quality = 95;
+  if (!CanEncode(ImageFormat::kJxl)) {
+    // The npm libvips (sharp's build) has no libjxl: asking for it is a clear 415.
+    auto r = Process(Png(Quadrants(80, 80)), spec, PipelineLimits{});
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code, ErrorCode::kUnsupportedMedia);
+    EXPECT_EQ(r.error().message, "jxl output is not available in this build");
+    return;
+  }
   const auto jxl = MustProcess(Png(Quadrants(80, 80)), spec);
   EXPECT_EQ(jxl.format, ImageFormat::kJxl);
   EXPECT_EQ(SniffFormat(jxl.bytes), ImageFormat::kJxl);
