@@ -1,5 +1,5 @@
 // The in-process cache tier: a byte-bounded LRU split into shards, each with its own lock, so
-// the event loops rarely contend.
+// the event loops rarely contend (common::ShardedLru).
 //
 // Entries are shared, immutable CachedImage values: a hit hands out a reference, never a copy,
 // and the bytes stay alive for as long as a reply holds them even if the entry is evicted.
@@ -8,15 +8,13 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <list>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
-#include <vector>
+#include <utility>
 
 #include "common/bytes.h"
+#include "common/lru_cache.h"
 #include "common/status.h"
 
 namespace imgorigin::cache {
@@ -45,28 +43,16 @@ class MemoryTier {
 
   explicit MemoryTier(Config config);
 
-  CachedImagePtr Get(std::string_view key);  // nullptr on miss; marks the entry recently used
-  // Inserts or replaces; evicts least recently used entries of the shard to stay within its
-  // share of the bound. An entry larger than a shard's share is not stored (and the key's older
-  // value, if any, is dropped). A null value is ignored.
-  void Put(const std::string& key, CachedImagePtr value);
-  void Erase(std::string_view key);
+  CachedImagePtr Get(std::string_view key) { return lru_.Get(key); }  // nullptr on miss
+  // Inserts or replaces, evicting the least recently used; see common::ShardedLru::Put.
+  void Put(const std::string& key, CachedImagePtr value) { lru_.Put(key, std::move(value)); }
+  void Erase(std::string_view key) { lru_.Erase(key); }
 
-  size_t size_bytes() const;  // sum of charges held: each image's charge() plus its key and slot
-  size_t entries() const;
+  size_t size_bytes() const { return lru_.size_bytes(); }  // charges held, bookkeeping included
+  size_t entries() const { return lru_.entries(); }
 
  private:
-  struct Shard {
-    using Order = std::list<std::pair<std::string, CachedImagePtr>>;
-    mutable std::mutex mu;
-    Order order;  // front = most recently used
-    std::unordered_map<std::string_view, Order::iterator> index;  // views into order's keys
-    size_t bytes = 0;
-  };
-  Shard& ShardFor(std::string_view key);
-
-  size_t shard_capacity_;
-  std::vector<std::unique_ptr<Shard>> shards_;
+  common::ShardedLru<CachedImage> lru_;
 };
 
 }  // namespace imgorigin::cache

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <charconv>
 #include <chrono>
@@ -30,6 +31,15 @@ using Clock = std::chrono::steady_clock;
 // Quality for clients that ask to save data (Save-Data: on) when the URL names none.
 constexpr int kSaveDataQuality = 50;
 
+// The client-hint request headers Negotiate() reads when client hints are on.
+constexpr std::array<const char*, 5> kHintHeaders = {"Sec-CH-DPR", "DPR", "Sec-CH-Width", "Width",
+                                                     "Save-Data"};
+
+// The hot-path table: byte-bounded (a few thousand typical paths); longer keys (very long URLs
+// or Accept headers) are not remembered.
+constexpr size_t kHotPathBytes = 8u << 20;
+constexpr size_t kMaxHotKey = 2048;
+
 double MsSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
@@ -49,10 +59,10 @@ std::string HttpDate(int64_t unix_seconds) {
   return buf;
 }
 
-std::string Ms(double ms) {
+std::string Ms(double ms) {  // one decimal; to_chars, as printf's float path costs on every hit
   char buf[32];
-  snprintf(buf, sizeof buf, "%.1f", ms);
-  return buf;
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, ms, std::chars_format::fixed, 1);
+  return ec == std::errc() ? std::string(buf, end) : std::string("0.0");
 }
 
 // If-None-Match may list several tags, weak ones included; "*" matches anything.
@@ -160,7 +170,15 @@ Handlers::Handlers(const Config& config, const signing::Signer& signer, cache::M
       cpu_(cpu),
       sources_(sources),
       tiers_(tiers),
-      max_age_(MaxAgeOf(config.cache_control)) {
+      max_age_(MaxAgeOf(config.cache_control)),
+      hot_paths_(kHotPathBytes, 16, [](const HotPath& hot) {
+        // Approximate: the plan's strings and spec, the headers, and the structures around them.
+        size_t bytes = sizeof(HotPath) + sizeof(Plan) + hot.plan->request.source.size() +
+                       hot.plan->key.size() + hot.plan->cache_control.size() +
+                       hot.plan->vary.size() + 256;
+        for (const auto& header : hot.headers) bytes += sizeof(header) + header.second.size();
+        return bytes;
+      }) {
   const auto& p = config.pipeline;
   output_fingerprint_ = "q" + std::to_string(p.quality) + ";";
   for (const auto& [format, quality] : p.format_quality) {
@@ -361,7 +379,7 @@ void Handlers::Negotiate(const Exchange& exchange, Plan& plan) const {
                                                           spec.quality == 0) {
       spec.quality = kSaveDataQuality;
     }
-    vary.insert(vary.end(), {"Sec-CH-DPR", "DPR", "Sec-CH-Width", "Width", "Save-Data"});
+    vary.insert(vary.end(), kHintHeaders.begin(), kHintHeaders.end());
   }
   for (auto header : vary) {
     if (!plan.vary.empty()) plan.vary += ", ";
@@ -374,6 +392,7 @@ void Handlers::SetKey(Plan& plan, uint64_t generation) const {
   std::string_view format = spec.format == transforms::ImageFormat::kUnknown
                                 ? "auto"
                                 : transforms::FormatExtension(spec.format);
+  plan.generation = generation;
   plan.key = cache::VariantKey(plan.request.source, generation,
                                spec.Canonical() + "#" + output_fingerprint_, format);
   // The key already names everything that decides the bytes, so it doubles as a strong ETag
@@ -381,51 +400,86 @@ void Handlers::SetKey(Plan& plan, uint64_t generation) const {
   plan.etag = "\"" + plan.key.substr(0, 32) + "\"";
 }
 
+std::string Handlers::HotKey(const Exchange& exchange) const {
+  std::string key(exchange.path());
+  auto add = [&](const char* name) {
+    key += '\n';  // evhttp refuses header values with line breaks, so this separates fields
+    if (const char* value = exchange.header(name)) key += value;
+  };
+  if (!config_.formats.preferred.empty()) add("Accept");
+  if (config_.client_hints) {
+    for (const char* name : kHintHeaders) add(name);
+  }
+  return key.size() <= kMaxHotKey ? key : std::string();
+}
+
 void Handlers::HandleImage(const ExchangePtr& exchange) {
+  std::string hot_key = HotKey(*exchange);
+  if (auto hot = hot_key.empty() ? nullptr : hot_paths_.Get(hot_key)) {
+    // The same path with the same negotiation inputs was verified and planned before; the plan
+    // holds while the source's purge generation is the one its key was made with.
+    if (tiers_.CachedGeneration(hot->plan->request.source) == hot->plan->generation) {
+      PlanPtr plan = hot->plan;
+      return LookUp(exchange, std::move(plan), std::move(hot_key), std::move(hot));
+    }
+  }
   auto plan = MakePlan(*exchange, exchange->path());
   if (!plan) return ReplyError(*exchange, plan.error());
+  // An expiring URL's plan ages (its max-age shrinks, then it is refused): never remembered.
+  if (plan->request.expires) hot_key.clear();
   if (auto generation = tiers_.CachedGeneration(plan->request.source)) {
     SetKey(*plan, *generation);
-    return LookUp(exchange, *std::move(plan));
+    return LookUp(exchange, std::make_shared<const Plan>(*std::move(plan)), std::move(hot_key),
+                  nullptr);
   }
   // Only a source not seen since the last purge anywhere in the fleet gets here: one round trip
   // to the shared tier, off the loop.
   auto pending = std::make_shared<Plan>(*std::move(plan));
-  tiers_.FetchGeneration(pending->request.source, [this, exchange, pending](uint64_t generation) {
-    exchange->loop().Post([this, exchange, pending, generation] {
+  tiers_.FetchGeneration(pending->request.source, [this, exchange, pending,
+                                                   hot_key](uint64_t generation) {
+    exchange->loop().Post([this, exchange, pending, generation, hot_key] {
       SetKey(*pending, generation);
-      LookUp(exchange, std::move(*pending));
+      LookUp(exchange, pending, hot_key, nullptr);
     });
   });
 }
 
-void Handlers::LookUp(const ExchangePtr& exchange, Plan plan) {
-  if (const char* inm = exchange->header("If-None-Match"); inm && EtagMatches(inm, plan.etag)) {
-    exchange->AddHeader("ETag", plan.etag);
-    exchange->AddHeader("Cache-Control", plan.cache_control);
-    if (!plan.vary.empty()) exchange->AddHeader("Vary", plan.vary);
+void Handlers::LookUp(const ExchangePtr& exchange, PlanPtr plan, std::string hot_key,
+                      std::shared_ptr<const HotPath> hot) {
+  if (const char* inm = exchange->header("If-None-Match"); inm && EtagMatches(inm, plan->etag)) {
+    exchange->AddHeader("ETag", plan->etag);
+    exchange->AddHeader("Cache-Control", plan->cache_control);
+    if (!plan->vary.empty()) exchange->AddHeader("Vary", plan->vary);
     exchange->Send(304, nullptr);
     counters_.not_modified.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  if (auto hit = memory_.Get(plan.key)) {
+  if (auto hit = memory_.Get(plan->key)) {
     counters_.memory_hits.fetch_add(1, std::memory_order_relaxed);
-    return ReplyImage(*exchange, plan, *hit, "HIT-MEMORY", "cache;desc=memory");
+    const bool same_image =
+        hot && !hot->image.owner_before(hit) && !hit.owner_before(hot->image);
+    if (same_image) {
+      return ReplyImage(*exchange, hot->headers, *hit, "HIT-MEMORY", "cache;desc=memory");
+    }
+    auto remembered =
+        std::make_shared<const HotPath>(HotPath{plan, hit, ImageHeaders(*plan, *hit)});
+    ReplyImage(*exchange, remembered->headers, *hit, "HIT-MEMORY", "cache;desc=memory");
+    if (!hot_key.empty()) hot_paths_.Put(hot_key, std::move(remembered));
+    return;
   }
 
   counters_.memory_misses.fetch_add(1, std::memory_order_relaxed);
-  auto shared_plan = std::make_shared<const Plan>(std::move(plan));
-  bool leader = renders_.Join(shared_plan->key, [this, exchange, shared_plan](
-                                                    const RenderedPtr& rendered) {
-    exchange->loop().Post([this, exchange, shared_plan, rendered] {
+  bool leader = renders_.Join(plan->key, [this, exchange, plan](const RenderedPtr& rendered) {
+    exchange->loop().Post([this, exchange, plan, rendered] {
       if (!rendered->image) return ReplyError(*exchange, rendered->image.error());
+      const cache::CachedImage& image = **rendered->image;
       if (!rendered->tier.empty()) {
         std::string x_cache = "HIT-" + rendered->tier;
         std::transform(x_cache.begin(), x_cache.end(), x_cache.begin(), ::toupper);
-        return ReplyImage(*exchange, *shared_plan, **rendered->image, x_cache,
+        return ReplyImage(*exchange, ImageHeaders(*plan, image), image, x_cache,
                           "cache;desc=" + rendered->tier);
       }
-      ReplyImage(*exchange, *shared_plan, **rendered->image, "MISS",
+      ReplyImage(*exchange, ImageHeaders(*plan, image), image, "MISS",
                  "fetch;dur=" + Ms(rendered->fetch_ms) + ", transform;dur=" +
                      Ms(rendered->transform_ms));
     });
@@ -434,8 +488,8 @@ void Handlers::LookUp(const ExchangePtr& exchange, Plan plan) {
     counters_.coalesced.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  tiers_.Find(shared_plan->key, [this, shared_plan](cache::TieredCache::Found found) {
-    const std::string& key = shared_plan->key;
+  tiers_.Find(plan->key, [this, plan](cache::TieredCache::Found found) {
+    const std::string& key = plan->key;
     if (found.image) {
       Rendered hit;
       hit.image = std::move(found.image);
@@ -450,7 +504,7 @@ void Handlers::LookUp(const ExchangePtr& exchange, Plan plan) {
         if (!rendered->image) tiers_.Abandon(key);
       });
     }
-    Render(shared_plan);
+    Render(plan);
   });
 }
 
@@ -545,24 +599,34 @@ void Handlers::HandleInfo(const ExchangePtr& exchange) {
   });
 }
 
-void Handlers::ReplyImage(Exchange& exchange, const Plan& plan, const cache::CachedImage& image,
-                          const std::string& x_cache, const std::string& timing) const {
-  exchange.AddHeader("Content-Type", image.content_type);
-  exchange.AddHeader("ETag", image.etag);
-  exchange.AddHeader("Cache-Control", plan.cache_control);
-  if (image.last_modified > 0) exchange.AddHeader("Last-Modified", HttpDate(image.last_modified));
-  exchange.AddHeader(config_.cache_tag_header.c_str(), cache::SourceTag(plan.request.source));
-  exchange.AddHeader("X-Cache", x_cache);
-  if (!plan.vary.empty()) exchange.AddHeader("Vary", plan.vary);
-  if (config_.client_hints) exchange.AddHeader("Accept-CH", "Sec-CH-DPR, Sec-CH-Width");
+Handlers::ReplyHeaders Handlers::ImageHeaders(const Plan& plan,
+                                               const cache::CachedImage& image) const {
+  ReplyHeaders headers = {
+      {"Content-Type", image.content_type},
+      {"ETag", image.etag},
+      {"Cache-Control", plan.cache_control},
+  };
+  if (image.last_modified > 0) headers.emplace_back("Last-Modified", HttpDate(image.last_modified));
+  headers.emplace_back(config_.cache_tag_header.c_str(), cache::SourceTag(plan.request.source));
+  if (!plan.vary.empty()) headers.emplace_back("Vary", plan.vary);
+  if (config_.client_hints) headers.emplace_back("Accept-CH", "Sec-CH-DPR, Sec-CH-Width");
   if (image.content_type == transforms::FormatMimeType(transforms::ImageFormat::kSvg)) {
     // skip_processing may pass an SVG through: it must not run scripts if opened directly.
-    exchange.AddHeader("Content-Security-Policy",
-                       "default-src 'none'; style-src 'unsafe-inline'; sandbox");
+    headers.emplace_back("Content-Security-Policy",
+                         "default-src 'none'; style-src 'unsafe-inline'; sandbox");
   }
-  exchange.AddHeader("Content-Disposition",
-                     ContentDisposition(DownloadName(plan.request, ExtensionOfMime(image.content_type)),
-                                        plan.request.attachment));
+  headers.emplace_back(
+      "Content-Disposition",
+      ContentDisposition(DownloadName(plan.request, ExtensionOfMime(image.content_type)),
+                         plan.request.attachment));
+  return headers;
+}
+
+void Handlers::ReplyImage(Exchange& exchange, const ReplyHeaders& headers,
+                          const cache::CachedImage& image, const std::string& x_cache,
+                          const std::string& timing) const {
+  for (const auto& [name, value] : headers) exchange.AddHeader(name, value);
+  exchange.AddHeader("X-Cache", x_cache);
   exchange.AddHeader("Server-Timing", timing + ", total;dur=" + Ms(exchange.elapsed_ms()));
   exchange.Send(200, image.body);
 }

@@ -6,8 +6,10 @@
 // loop) → coalesced look-up in the slower tiers and the fleet-wide render lease (TieredCache's
 // I/O pool) → on a miss, render: the original through the source cache (memory, or
 // disk/network on the I/O pool), then transform and store on the CPU pool → reply posted back to
-// the loop. No loop and no CPU pool thread ever waits on the network. Handlers owns the coalescer; everything else it is given lives
-// longer than it. Handle() runs on event-loop threads; Transform() on CPU pool threads.
+// the loop. A path seen before (hot paths) starts at the purge-generation check with the plan
+// it had. No loop and no CPU pool thread ever waits on the network. Handlers owns the
+// coalescer and the hot paths; everything else it is given lives longer than it. Handle() runs
+// on event-loop threads; Transform() on CPU pool threads.
 #pragma once
 
 #include <atomic>
@@ -15,10 +17,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cache/coalescer.h"
 #include "cache/memory_tier.h"
 #include "cache/tiered_cache.h"
+#include "common/lru_cache.h"
 #include "common/status.h"
 #include "common/thread_pool.h"
 #include "origin/config.h"
@@ -54,10 +59,27 @@ class Handlers {
   // Everything about one image request that the reply needs, fixed before any rendering.
   struct Plan {
     transforms::ImageRequest request;
+    uint64_t generation = 0;  // the source's purge generation the key was made with
     std::string key;
     std::string etag;
     std::string cache_control;
     std::string vary;  // request headers the response depends on; "" = none
+  };
+  using PlanPtr = std::shared_ptr<const Plan>;
+
+  // The headers of an image reply that depend only on the plan and the image (all but X-Cache
+  // and Server-Timing). Names are literals or config strings, which outlive every reply.
+  using ReplyHeaders = std::vector<std::pair<const char*, std::string>>;
+
+  // A request target seen before (with the request headers its plan depends on): its plan,
+  // so a repeat skips the signature check, parsing and key hashing, and the reply headers for
+  // the image it was last answered with from memory, so a repeated hit skips building them.
+  struct HotPath {
+    PlanPtr plan;
+    // Weak, so the table never keeps an evicted image alive; compared by owner, so a new image
+    // at a reused address cannot pass for it.
+    std::weak_ptr<const cache::CachedImage> image;
+    ReplyHeaders headers;
   };
 
   // Counters for /metrics; relaxed atomics, written from loops and workers.
@@ -72,8 +94,13 @@ class Handlers {
   };
 
   void HandleImage(const ExchangePtr& exchange);
+  // The hot-path key of an image request: its path, plus the values of the request headers
+  // Negotiate() reads when they can change the plan. "" = not to be remembered.
+  std::string HotKey(const Exchange& exchange) const;
   // The rest of HandleImage once the source's purge generation (part of the key) is known.
-  void LookUp(const ExchangePtr& exchange, Plan plan);
+  // `hot`: the hot path the plan came from, if any.
+  void LookUp(const ExchangePtr& exchange, PlanPtr plan, std::string hot_key,
+              std::shared_ptr<const HotPath> hot);
   void SetKey(Plan& plan, uint64_t generation) const;
   void HandlePurge(const ExchangePtr& exchange);
   void HandleMetrics(Exchange& exchange) const;
@@ -87,7 +114,8 @@ class Handlers {
   void Render(const std::shared_ptr<const Plan>& plan);
   void Transform(const Plan& plan, const SourceImage& source, double fetch_ms);
   void Finish(const Plan& plan, Rendered rendered);
-  void ReplyImage(Exchange& exchange, const Plan& plan, const cache::CachedImage& image,
+  ReplyHeaders ImageHeaders(const Plan& plan, const cache::CachedImage& image) const;
+  void ReplyImage(Exchange& exchange, const ReplyHeaders& headers, const cache::CachedImage& image,
                   const std::string& x_cache, const std::string& timing) const;
   void ReplyError(Exchange& exchange, const common::Error& error) const;
 
@@ -101,6 +129,7 @@ class Handlers {
   // Digest of the settings that change output bytes without being in the URL (default quality,
   // encoder flags, watermark): part of every key, so changing them never serves stale results.
   std::string output_fingerprint_;
+  common::ShardedLru<HotPath> hot_paths_;
   cache::Coalescer<RenderedPtr> renders_;
   Counters counters_;
   std::atomic<bool> draining_{false};

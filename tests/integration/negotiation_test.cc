@@ -77,6 +77,38 @@ TEST_F(NegotiationTest, AcceptPicksFormatAndVaries) {
   EXPECT_EQ(explicit_png.header("Vary"), "");
 }
 
+TEST_F(NegotiationTest, RepeatsOfOnePathKeepTheirNegotiation) {
+  // A path answered from memory is remembered with its plan (hot paths): the request headers
+  // the plan depends on must still choose the variant, whatever was asked before.
+  auto server = Start({{"IMGORIGIN_CLIENT_HINTS", "true"}});
+  const std::string url = Signed("/plain/local:///photo.jpg");
+  struct Case {
+    std::vector<std::string> headers;
+    std::string mime;
+    int width;
+  };
+  const std::vector<Case> cases = {
+      {{"Accept: image/webp"}, "image/webp", 640},
+      {{"Accept: image/avif"}, "image/avif", 640},
+      {{}, "image/jpeg", 640},
+      {{"Accept: image/webp", "Sec-CH-Width: 320"}, "image/webp", 320},
+      {{"Sec-CH-Width: 160"}, "image/jpeg", 160},
+  };
+  for (int round = 0; round < 3; ++round) {
+    for (const auto& c : cases) {
+      auto r = server->Get(url, c.headers);
+      ASSERT_EQ(r.status, 200) << r.body;
+      EXPECT_EQ(r.header("Content-Type"), c.mime) << "round " << round;
+      EXPECT_EQ(Decode(r.body).width(), c.width) << "round " << round;
+      EXPECT_EQ(r.header("X-Cache"), round == 0 ? "MISS" : "HIT-MEMORY") << "round " << round;
+    }
+  }
+  // A different signature for the same options is checked afresh, never taken for the known one.
+  std::string forged = url;
+  forged[1] = forged[1] == 'A' ? 'B' : 'A';
+  EXPECT_EQ(server->Get(forged).status, 403);
+}
+
 TEST_F(NegotiationTest, NegotiationCanBeTurnedOff) {
   auto server = Start({{"IMGORIGIN_AUTO_FORMAT", ""}});
   auto r = server->Get(Signed("/w:100/plain/local:///photo.jpg"), {"Accept: image/webp"});

@@ -249,6 +249,15 @@ TEST_F(OriginTest, ExpiredUrlIs403AndExpiryCapsCaching) {
   EXPECT_GT(max_age, 60);
 }
 
+TEST_F(OriginTest, RepeatedlyHitUrlStillExpires) {
+  const int64_t expiry = time(nullptr) + 2;
+  const std::string path = "/exp:" + std::to_string(expiry) + "/w:12/plain/local:///quadrants.jpg";
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Get(path).status, 200);
+  EXPECT_EQ(Get(path).header("X-Cache"), "HIT-MEMORY");
+  while (time(nullptr) <= expiry) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(Get(path).status, 403);
+}
+
 TEST_F(OriginTest, BadOptionIs400NamingTheOption) {
   auto r = Get("/frobnicate:3/plain/local:///quadrants.jpg");
   EXPECT_EQ(r.status, 400);
