@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 #include <vips/vips8>
+#include <vips/vector.h>  // after vips8: it relies on its types
 
 namespace imgorigin::transforms {
 namespace {
@@ -949,6 +950,13 @@ void InitVips(const char* argv0) {
     vips_cache_set_max(0);
     // The CPU pool runs one request per core; libvips threads on top would oversubscribe.
     vips_concurrency_set(1);
+    // libvips before 8.15 runs some kernels (reduce, convolution) through liborc's run-time code
+    // generator, which took a server down under load here (a fault in orc_code_free while a
+    // finished pipeline was freed) — a known class of orc crash. The plain C paths measured no
+    // slower on this workload. Later libvips use Highway instead, so SIMD stays on there.
+#if VIPS_MAJOR_VERSION == 8 && VIPS_MINOR_VERSION < 15
+    vips_vector_set_enabled(FALSE);
+#endif
     // Keeps loaders that libvips marks as unsafe for hostile input (ImageMagick, PDF, JPEG 2000,
     // FITS …) out of reach of bytes fetched from the internet. Three are web formats image CDNs
     // are expected to serve, as imgproxy does, and stay on: SVG (librsvg, and only after

@@ -16,6 +16,7 @@ SCENARIOS = {
     "cold": "Cold transforms, unique URLs (2048-px JPEG → 300 px JPEG q80)",
     "hot-memory": "Hot hits: imgorigin memory tier vs nginx serving the same bytes as a file",
     "hot-redis": "Hits from the Redis tier (memory tier off)",
+    "hot-memcached": "Hits from the memcached tier (memory tier off)",
     "hot-disk": "Hits from the disk tier (memory tier off)",
     "herd-64": "One new URL, 64 connections at once",
     "mixed-90": "Mixed load: 90 % hits on 40 hot variants, 10 % unique cold URLs",
@@ -100,7 +101,7 @@ def chart(rows, floors, out_dir):
     cold += [(f"{n} ({b}, in-process)", v) for (b, n), v in sorted(floors.items())
              if n in ("floor", "floor_pipeline")]
     hits = [(f'{r["scenario"].replace("hot-", "")}: {r["server"]}', r["rps"]) for r in rows
-            if r["scenario"] in ("hot-memory", "hot-redis", "hot-disk", "mixed-90") and r["rps"] > 0]
+            if r["scenario"] in ("hot-memory", "hot-redis", "hot-memcached", "hot-disk", "mixed-90") and r["rps"] > 0]
     panels = [(t, items, c) for t, items, c in (
         ("Cold transforms, 300 px JPEG (images/s)", cold, "#3a7bd5"),
         ("Hits (req/s)", hits, "#e07b39")) if items]

@@ -393,41 +393,34 @@ for round in $(seq 1 "$ROUNDS"); do
   fi
 done
 
-# Redis and disk tiers: only when the binary has them (another issue adds them). The memory tier
-# is switched off so that every hit comes from the tier under test.
+# Hits from each tier below memory, with the memory tier off. The shared tiers' servers run on
+# loopback ports of their own and count as the server's cost.
+# tier_load SCENARIO PORT ENV=VALUE…: one imgorigin on PORT with that tier, warmed, then loaded.
+tier_load() {
+  local scenario=$1 port=$2 xc name=tier-$1
+  shift 2
+  start_imgorigin "$name" "${builds[0]}" "$port" IMGORIGIN_MEMORY_CACHE_SIZE=0 "$@"
+  while read -r p; do curl -s -o /dev/null "http://127.0.0.1:$port$p"; done <"$WORK/hot-imgorigin.txt"
+  sleep 1  # write-behind
+  xc=$(x_cache "$port" "$(head -1 "$WORK/hot-imgorigin.txt")")
+  local pid_var="PID_${name//-/_}"
+  load "$scenario" "imgorigin-${builds[0]}" "$port" "$HOT_CONNS" "$WORK/hot-imgorigin.txt" \
+    "${!pid_var}" 0 "X-Cache: $xc (memory tier off)${EXTRA_PIDS:+; CPU and RSS include the cache server}"
+  stop_pid "${!pid_var}"
+}
 if wants tiers; then
-  bin=$(build_dir "${builds[0]}")/origin/imgorigin
-  if grep -aq IMGORIGIN_REDIS_URL "$bin" && command -v redis-server >/dev/null; then
-    redis-server --port 16379 --bind 127.0.0.1 --save '' --appendonly no \
-      --logfile "$WORK/logs/redis.log" &
-    PID_REDIS=$!
-    started+=("$PID_REDIS")
-    sleep 0.5
-    start_imgorigin tier-redis "${builds[0]}" 18091 IMGORIGIN_MEMORY_CACHE_SIZE=0 \
-      IMGORIGIN_REDIS_URL=redis://127.0.0.1:16379
-    while read -r p; do curl -s -o /dev/null "http://127.0.0.1:18091$p"; done <"$WORK/hot-imgorigin.txt"
-    sleep 1  # write-behind
-    xc=$(x_cache 18091 "$(head -1 "$WORK/hot-imgorigin.txt")")
-    EXTRA_PIDS=$PID_REDIS load hot-redis "imgorigin-${builds[0]}" 18091 "$HOT_CONNS" \
-      "$WORK/hot-imgorigin.txt" "$PID_tier_redis" 0 \
-      "X-Cache: $xc (memory tier off); CPU and RSS include redis-server"
-    stop_pid "$PID_tier_redis"
-  else
-    row hot-redis "imgorigin-${builds[0]}" 0 0 0 0 0 0 0 0 0 0 0 "not in this build (no IMGORIGIN_REDIS_URL)"
-  fi
-  if grep -aq IMGORIGIN_DISK_CACHE_DIR "$bin"; then
-    rm -rf "$WORK/disk-cache" && mkdir -p "$WORK/disk-cache"
-    start_imgorigin tier-disk "${builds[0]}" 18092 IMGORIGIN_MEMORY_CACHE_SIZE=0 \
-      IMGORIGIN_DISK_CACHE_DIR="$WORK/disk-cache"
-    while read -r p; do curl -s -o /dev/null "http://127.0.0.1:18092$p"; done <"$WORK/hot-imgorigin.txt"
-    sleep 1
-    xc=$(x_cache 18092 "$(head -1 "$WORK/hot-imgorigin.txt")")
-    load hot-disk "imgorigin-${builds[0]}" 18092 "$HOT_CONNS" "$WORK/hot-imgorigin.txt" \
-      "$PID_tier_disk" 0 "X-Cache: $xc (memory tier off)"
-    stop_pid "$PID_tier_disk"
-  else
-    row hot-disk "imgorigin-${builds[0]}" 0 0 0 0 0 0 0 0 0 0 0 "not in this build (no IMGORIGIN_DISK_CACHE_DIR)"
-  fi
+  redis-server --port 16379 --bind 127.0.0.1 --save '' --appendonly no \
+    --logfile "$WORK/logs/redis.log" &
+  PID_REDIS=$!
+  memcached -l 127.0.0.1 -p 16380 -U 0 -m 256 -I 2m >"$WORK/logs/memcached.log" 2>&1 &
+  PID_MEMCACHED=$!
+  started+=("$PID_REDIS" "$PID_MEMCACHED")
+  sleep 0.5
+  EXTRA_PIDS=$PID_REDIS tier_load hot-redis 18091 IMGORIGIN_REDIS_URL=redis://127.0.0.1:16379
+  EXTRA_PIDS=$PID_MEMCACHED tier_load hot-memcached 18096 \
+    IMGORIGIN_MEMCACHED_SERVERS=127.0.0.1:16380
+  rm -rf "$WORK/disk-cache" && mkdir -p "$WORK/disk-cache"
+  tier_load hot-disk 18092 IMGORIGIN_DISK_CACHE_DIR="$WORK/disk-cache"
 fi
 
 # --- memory ---------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 #include <vips/vips8>
+#include <vips/vector.h>
 
 #include "transforms/pipeline.h"
 #include "tests/unit/transforms_test_images.h"
@@ -675,6 +676,12 @@ TEST(PipelineErrors, TimeoutDuringEncodeIsKilled) {
   auto r = Process(src, spec, limits);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, ErrorCode::kGatewayTimeout);
+}
+
+TEST(PipelineThreads, OrcIsOffBeforeLibvips815) {
+  // InitVips ran in the environment's SetUp. libvips < 8.15 vectorises through liborc, which
+  // crashed under load; later versions use Highway, which stays on.
+  EXPECT_EQ(static_cast<bool>(vips_vector_isenabled()), VIPS_MINOR_VERSION >= 15);
 }
 
 TEST(PipelineThreads, ConcurrentCallsMatchSerialOnes) {
