@@ -412,7 +412,8 @@ if wants tiers; then
   redis-server --port 16379 --bind 127.0.0.1 --save '' --appendonly no \
     --logfile "$WORK/logs/redis.log" &
   PID_REDIS=$!
-  memcached -l 127.0.0.1 -p 16380 -U 0 -m 256 -I 2m >"$WORK/logs/memcached.log" 2>&1 &
+  # memcached refuses to run as root unless told which user to be.
+  memcached -l 127.0.0.1 -p 16380 -U 0 -m 256 -I 2m -u "$(id -un)" >"$WORK/logs/memcached.log" 2>&1 &
   PID_MEMCACHED=$!
   started+=("$PID_REDIS" "$PID_MEMCACHED")
   sleep 0.5
