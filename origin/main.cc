@@ -26,7 +26,7 @@
 // Read by jemalloc (linked when found) at start-up; MALLOC_CONF in the environment overrides it.
 // A background thread hands pages freed for a second back to the kernel, so RSS follows the load
 // down instead of staying at its high-water mark (bench/: RSS drift over 20 000 requests went
-// from +5…+12 % to about −5 %). jemalloc starts that thread with every signal blocked, so
+// from +5…+12 % to below zero). jemalloc starts that thread with every signal blocked, so
 // SIGTERM still reaches the sigwait below.
 extern "C" {
 const char* malloc_conf = "background_thread:true,dirty_decay_ms:1000";
