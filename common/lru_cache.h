@@ -28,12 +28,11 @@ class ShardedLru {
   using Charge = size_t (*)(const V&);
 
   // capacity_bytes 0 disables the cache (every Get misses, Put keeps nothing).
-  ShardedLru(size_t capacity_bytes, size_t shards, Charge charge)
-      : charge_(charge), shard_capacity_(capacity_bytes / std::max<size_t>(1, shards)) {
-    shards_.reserve(std::max<size_t>(1, shards));
-    for (size_t i = 0; i < std::max<size_t>(1, shards); ++i) {
-      shards_.push_back(std::make_unique<Shard>());
-    }
+  // An unvalidated shard count of 0 reads as one shard.
+  ShardedLru(size_t capacity_bytes, size_t shards, Charge charge) : charge_(charge) {
+    shards_.resize(std::max<size_t>(1, shards));
+    for (auto& shard : shards_) shard = std::make_unique<Shard>();
+    shard_capacity_ = capacity_bytes / shards_.size();
   }
 
   Ptr Get(std::string_view key) {  // nullptr on miss; marks the entry recently used

@@ -461,10 +461,12 @@ void Handlers::LookUp(const ExchangePtr& exchange, PlanPtr plan, std::string hot
     if (same_image) {
       return ReplyImage(*exchange, hot->headers, *hit, "HIT-MEMORY", "cache;desc=memory");
     }
-    auto remembered =
-        std::make_shared<const HotPath>(HotPath{plan, hit, ImageHeaders(*plan, *hit)});
-    ReplyImage(*exchange, remembered->headers, *hit, "HIT-MEMORY", "cache;desc=memory");
-    if (!hot_key.empty()) hot_paths_.Put(hot_key, std::move(remembered));
+    ReplyHeaders headers = ImageHeaders(*plan, *hit);
+    ReplyImage(*exchange, headers, *hit, "HIT-MEMORY", "cache;desc=memory");
+    if (!hot_key.empty()) {
+      hot_paths_.Put(hot_key,
+                     std::make_shared<const HotPath>(HotPath{plan, hit, std::move(headers)}));
+    }
     return;
   }
 
