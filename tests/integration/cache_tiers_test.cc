@@ -260,12 +260,24 @@ TEST_F(CacheTiersTest, MemcachedWithTwoServersSpreadsAndHits) {
   auto b = Start({{"IMGORIGIN_MEMCACHED_SERVERS", servers}});
   ASSERT_TRUE(a->started()) << a->output();
   ASSERT_TRUE(b->started()) << b->output();
-  constexpr int kVariants = 12;
   auto path = [](int i) {
     return "/rs:fit:" + std::to_string(40 + 8 * i) + ":0/plain/local:///other.png";
   };
-  for (int i = 0; i < kVariants; ++i) ASSERT_EQ(Get(*a, path(i)).status, 200);
-  ASSERT_TRUE(WaitForMetric(*a, "imgorigin_cache_writes_total{tier=\"memcached\"}", kVariants));
+  auto items = [](MemcachedProcess& m) {
+    std::string stats = m.Talk("stats\r\n", "END\r\n");
+    size_t at = stats.find("STAT curr_items ");
+    return at == std::string::npos ? -1 : std::stoi(stats.substr(at + 16));
+  };
+  // Ketama's split over two loopback ports can be uneven: render variants in batches of 12
+  // (at most 48) until both servers hold some, so a lopsided ring cannot fail the run.
+  int variants = 0;
+  do {
+    for (int end = variants + 12; variants < end; ++variants) {
+      ASSERT_EQ(Get(*a, path(variants)).status, 200);
+    }
+    ASSERT_TRUE(WaitForMetric(*a, "imgorigin_cache_writes_total{tier=\"memcached\"}", variants));
+  } while (variants < 48 && (items(m1) == 0 || items(m2) == 0));
+  const int kVariants = variants;
   for (int i = 0; i < kVariants; ++i) {
     auto r = Get(*b, path(i));
     ASSERT_EQ(r.status, 200) << r.body;
@@ -274,12 +286,8 @@ TEST_F(CacheTiersTest, MemcachedWithTwoServersSpreadsAndHits) {
   EXPECT_EQ(MetricOf(*b, "imgorigin_cache_hits_total{tier=\"memcached\"}"), kVariants);
   EXPECT_EQ(MetricOf(*b, "imgorigin_renders_total"), 0);
   // Ketama put entries on both servers.
-  for (auto* m : {&m1, &m2}) {
-    std::string stats = m->Talk("stats\r\n", "END\r\n");
-    size_t at = stats.find("STAT curr_items ");
-    ASSERT_NE(at, std::string::npos) << stats;
-    EXPECT_GT(std::stoi(stats.substr(at + 16)), 0);
-  }
+  EXPECT_GT(items(m1), 0);
+  EXPECT_GT(items(m2), 0);
 }
 
 TEST_F(CacheTiersTest, PurgeMakesEveryVariantOfASourceMissOnTwoNodes) {
