@@ -35,8 +35,8 @@ bool IsDiskKey(std::string_view name) {
 }
 
 common::Result<void> DiskTier::Config::Validate() const {
-  if (dir.empty()) return Fail(ErrorCode::kBadRequest, "disk cache directory is empty");
-  if (capacity_bytes == 0) return Fail(ErrorCode::kBadRequest, "disk cache size must be > 0");
+  if (dir.empty()) return Fail(ErrorCode::kInvalidArgument, "disk cache directory is empty");
+  if (capacity_bytes == 0) return Fail(ErrorCode::kInvalidArgument, "disk cache size must be > 0");
   return {};
 }
 

@@ -15,7 +15,7 @@ struct FreeDeleter {
 };
 
 common::Error McError(const memcached_st* m, memcached_return_t rc) {
-  return common::Error{ErrorCode::kBadGateway,
+  return common::Error{ErrorCode::kUnavailable,
                        std::string("memcached: ") + memcached_strerror(m, rc)};
 }
 
@@ -35,13 +35,13 @@ common::Result<std::vector<std::pair<std::string, in_port_t>>> ParseServers(std:
         std::string_view p = item.substr(colon + 1);
         auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
         if (ec != std::errc() || end != p.data() + p.size() || port == 0) {
-          return Fail(ErrorCode::kBadRequest,
+          return Fail(ErrorCode::kInvalidArgument,
                       "memcached servers: bad port in \"" + std::string(item) + "\"");
         }
         host = item.substr(0, colon);
       }
       if (host.empty()) {
-        return Fail(ErrorCode::kBadRequest,
+        return Fail(ErrorCode::kInvalidArgument,
                     "memcached servers: no host in \"" + std::string(item) + "\"");
       }
       out.emplace_back(std::string(host), port);
@@ -49,7 +49,7 @@ common::Result<std::vector<std::pair<std::string, in_port_t>>> ParseServers(std:
     if (comma == text.npos) break;
     text.remove_prefix(comma + 1);
   }
-  if (out.empty()) return Fail(ErrorCode::kBadRequest, "memcached servers: none given");
+  if (out.empty()) return Fail(ErrorCode::kInvalidArgument, "memcached servers: none given");
   return out;
 }
 
@@ -92,7 +92,7 @@ class MemcachedTier::Borrowed {
 
 common::Result<void> MemcachedTier::Config::Validate() const {
   if (auto parsed = ParseServers(servers); !parsed) return std::unexpected(parsed.error());
-  if (timeout.count() <= 0) return Fail(ErrorCode::kBadRequest, "memcached timeout must be > 0");
+  if (timeout.count() <= 0) return Fail(ErrorCode::kInvalidArgument, "memcached timeout must be > 0");
   return {};
 }
 
@@ -249,7 +249,7 @@ common::Result<uint64_t> MemcachedTier::GetCounter(const std::string& name) {
   uint64_t n = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
   if (ec != std::errc() || end != text.data() + text.size()) {
-    return Fail(ErrorCode::kBadGateway, "memcached: counter is not a number");
+    return Fail(ErrorCode::kUnavailable, "memcached: counter is not a number");
   }
   return n;
 }

@@ -16,7 +16,7 @@ timeval ToTimeval(std::chrono::milliseconds ms) {
 }
 
 common::Error RedisError(std::string what) {
-  return common::Error{ErrorCode::kBadGateway, "redis: " + std::move(what)};
+  return common::Error{ErrorCode::kUnavailable, "redis: " + std::move(what)};
 }
 
 // A GET reply: a string is a value, nil a miss, anything else garbage.
@@ -44,7 +44,7 @@ common::Result<uint64_t> AsCounter(const redisReply& reply) {
 common::Result<RedisUrl> RedisUrl::Parse(std::string_view url) {
   // Messages never repeat the URL: it may hold the password.
   auto bad = [](std::string_view why) {
-    return Fail(ErrorCode::kBadRequest,
+    return Fail(ErrorCode::kInvalidArgument,
                 "redis URL: " + std::string(why) + " (expected redis://[:password@]host:port/db)");
   };
   constexpr std::string_view kScheme = "redis://";
@@ -97,7 +97,7 @@ common::Result<RedisUrl> RedisUrl::Parse(std::string_view url) {
 common::Result<void> RedisTier::Config::Validate() const {
   if (auto parsed = RedisUrl::Parse(url); !parsed) return std::unexpected(parsed.error());
   if (connect_timeout.count() <= 0 || command_timeout.count() <= 0) {
-    return Fail(ErrorCode::kBadRequest, "redis timeouts must be positive");
+    return Fail(ErrorCode::kInvalidArgument, "redis timeouts must be positive");
   }
   return {};
 }

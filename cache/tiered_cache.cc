@@ -30,7 +30,7 @@ std::string GenerationCounter(const std::string& source) { return "g:" + SourceT
 }  // namespace
 
 common::Result<void> TieredCache::Config::Validate() const {
-  auto bad = [](std::string what) { return Fail(ErrorCode::kBadRequest, std::move(what)); };
+  auto bad = [](std::string what) { return Fail(ErrorCode::kInvalidArgument, std::move(what)); };
   if (io_threads < 1) return bad("cache I/O threads must be at least 1");
   if (lease_ttl.count() <= 0 || lease_poll.count() <= 0 || lease_wait.count() < 0) {
     return bad("cache lease times must be positive");
@@ -57,7 +57,7 @@ struct TieredCache::Slot {
   auto Guard(const char* what, F&& call) -> decltype(call()) {
     if (!breaker.Allow()) {
       skipped.fetch_add(1, std::memory_order_relaxed);
-      return Fail(ErrorCode::kBadGateway, std::string(tier->name()) + ": circuit open");
+      return Fail(ErrorCode::kUnavailable, std::string(tier->name()) + ": circuit open");
     }
     auto result = call();
     if (result) {
@@ -356,7 +356,7 @@ void TieredCache::Purge(const std::string& source,
       return shared_->IncrementWithEpoch(GenerationCounter(source), kEpochCounter);
     });
     if (!value) {
-      return (*shared_done)(Fail(ErrorCode::kBadGateway,
+      return (*shared_done)(Fail(ErrorCode::kUnavailable,
                                  "the shared cache is unreachable; nothing was purged, retry"));
     }
     {

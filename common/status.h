@@ -1,8 +1,9 @@
 // Error codes and the Result type shared by every module.
 //
-// A module reports failure as an Error: a code that maps to one HTTP status at the origin
-// boundary, and a message meant for the person who wrote the URL (never internal paths, keys or
-// library text). Values only; safe to use from any thread.
+// A module reports failure as an Error: a code in domain terms (what went wrong, not how a
+// protocol says it; origin/ maps codes to HTTP statuses in one place) and a message meant for the
+// person who made the request (never internal paths, keys or library text). Values only; safe to
+// use from any thread.
 #pragma once
 
 #include <expected>
@@ -12,16 +13,18 @@
 namespace imgorigin::common {
 
 enum class ErrorCode {
-  kBadRequest,        // 400: malformed URL, unknown option, bad argument
-  kForbidden,         // 403: missing, wrong or expired signature
-  kNotFound,          // 404: source does not exist
-  kTooLarge,          // 413: source bytes or pixels over the configured limit
-  kUnsupportedMedia,  // 415: not an image format we read
-  kUnprocessable,     // 422: an image we recognise but cannot decode or process
-  kOverloaded,        // 503: transform queue full (sent with Retry-After)
-  kBadGateway,        // 502: upstream refused or answered garbage
-  kGatewayTimeout,    // 504: upstream or processing took too long
-  kInternal,          // 500: a bug or an unexpected environment failure
+  kInvalidArgument,   // malformed URL or body, unknown option, bad argument
+  kUnauthenticated,   // no credentials, or credentials that are not recognised (API key)
+  kPermissionDenied,  // missing, wrong or expired signature; address or bucket not allowed
+  kNotFound,          // the source or record does not exist
+  kConflict,          // the request contradicts the current state (idempotency key reused)
+  kTooLarge,          // bytes or pixels over the configured limit
+  kUnsupported,       // not an image format we read, or an output we cannot write
+  kInvalidImage,      // an image we recognise but cannot decode or process
+  kOverloaded,        // the work queue or memory budget is full: retry later
+  kUnavailable,       // a dependency (upstream, store) refused, failed or answered garbage
+  kDeadlineExceeded,  // a dependency or the processing took too long
+  kInternal,          // a bug or an unexpected environment failure
 };
 
 struct Error {
@@ -35,8 +38,5 @@ using Result = std::expected<T, Error>;
 inline std::unexpected<Error> Fail(ErrorCode code, std::string message) {
   return std::unexpected(Error{code, std::move(message)});
 }
-
-// The HTTP status code the origin answers with for `code`.
-int HttpStatus(ErrorCode code);
 
 }  // namespace imgorigin::common

@@ -20,7 +20,7 @@ common::Result<std::unique_ptr<cache::TieredCache>> OpenTieredCache(
                                            .command_timeout = config.shared_timeout,
                                            .ttl = config.tiers.ttl,
                                            .prefix = config.cache_key_prefix});
-    if (!redis) return Fail(ErrorCode::kBadRequest, "cache.redis_url: " + redis.error().message);
+    if (!redis) return Fail(ErrorCode::kInvalidArgument, "cache.redis_url: " + redis.error().message);
     auto url = cache::RedisUrl::Parse(config.redis_url);  // the password stays out of the log
     spdlog::info("shared cache: redis {}:{} db {}", url->host, url->port, url->db);
     shared = *std::move(redis);
@@ -32,7 +32,7 @@ common::Result<std::unique_ptr<cache::TieredCache>> OpenTieredCache(
          .max_item_bytes = static_cast<size_t>(config.memcached_max_item),
          .prefix = config.cache_key_prefix});
     if (!memcached) {
-      return Fail(ErrorCode::kBadRequest, "cache.memcached_servers: " + memcached.error().message);
+      return Fail(ErrorCode::kInvalidArgument, "cache.memcached_servers: " + memcached.error().message);
     }
     spdlog::info("shared cache: memcached {}", config.memcached_servers);
     shared = *std::move(memcached);
@@ -42,7 +42,7 @@ common::Result<std::unique_ptr<cache::TieredCache>> OpenTieredCache(
     auto disk =
         cache::DiskTier::Open({.dir = config.disk_cache_dir,
                                .capacity_bytes = static_cast<uint64_t>(config.disk_cache_size)});
-    if (!disk) return Fail(ErrorCode::kBadRequest, "cache.disk_dir: " + disk.error().message);
+    if (!disk) return Fail(ErrorCode::kInvalidArgument, "cache.disk_dir: " + disk.error().message);
     spdlog::info("disk cache: {} ({} entries, {} of {} MiB used)", config.disk_cache_dir,
                  (*disk)->entries(), (*disk)->size_bytes() >> 20, config.disk_cache_size >> 20);
     below.push_back(*std::move(disk));
@@ -56,7 +56,7 @@ common::Result<std::unique_ptr<cache::TieredCache>> OpenTieredCache(
          .endpoint = results.endpoint.empty() ? config.s3.endpoint : results.endpoint,
          .path_style = config.s3.path_style},
         env);
-    if (!s3) return Fail(ErrorCode::kBadRequest, "cache.s3_result: " + s3.error().message);
+    if (!s3) return Fail(ErrorCode::kInvalidArgument, "cache.s3_result: " + s3.error().message);
     spdlog::info("S3 result cache: s3://{}/{} (region {}, endpoint {})", results.bucket,
                  results.prefix, (*s3)->client().region(), (*s3)->client().endpoint());
     below.push_back(*std::move(s3));

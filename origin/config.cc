@@ -18,7 +18,7 @@ using common::Fail;
 using common::Result;
 
 Result<void> Invalid(std::string_view setting, std::string_view what) {
-  return Fail(ErrorCode::kBadRequest, std::string(setting) + ": " + std::string(what));
+  return Fail(ErrorCode::kInvalidArgument, std::string(setting) + ": " + std::string(what));
 }
 
 template <typename Int>
@@ -479,7 +479,7 @@ Result<std::string> TomlText(const toml::value& v, std::string_view key) {
       return joined;
     }
     default:
-      return Fail(ErrorCode::kBadRequest,
+      return Fail(ErrorCode::kInvalidArgument,
                   std::string(key) + ": expected a string, number, boolean or list");
   }
 }
@@ -490,9 +490,9 @@ Result<void> ApplyFile(const std::string& path, Config& config, KeyLists& lists)
     root = toml::parse(path);
   } catch (const std::exception& e) {
     // toml11's message names the file, line and column: exactly what the operator needs.
-    return Fail(ErrorCode::kBadRequest, std::string("cannot read config: ") + e.what());
+    return Fail(ErrorCode::kInvalidArgument, std::string("cannot read config: ") + e.what());
   }
-  if (!root.is_table()) return Fail(ErrorCode::kBadRequest, path + ": not a TOML table");
+  if (!root.is_table()) return Fail(ErrorCode::kInvalidArgument, path + ": not a TOML table");
   for (const auto& [section, table] : root.as_table()) {
     if (section == "presets") {
       if (!table.is_table()) return Invalid("presets", "expected a table of name = \"options\"");
@@ -533,7 +533,7 @@ std::optional<std::string> ProcessEnv(std::string_view name) {
 Result<std::pair<std::string, uint16_t>> ParseHostPort(std::string_view bind) {
   size_t colon = bind.rfind(':');
   if (colon == std::string_view::npos) {
-    return Fail(ErrorCode::kBadRequest, "expected host:port, got \"" + std::string(bind) + "\"");
+    return Fail(ErrorCode::kInvalidArgument, "expected host:port, got \"" + std::string(bind) + "\"");
   }
   std::string_view host = bind.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
@@ -544,7 +544,7 @@ Result<std::pair<std::string, uint16_t>> ParseHostPort(std::string_view bind) {
   std::string_view port_text = bind.substr(colon + 1);
   auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (ec != std::errc() || end != port_text.data() + port_text.size()) {
-    return Fail(ErrorCode::kBadRequest, "bad port in \"" + std::string(bind) + "\"");
+    return Fail(ErrorCode::kInvalidArgument, "bad port in \"" + std::string(bind) + "\"");
   }
   return std::pair{std::string(host), port};
 }
@@ -553,7 +553,7 @@ Result<int64_t> ParseSize(std::string_view text) {
   int64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || value < 0) {
-    return Fail(ErrorCode::kBadRequest, "expected a size such as 64MiB, got \"" +
+    return Fail(ErrorCode::kInvalidArgument, "expected a size such as 64MiB, got \"" +
                                             std::string(text) + "\"");
   }
   std::string unit(end, text.data() + text.size());
@@ -569,7 +569,7 @@ Result<int64_t> ParseSize(std::string_view text) {
       return value * factor;
     }
   }
-  return Fail(ErrorCode::kBadRequest, "unknown size \"" + std::string(text) + "\"");
+  return Fail(ErrorCode::kInvalidArgument, "unknown size \"" + std::string(text) + "\"");
 }
 
 Result<void> Config::Validate() const {
@@ -629,14 +629,14 @@ Result<Config> LoadConfig(const std::string& path, const EnvLookup& env) {
     }
   }
   if (lists.keys.size() != lists.salts.size()) {
-    return Fail(ErrorCode::kBadRequest,
+    return Fail(ErrorCode::kInvalidArgument,
                 "signing: IMGORIGIN_KEY and IMGORIGIN_SALT must list the same number of values");
   }
   for (size_t i = 0; i < lists.keys.size(); ++i) {
     config.signing.keys.push_back({lists.keys[i], lists.salts[i]});
   }
   if (auto r = config.pipeline.LoadWatermark(); !r) {
-    return Fail(ErrorCode::kBadRequest, "output.watermark_path: " + r.error().message);
+    return Fail(ErrorCode::kInvalidArgument, "output.watermark_path: " + r.error().message);
   }
   config.parser.watermark_configured = !config.pipeline.watermark_data.empty();
   if (auto r = config.Validate(); !r) return std::unexpected(r.error());

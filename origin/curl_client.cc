@@ -181,16 +181,16 @@ Result<Cidr> Cidr::Parse(std::string_view text) {
   in_addr v4{};
   in6_addr v6{};
   if (inet_pton(AF_INET, host_z.c_str(), &v4) == 1) {
-    if (prefix > 32) return Fail(ErrorCode::kBadRequest, "bad network \"" + std::string(text) + "\"");
+    if (prefix > 32) return Fail(ErrorCode::kInvalidArgument, "bad network \"" + std::string(text) + "\"");
     cidr.address[10] = cidr.address[11] = 0xff;
     std::memcpy(&cidr.address[12], &v4, 4);
     cidr.prefix = prefix < 0 ? 128 : 96 + prefix;
   } else if (inet_pton(AF_INET6, host_z.c_str(), &v6) == 1) {
-    if (prefix > 128) return Fail(ErrorCode::kBadRequest, "bad network \"" + std::string(text) + "\"");
+    if (prefix > 128) return Fail(ErrorCode::kInvalidArgument, "bad network \"" + std::string(text) + "\"");
     std::memcpy(cidr.address.data(), &v6, 16);
     cidr.prefix = prefix < 0 ? 128 : prefix;
   } else {
-    return Fail(ErrorCode::kBadRequest, "bad network \"" + std::string(text) + "\"");
+    return Fail(ErrorCode::kInvalidArgument, "bad network \"" + std::string(text) + "\"");
   }
   return cidr;
 }
@@ -363,20 +363,20 @@ CurlClient::Attempt CurlClient::PerformOnce(const HttpRequest& request) const {
   Attempt attempt{HttpResponse{}};
   if (code != CURLE_OK) {
     const std::string& what = request.what;
-    ErrorCode error = ErrorCode::kBadGateway;
+    ErrorCode error = ErrorCode::kUnavailable;
     std::string message;
     if (t.too_large) {
       error = ErrorCode::kTooLarge;
       message = what + " is over the limit of " + std::to_string(request.max_bytes) + " bytes";
     } else if (t.blocked) {
-      error = ErrorCode::kForbidden;
+      error = ErrorCode::kPermissionDenied;
       message = what + " address is not allowed (loopback, private, link-local or metadata "
                        "network)";
     } else if (t.write_failed) {
       error = ErrorCode::kInternal;
       message = "cannot store the " + what + " in a temporary file";
     } else if (code == CURLE_OPERATION_TIMEDOUT) {
-      error = ErrorCode::kGatewayTimeout;
+      error = ErrorCode::kDeadlineExceeded;
       message = what + " did not answer within " + std::to_string(request.timeout.count()) + " ms";
     } else if (code == CURLE_COULDNT_RESOLVE_HOST) {
       message = what + " host could not be resolved";

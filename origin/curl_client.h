@@ -105,8 +105,8 @@ class CurlClient {
   CurlClient& operator=(const CurlClient&) = delete;
 
   // One exchange, redirects not followed. Any HTTP status is a response; transport failures are
-  // Errors: timeout → kGatewayTimeout, refused/unreachable → kBadGateway, address refused by the
-  // guard → kForbidden, body over max_bytes → kTooLarge.
+  // Errors: timeout → kDeadlineExceeded, refused/unreachable → kUnavailable, address refused by the
+  // guard → kPermissionDenied, body over max_bytes → kTooLarge.
   common::Result<HttpResponse> Perform(const HttpRequest& request) const;
 
   // Perform(), repeated after 429/500/502/503/504 answers and dropped connections, sleeping

@@ -8,12 +8,12 @@ common::Result<void> FetchConfig::Validate() const {
   using common::ErrorCode;
   using common::Fail;
   if (connect_timeout.count() <= 0 || timeout.count() <= 0) {
-    return Fail(ErrorCode::kBadRequest, "source timeouts must be positive");
+    return Fail(ErrorCode::kInvalidArgument, "source timeouts must be positive");
   }
-  if (retries < 0 || retries > 10) return Fail(ErrorCode::kBadRequest, "source retries: 0 to 10");
-  if (retry_backoff.count() < 0) return Fail(ErrorCode::kBadRequest, "retry backoff must be >= 0");
+  if (retries < 0 || retries > 10) return Fail(ErrorCode::kInvalidArgument, "source retries: 0 to 10");
+  if (retry_backoff.count() < 0) return Fail(ErrorCode::kInvalidArgument, "retry backoff must be >= 0");
   if (stream_to_file_bytes < 0) {
-    return Fail(ErrorCode::kBadRequest, "stream_to_file_bytes must be >= 0");
+    return Fail(ErrorCode::kInvalidArgument, "stream_to_file_bytes must be >= 0");
   }
   return {};
 }

@@ -16,6 +16,7 @@
 #include <ctime>
 
 #include "cache/key.h"
+#include "origin/http_status.h"
 #include "signing/base64url.h"
 #include "transforms/format.h"
 #include "transforms/inspect.h"
@@ -305,7 +306,7 @@ void Handlers::HandleMetrics(Exchange& exchange) const {
 common::Result<Handlers::Plan> Handlers::MakePlan(const Exchange& exchange,
                                                   std::string_view path) const {
   if (exchange.target().size() > config_.max_url_length) {
-    return Fail(ErrorCode::kBadRequest,
+    return Fail(ErrorCode::kInvalidArgument,
                 "URL is longer than " + std::to_string(config_.max_url_length) + " characters");
   }
   // "/{signature}/{options…}/{source}": the signature covers everything after its segment.
@@ -316,7 +317,7 @@ common::Result<Handlers::Plan> Handlers::MakePlan(const Exchange& exchange,
   std::string_view signature = path.substr(1, slash - 1);
   std::string_view signed_path = path.substr(slash);
   if (!signer_.Verify(signature, signed_path)) {
-    return Fail(ErrorCode::kForbidden, "invalid signature");
+    return Fail(ErrorCode::kPermissionDenied, "invalid signature");
   }
   auto request = transforms::ParseProcessingPath(signed_path, config_.parser);
   if (!request) return std::unexpected(request.error());
@@ -325,7 +326,7 @@ common::Result<Handlers::Plan> Handlers::MakePlan(const Exchange& exchange,
   plan.cache_control = config_.cache_control;
   if (request->expires) {
     int64_t remaining = *request->expires - UnixNow();
-    if (remaining <= 0) return Fail(ErrorCode::kForbidden, "URL has expired");
+    if (remaining <= 0) return Fail(ErrorCode::kPermissionDenied, "URL has expired");
     // A CDN must not keep the image past the URL's own expiry.
     plan.cache_control = "public, max-age=" + std::to_string(std::min(remaining, max_age_.value_or(remaining)));
   }
@@ -634,7 +635,7 @@ void Handlers::ReplyImage(Exchange& exchange, const ReplyHeaders& headers,
 }
 
 void Handlers::ReplyError(Exchange& exchange, const common::Error& error) const {
-  int status = common::HttpStatus(error.code);
+  int status = HttpStatus(error.code);
   if (status == 404 && config_.not_found_max_age > 0) {
     exchange.AddHeader("Cache-Control",
                        "public, max-age=" + std::to_string(config_.not_found_max_age));

@@ -42,7 +42,7 @@ std::string NormalizeHttpUrl(std::string_view url) {
 Result<void> HttpSource::Config::Validate() const {
   for (const auto& prefix : allowed_prefixes) {
     if (!HasSchemeHostSlash(prefix)) {
-      return Fail(ErrorCode::kBadRequest,
+      return Fail(ErrorCode::kInvalidArgument,
                   "http allowed prefix \"" + prefix +
                       "\" must name scheme, host and path start, e.g. https://img.example.com/");
     }
@@ -51,7 +51,7 @@ Result<void> HttpSource::Config::Validate() const {
     if (auto cidr = Cidr::Parse(network); !cidr) return std::unexpected(cidr.error());
   }
   if (max_redirects < 0 || max_redirects > 20) {
-    return Fail(ErrorCode::kBadRequest, "http max_redirects: 0 to 20");
+    return Fail(ErrorCode::kInvalidArgument, "http max_redirects: 0 to 20");
   }
   return {};
 }
@@ -71,12 +71,12 @@ HttpSource::HttpSource(const Config& config, const FetchConfig& fetch, int64_t m
 
 Result<void> HttpSource::CheckUrl(std::string_view url) const {
   if (!url.starts_with("http://") && !url.starts_with("https://")) {
-    return Fail(ErrorCode::kForbidden, "source redirected to a scheme other than http(s)");
+    return Fail(ErrorCode::kPermissionDenied, "source redirected to a scheme other than http(s)");
   }
   if (config_.allowed_prefixes.empty()) return {};
   bool allowed = std::any_of(config_.allowed_prefixes.begin(), config_.allowed_prefixes.end(),
                              [url](const std::string& prefix) { return url.starts_with(prefix); });
-  if (!allowed) return Fail(ErrorCode::kForbidden, "source URL is not allowed on this server");
+  if (!allowed) return Fail(ErrorCode::kPermissionDenied, "source URL is not allowed on this server");
   return {};
 }
 
@@ -89,7 +89,7 @@ Result<SourceImage> HttpSource::Fetch(std::string_view source) const {
     const long status = response->status;
     if (status >= 300 && status < 400 && !response->redirect_url.empty()) {
       if (hop >= config_.max_redirects) {
-        return Fail(ErrorCode::kBadGateway, "source redirected more than " +
+        return Fail(ErrorCode::kUnavailable, "source redirected more than " +
                                                 std::to_string(config_.max_redirects) + " times");
       }
       url = NormalizeHttpUrl(response->redirect_url);
@@ -98,10 +98,10 @@ Result<SourceImage> HttpSource::Fetch(std::string_view source) const {
     if (status == 200) return TakeSourceImage(*std::move(response));
     if (status == 404 || status == 410) return Fail(ErrorCode::kNotFound, "source not found");
     if (status == 401 || status == 403) {
-      return Fail(ErrorCode::kBadGateway, "source server refused access (" +
+      return Fail(ErrorCode::kUnavailable, "source server refused access (" +
                                               std::to_string(status) + ")");
     }
-    return Fail(ErrorCode::kBadGateway, "source server answered " + std::to_string(status));
+    return Fail(ErrorCode::kUnavailable, "source server answered " + std::to_string(status));
   }
 }
 

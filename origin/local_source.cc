@@ -58,7 +58,7 @@ common::Result<SourceImage> LocalSource::Fetch(std::string_view url) const {
   // layout around the root cannot be probed.
   common::UniqueFd fd(OpenBeneath(root_fd_, std::string(path).c_str()));
   if (fd.get() < 0) {
-    if (errno == EACCES || errno == EPERM) return Fail(ErrorCode::kForbidden, "source not readable");
+    if (errno == EACCES || errno == EPERM) return Fail(ErrorCode::kPermissionDenied, "source not readable");
     return Fail(ErrorCode::kNotFound, "source not found");
   }
   struct stat st {};

@@ -69,7 +69,7 @@ Result<std::unique_ptr<S3Client>> S3Client::Create(const Config& config, EnvLook
   if (endpoint.empty()) endpoint = "https://s3." + region + ".amazonaws.com";
   while (endpoint.ends_with("/")) endpoint.pop_back();
   if (!endpoint.starts_with("http://") && !endpoint.starts_with("https://")) {
-    return Fail(ErrorCode::kBadRequest, "S3 endpoint \"" + endpoint + "\" must be an http(s) URL");
+    return Fail(ErrorCode::kInvalidArgument, "S3 endpoint \"" + endpoint + "\" must be an http(s) URL");
   }
   return std::unique_ptr<S3Client>(
       new S3Client(config, std::move(env), std::move(region), std::move(endpoint)));
@@ -99,7 +99,7 @@ std::string S3Client::ObjectUrl(const Object& object) const {
 Result<HttpResponse> S3Client::Perform(HttpRequest request, const RetryPolicy& retry) const {
   auto creds = credentials_.Get();
   if (!creds) {
-    return Fail(ErrorCode::kBadGateway, "S3 credentials are not available on this server");
+    return Fail(ErrorCode::kUnavailable, "S3 credentials are not available on this server");
   }
   request.aws_sigv4 = "aws:amz:" + region_ + ":s3";
   request.user_pwd = creds->access_key_id + ":" + creds->secret_access_key;

@@ -13,18 +13,18 @@ constexpr int64_t kMaxEntryBytes = 256ll << 20;
 // A failure of the tier: TieredCache counts it, logs it (rate-limited) and treats it as a miss.
 common::Error Refused(const HttpResponse& response) {
   if (response.status == 401 || response.status == 403) {
-    return {ErrorCode::kBadGateway,
+    return {ErrorCode::kUnavailable,
             "S3 result bucket refused access (" + S3StatusDetail(response) +
                 "): check this server's AWS credentials and that the bucket policy grants "
                 "s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket"};
   }
-  return {ErrorCode::kBadGateway, "S3 result bucket answered " + S3StatusDetail(response)};
+  return {ErrorCode::kUnavailable, "S3 result bucket answered " + S3StatusDetail(response)};
 }
 
 }  // namespace
 
 Result<void> S3ResultTier::Config::Validate() const {
-  auto bad = [](std::string what) { return Fail(ErrorCode::kBadRequest, std::move(what)); };
+  auto bad = [](std::string what) { return Fail(ErrorCode::kInvalidArgument, std::move(what)); };
   if (bucket.empty()) return {};
   if (!IsValidBucketName(bucket)) return bad("\"" + bucket + "\" is not a bucket name");
   if (prefix.starts_with("/")) return bad("the prefix must not start with \"/\"");
@@ -40,7 +40,7 @@ Result<std::unique_ptr<S3ResultTier>> S3ResultTier::Create(const Config& config,
                                                            const S3Client::Config& client,
                                                            EnvLookup env) {
   if (auto r = config.Validate(); !r) return std::unexpected(r.error());
-  if (config.bucket.empty()) return Fail(ErrorCode::kBadRequest, "no S3 result bucket configured");
+  if (config.bucket.empty()) return Fail(ErrorCode::kInvalidArgument, "no S3 result bucket configured");
   auto s3 = S3Client::Create(client, std::move(env));
   if (!s3) return std::unexpected(s3.error());
   return std::unique_ptr<S3ResultTier>(new S3ResultTier(config, *std::move(s3)));

@@ -16,21 +16,21 @@ constexpr std::string_view kVersionQuery = "?versionId=";
 Result<void> S3Source::Config::Validate() const {
   for (const auto& bucket : allowed_buckets) {
     if (!IsValidBucketName(bucket)) {
-      return Fail(ErrorCode::kBadRequest, "s3 allowed bucket \"" + bucket + "\" is not a bucket name");
+      return Fail(ErrorCode::kInvalidArgument, "s3 allowed bucket \"" + bucket + "\" is not a bucket name");
     }
   }
   if (!endpoint.empty() && !endpoint.starts_with("http://") && !endpoint.starts_with("https://")) {
-    return Fail(ErrorCode::kBadRequest, "s3 endpoint must start with http:// or https://");
+    return Fail(ErrorCode::kInvalidArgument, "s3 endpoint must start with http:// or https://");
   }
   return {};
 }
 
 Result<S3Source::Location> S3Source::ParseUrl(std::string_view url) {
-  if (!url.starts_with("s3://")) return Fail(ErrorCode::kBadRequest, "not an s3:// source");
+  if (!url.starts_with("s3://")) return Fail(ErrorCode::kInvalidArgument, "not an s3:// source");
   std::string_view rest = url.substr(5);
   size_t slash = rest.find('/');
   if (slash == std::string_view::npos || slash + 1 >= rest.size()) {
-    return Fail(ErrorCode::kBadRequest, "s3 source must be s3://bucket/key");
+    return Fail(ErrorCode::kInvalidArgument, "s3 source must be s3://bucket/key");
   }
   Location location;
   location.bucket = rest.substr(0, slash);
@@ -39,11 +39,11 @@ Result<S3Source::Location> S3Source::ParseUrl(std::string_view url) {
     location.version_id = key.substr(q + kVersionQuery.size());
     key = key.substr(0, q);
     if (location.version_id.empty() || key.empty()) {
-      return Fail(ErrorCode::kBadRequest, "s3 source has an empty key or versionId");
+      return Fail(ErrorCode::kInvalidArgument, "s3 source has an empty key or versionId");
     }
   }
   if (!IsValidBucketName(location.bucket)) {
-    return Fail(ErrorCode::kBadRequest, "s3 source names an invalid bucket");
+    return Fail(ErrorCode::kInvalidArgument, "s3 source names an invalid bucket");
   }
   location.key = key;
   return location;
@@ -73,7 +73,7 @@ Result<SourceImage> S3Source::Fetch(std::string_view url) const {
   if (!config_.allowed_buckets.empty() &&
       std::find(config_.allowed_buckets.begin(), config_.allowed_buckets.end(),
                 location->bucket) == config_.allowed_buckets.end()) {
-    return Fail(ErrorCode::kForbidden, "bucket \"" + location->bucket + "\" is not allowed");
+    return Fail(ErrorCode::kPermissionDenied, "bucket \"" + location->bucket + "\" is not allowed");
   }
   auto response = s3_->Perform(fetch_.Request(ObjectUrl(*location), max_bytes_, "S3 object"),
                                fetch_.Retry());
@@ -84,15 +84,15 @@ Result<SourceImage> S3Source::Fetch(std::string_view url) const {
   std::string detail = S3StatusDetail(*response);
   if (status == 404) return Fail(ErrorCode::kNotFound, "source not found");
   if (status == 403 || status == 401) {
-    return Fail(ErrorCode::kBadGateway,
+    return Fail(ErrorCode::kUnavailable,
                 "S3 refused access to the source (" + detail +
                     "): check this server's AWS credentials and the bucket policy");
   }
   if (status == 301 || status == 307 || code == "AuthorizationHeaderMalformed") {
-    return Fail(ErrorCode::kBadGateway,
+    return Fail(ErrorCode::kUnavailable,
                 "S3 bucket is not in region " + region() + " (" + detail + "): set AWS_REGION");
   }
-  return Fail(ErrorCode::kBadGateway, "S3 answered " + detail);
+  return Fail(ErrorCode::kUnavailable, "S3 answered " + detail);
 }
 
 }  // namespace imgorigin::origin

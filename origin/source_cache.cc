@@ -92,8 +92,8 @@ std::optional<std::pair<std::string, std::pair<int64_t, int64_t>>> ParseName(std
 }  // namespace
 
 Result<void> SourceCache::Config::Validate() const {
-  if (disk_bytes < 0) return Fail(ErrorCode::kBadRequest, "source cache disk size must be >= 0");
-  if (ttl.count() < 0) return Fail(ErrorCode::kBadRequest, "source cache ttl must be >= 0");
+  if (disk_bytes < 0) return Fail(ErrorCode::kInvalidArgument, "source cache disk size must be >= 0");
+  if (ttl.count() < 0) return Fail(ErrorCode::kInvalidArgument, "source cache ttl must be >= 0");
   return {};
 }
 

@@ -225,7 +225,7 @@ common::Result<void> FormatPreferences::Validate() const {
   for (const ImageFormat format : preferred) {
     if (format != ImageFormat::kAvif && format != ImageFormat::kWebp &&
         format != ImageFormat::kJxl) {
-      return common::Fail(common::ErrorCode::kBadRequest,
+      return common::Fail(common::ErrorCode::kInvalidArgument,
                           "format preferences: only avif, webp and jxl can be negotiated, got " +
                               std::string(FormatExtension(format)));
     }
@@ -311,7 +311,7 @@ bool IsNameChar(char c) {
 }
 
 std::unexpected<common::Error> SvgRefused(std::string_view why) {
-  return common::Fail(common::ErrorCode::kUnsupportedMedia,
+  return common::Fail(common::ErrorCode::kUnsupported,
                       "SVG source refused: " + std::string(why));
 }
 

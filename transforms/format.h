@@ -64,7 +64,7 @@ ImageFormat ChooseOutputFormat(ImageFormat source, std::string_view accept,
 
 // Rejects SVGs that could make the renderer reach outside the document: href/xlink:href,
 // url(…) and @import to anything but "#fragment" or "data:", and DTD entity declarations.
-// Error: kUnsupportedMedia with a message naming the problem.
+// Error: kUnsupported with a message naming the problem.
 common::Result<void> CheckSvgIsSelfContained(std::string_view svg);
 
 }  // namespace imgorigin::transforms

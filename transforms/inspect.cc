@@ -55,7 +55,7 @@ common::Result<ImageInfo> Run(std::string_view source, const PipelineLimits& lim
   info.format = SniffFormat(source);
   info.bytes = static_cast<int64_t>(source.size());
   if (info.format == ImageFormat::kUnknown || !CanDecode(source)) {
-    return Fail(ErrorCode::kUnsupportedMedia, "source is not a supported image format");
+    return Fail(ErrorCode::kUnsupported, "source is not a supported image format");
   }
   if (info.format == ImageFormat::kSvg) {
     if (auto checked = CheckSvgIsSelfContained(source); !checked) {
@@ -69,7 +69,7 @@ common::Result<ImageInfo> Run(std::string_view source, const PipelineLimits& lim
                                      VImage::option()->set("access", VIPS_ACCESS_SEQUENTIAL));
   } catch (const vips::VError&) {
     vips_error_clear();
-    return Fail(ErrorCode::kUnprocessable, "source image could not be decoded");
+    return Fail(ErrorCode::kInvalidImage, "source image could not be decoded");
   }
   info.pages = header->get_typeof(VIPS_META_N_PAGES) != 0
                    ? std::max(1, header->get_int(VIPS_META_N_PAGES))
@@ -129,7 +129,7 @@ common::Result<ImageInfo> Inspect(std::string_view source, const PipelineLimits&
     return Run(source, limits);
   } catch (const vips::VError&) {
     vips_error_clear();
-    return Fail(ErrorCode::kUnprocessable, "source image could not be decoded");
+    return Fail(ErrorCode::kInvalidImage, "source image could not be decoded");
   }
 }
 

@@ -884,20 +884,20 @@ Result<std::string> NormalizeSchemedSource(std::string source) {
   const bool known =
       std::find(std::begin(kSchemes), std::end(kSchemes), scheme) != std::end(kSchemes);
   if (!known) {
-    return Fail(ErrorCode::kBadRequest, "unsupported source scheme " + Quote(scheme) +
+    return Fail(ErrorCode::kInvalidArgument, "unsupported source scheme " + Quote(scheme) +
                                             " (use local:///, s3://, http:// or https://)");
   }
   if (source.size() == scheme_size + 3) {
-    return Fail(ErrorCode::kBadRequest, "source URL " + Quote(source) + " names nothing");
+    return Fail(ErrorCode::kInvalidArgument, "source URL " + Quote(source) + " names nothing");
   }
   return source;
 }
 
 Result<std::string> ResolveSource(std::string source, const ParserConfig& config) {
-  if (source.empty()) return Fail(ErrorCode::kBadRequest, "source URL is empty");
+  if (source.empty()) return Fail(ErrorCode::kInvalidArgument, "source URL is empty");
   if (!SchemeOf(source)) {
     if (config.base_url.empty()) {
-      return Fail(ErrorCode::kBadRequest,
+      return Fail(ErrorCode::kInvalidArgument,
                   "source " + Quote(source) + " has no scheme and no base URL is configured");
     }
     source = config.base_url + source;
@@ -920,11 +920,11 @@ Result<DecodedSource> DecodePlainSource(Args parts) {
   }
   const size_t at = joined.find('@');
   if (at != std::string::npos && joined.find('@', at + 1) != std::string::npos) {
-    return Fail(ErrorCode::kBadRequest,
+    return Fail(ErrorCode::kInvalidArgument,
                 "source: more than one \"@\" in a plain source URL (escape \"@\" as %40)");
   }
   auto url = PercentDecode(std::string_view(joined).substr(0, at));
-  if (!url) return Fail(ErrorCode::kBadRequest, "source: malformed percent-escape in plain URL");
+  if (!url) return Fail(ErrorCode::kInvalidArgument, "source: malformed percent-escape in plain URL");
   return DecodedSource{std::move(*url), at == std::string::npos ? "" : joined.substr(at + 1)};
 }
 
@@ -934,13 +934,13 @@ Result<DecodedSource> DecodeBase64Source(Args parts) {
   for (const std::string_view part : parts) joined += part;
   const size_t dot = joined.find('.');
   if (dot != std::string::npos && joined.find('.', dot + 1) != std::string::npos) {
-    return Fail(ErrorCode::kBadRequest, "source: more than one extension after the base64 URL");
+    return Fail(ErrorCode::kInvalidArgument, "source: more than one extension after the base64 URL");
   }
   const std::string_view encoded = std::string_view(joined).substr(0, dot);
-  if (encoded.empty()) return Fail(ErrorCode::kBadRequest, "source URL is empty");
+  if (encoded.empty()) return Fail(ErrorCode::kInvalidArgument, "source URL is empty");
   auto url = DecodeBase64Url(encoded);
   if (!url) {
-    return Fail(ErrorCode::kBadRequest,
+    return Fail(ErrorCode::kInvalidArgument,
                 "source: not valid base64url (use plain/<url> for unencoded sources)");
   }
   return DecodedSource{std::move(*url), dot == std::string::npos ? "" : joined.substr(dot + 1)};
@@ -965,24 +965,24 @@ ArgResult CheckDimensions(const TransformSpec& spec, int max_dimension) {
 }
 
 std::unexpected<common::Error> BadRequest(ArgResult result) {
-  return Fail(ErrorCode::kBadRequest, std::move(result.error()));
+  return Fail(ErrorCode::kInvalidArgument, std::move(result.error()));
 }
 
 }  // namespace
 
 common::Result<void> ParserConfig::Validate() const {
   if (max_dimension <= 0) {
-    return Fail(ErrorCode::kBadRequest, "parser: max_dimension must be positive");
+    return Fail(ErrorCode::kInvalidArgument, "parser: max_dimension must be positive");
   }
   if (!base_url.empty()) {
     if (auto resolved = NormalizeSchemedSource(base_url); !resolved) {
-      return Fail(ErrorCode::kBadRequest, "parser: base_url: " + resolved.error().message);
+      return Fail(ErrorCode::kInvalidArgument, "parser: base_url: " + resolved.error().message);
     }
   }
   for (const auto& [name, options] : presets) {
     ParseState state{.config = *this, .request = ImageRequest(), .preset_stack = {name}};
     if (auto result = ApplyOptionList(state, options); !result) {
-      return Fail(ErrorCode::kBadRequest, "preset " + Quote(name) + ": " + result.error());
+      return Fail(ErrorCode::kInvalidArgument, "preset " + Quote(name) + ": " + result.error());
     }
   }
   return {};
@@ -991,11 +991,11 @@ common::Result<void> ParserConfig::Validate() const {
 common::Result<ImageRequest> ParseProcessingPath(std::string_view path,
                                                  const ParserConfig& config) {
   if (path.starts_with('/')) path.remove_prefix(1);
-  if (path.empty()) return Fail(ErrorCode::kBadRequest, "path has no source URL");
+  if (path.empty()) return Fail(ErrorCode::kInvalidArgument, "path has no source URL");
   const std::vector<std::string_view> parts = Split(path, '/');
 
   if (FindResizingType(parts[0])) {
-    return Fail(ErrorCode::kBadRequest,
+    return Fail(ErrorCode::kInvalidArgument,
                 "the old basic URL format (/" + std::string(parts[0]) +
                     "/…) is not supported; use options such as rs:fill:300:200");
   }
@@ -1010,7 +1010,7 @@ common::Result<ImageRequest> ParseProcessingPath(std::string_view path,
     const std::string_view segment = parts[source_start];
     if (segment.find(kArgumentSeparator) == std::string_view::npos) break;
     if (config.only_presets && !IsPresetOption(segment.substr(0, segment.find(':')))) {
-      return Fail(ErrorCode::kBadRequest,
+      return Fail(ErrorCode::kInvalidArgument,
                   "option " + Quote(segment.substr(0, segment.find(':'))) +
                       " is not allowed: this server only accepts presets (pr:name)");
     }
@@ -1018,7 +1018,7 @@ common::Result<ImageRequest> ParseProcessingPath(std::string_view path,
   }
 
   const Args source_parts = Args(parts).subspan(source_start);
-  if (source_parts.empty()) return Fail(ErrorCode::kBadRequest, "path has no source URL");
+  if (source_parts.empty()) return Fail(ErrorCode::kInvalidArgument, "path has no source URL");
   Result<DecodedSource> decoded = source_parts[0] == "plain" && source_parts.size() > 1
                                       ? DecodePlainSource(source_parts.subspan(1))
                                       : DecodeBase64Source(source_parts);
@@ -1033,7 +1033,7 @@ common::Result<ImageRequest> ParseProcessingPath(std::string_view path,
   if (!decoded->extension.empty() && !state.request.spec.raw) {
     const auto format = FormatFromExtension(decoded->extension);
     if (!format) {
-      return Fail(ErrorCode::kBadRequest, "source extension must be " + std::string(kFormatList) +
+      return Fail(ErrorCode::kInvalidArgument, "source extension must be " + std::string(kFormatList) +
                                               ", got " + Quote(decoded->extension));
     }
     state.request.spec.format = *format;

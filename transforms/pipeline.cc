@@ -681,7 +681,7 @@ Result<EncodedImage> Run(std::string_view source, const char* path, const Transf
   // raw is "unchecked" in imgproxy: the bytes go out as they came, even if they are not an image.
   if (spec.raw) return Untouched(source, src_format, 0, 0);
   if (src_format == ImageFormat::kUnknown || !CanDecode(source)) {
-    return Fail(ErrorCode::kUnsupportedMedia, "source is not a supported image format");
+    return Fail(ErrorCode::kUnsupported, "source is not a supported image format");
   }
   if (src_format == ImageFormat::kSvg) {
     if (auto checked = CheckSvgIsSelfContained(source); !checked)
@@ -689,18 +689,18 @@ Result<EncodedImage> Run(std::string_view source, const char* path, const Transf
   }
 
   const int rotate = ((spec.rotate % 360) + 360) % 360;
-  if (rotate % 90 != 0) return Fail(ErrorCode::kBadRequest, "rotate must be 0, 90, 180 or 270");
+  if (rotate % 90 != 0) return Fail(ErrorCode::kInvalidArgument, "rotate must be 0, 90, 180 or 270");
   if (!(spec.dpr > 0) || !(spec.zoom_x > 0) || !(spec.zoom_y > 0)) {
-    return Fail(ErrorCode::kBadRequest, "dpr and zoom must be positive");
+    return Fail(ErrorCode::kInvalidArgument, "dpr and zoom must be positive");
   }
   if (spec.format != ImageFormat::kUnknown &&
       (!IsWritable(spec.format) || !CanEncode(spec.format))) {
-    return Fail(ErrorCode::kUnsupportedMedia, std::string(FormatExtension(spec.format)) +
+    return Fail(ErrorCode::kUnsupported, std::string(FormatExtension(spec.format)) +
                                                   " output is not available in this build");
   }
   const bool watermark = spec.watermark && spec.watermark->opacity > 0;
   if (watermark && limits.watermark_data.empty()) {
-    return Fail(ErrorCode::kBadRequest, "watermark: no watermark configured on this server");
+    return Fail(ErrorCode::kInvalidArgument, "watermark: no watermark configured on this server");
   }
 
   // enforce_thumbnail: HEIF containers may carry a small pre-rendered thumbnail; libheif falls
@@ -716,7 +716,7 @@ Result<EncodedImage> Run(std::string_view source, const char* path, const Transf
                              : VImage::new_from_buffer(source.data(), source.size(), "", options);
   } catch (const vips::VError&) {
     vips_error_clear();
-    return Fail(ErrorCode::kUnprocessable, "source image could not be decoded");
+    return Fail(ErrorCode::kInvalidImage, "source image could not be decoded");
   }
   const int src_w = header->width();
   const int src_h = header->height();
@@ -752,7 +752,7 @@ Result<EncodedImage> Run(std::string_view source, const char* path, const Transf
   const ImageFormat out_format =
       OutputFormat(spec, src_format, may_be_transparent, animated_source);
   if (!IsWritable(out_format) || !CanEncode(out_format)) {
-    return Fail(ErrorCode::kUnsupportedMedia, std::string(FormatExtension(out_format)) +
+    return Fail(ErrorCode::kUnsupported, std::string(FormatExtension(out_format)) +
                                                   " output is not available in this build");
   }
   const bool animated = animated_source && CanAnimate(out_format);
@@ -787,7 +787,7 @@ Result<EncodedImage> Run(std::string_view source, const char* path, const Transf
   int work_h = src_h;
   if (spec.trim && !animated) {
     auto full = load(VImage::option());
-    if (!full) return Fail(ErrorCode::kUnprocessable, "source image could not be decoded");
+    if (!full) return Fail(ErrorCode::kInvalidImage, "source image could not be decoded");
     EvalWatch watch(*full, &deadline);
     trimmed = TrimBorder(ToWorkingSpace(*full, keep_profile), *spec.trim).copy_memory();
     work_w = trimmed->width();
@@ -797,7 +797,7 @@ Result<EncodedImage> Run(std::string_view source, const char* path, const Transf
   const bool vector_source = src_format == ImageFormat::kSvg;
   const Plan plan = MakePlan(work_w, work_h, orientation, rotate, spec, vector_source);
   if (plan.final_w > limits.max_result_dimension || plan.final_h > limits.max_result_dimension) {
-    return Fail(ErrorCode::kBadRequest, "result would be " + std::to_string(plan.final_w) + "×" +
+    return Fail(ErrorCode::kInvalidArgument, "result would be " + std::to_string(plan.final_w) + "×" +
                                             std::to_string(plan.final_h) + ", over the limit of " +
                                             std::to_string(limits.max_result_dimension) +
                                             " pixels per side");
@@ -821,7 +821,7 @@ Result<EncodedImage> Run(std::string_view source, const char* path, const Transf
       options->set("scale", prescale);
     }
     auto loaded = load(options);
-    if (!loaded) return Fail(ErrorCode::kUnprocessable, "source image could not be decoded");
+    if (!loaded) return Fail(ErrorCode::kInvalidImage, "source image could not be decoded");
     load_watch.emplace(*loaded, &deadline);
     working = ToWorkingSpace(*loaded, keep_profile);
   }
@@ -842,7 +842,7 @@ Result<EncodedImage> Run(std::string_view source, const char* path, const Transf
     }
     if (animated) frame = frame.copy_memory();
     if (deadline.expired || Clock::now() >= deadline.deadline) {
-      return Fail(ErrorCode::kGatewayTimeout, TimeoutMessage(limits));
+      return Fail(ErrorCode::kDeadlineExceeded, TimeoutMessage(limits));
     }
     results.push_back(std::move(frame));
   }
@@ -911,23 +911,23 @@ common::Result<void> PipelineLimits::LoadWatermark() {
 
 common::Result<void> PipelineLimits::Validate() const {
   if (max_src_pixels <= 0) {
-    return Fail(ErrorCode::kBadRequest, "max_src_pixels must be positive");
+    return Fail(ErrorCode::kInvalidArgument, "max_src_pixels must be positive");
   }
   if (max_result_dimension <= 0) {
-    return Fail(ErrorCode::kBadRequest, "max_result_dimension must be positive");
+    return Fail(ErrorCode::kInvalidArgument, "max_result_dimension must be positive");
   }
   if (timeout.count() <= 0) {
-    return Fail(ErrorCode::kBadRequest, "timeout must be positive");
+    return Fail(ErrorCode::kInvalidArgument, "timeout must be positive");
   }
   if (max_animation_frames < 1) {
-    return Fail(ErrorCode::kBadRequest, "max_animation_frames must be at least 1");
+    return Fail(ErrorCode::kInvalidArgument, "max_animation_frames must be at least 1");
   }
   if (quality < 1 || quality > 100) {
-    return Fail(ErrorCode::kBadRequest, "quality must be in [1, 100]");
+    return Fail(ErrorCode::kInvalidArgument, "quality must be in [1, 100]");
   }
   for (const auto& [format, q] : format_quality) {
     if (q < 1 || q > 100) {
-      return Fail(ErrorCode::kBadRequest,
+      return Fail(ErrorCode::kInvalidArgument,
                   "format_quality: " + std::string(FormatExtension(format)) +
                       " quality must be in [1, 100]");
     }
@@ -936,7 +936,7 @@ common::Result<void> PipelineLimits::Validate() const {
     const ImageFormat format = SniffFormat(watermark_data);
     if (format == ImageFormat::kUnknown || format == ImageFormat::kSvg ||
         !CanDecode(watermark_data)) {
-      return Fail(ErrorCode::kBadRequest, "watermark: not a supported raster image");
+      return Fail(ErrorCode::kInvalidArgument, "watermark: not a supported raster image");
     }
   }
   return {};
@@ -977,8 +977,8 @@ common::Result<EncodedImage> Process(std::string_view source, const TransformSpe
     return Run(source, nullptr, spec, limits, deadline);
   } catch (const vips::VError&) {
     vips_error_clear();
-    if (deadline.expired) return Fail(ErrorCode::kGatewayTimeout, TimeoutMessage(limits));
-    return Fail(ErrorCode::kUnprocessable, "source image could not be processed");
+    if (deadline.expired) return Fail(ErrorCode::kDeadlineExceeded, TimeoutMessage(limits));
+    return Fail(ErrorCode::kInvalidImage, "source image could not be processed");
   }
 }
 
@@ -1006,8 +1006,8 @@ common::Result<EncodedImage> ProcessFile(const std::string& path, const Transfor
     return Run(head, path.c_str(), spec, limits, deadline);
   } catch (const vips::VError&) {
     vips_error_clear();
-    if (deadline.expired) return Fail(ErrorCode::kGatewayTimeout, TimeoutMessage(limits));
-    return Fail(ErrorCode::kUnprocessable, "source image could not be processed");
+    if (deadline.expired) return Fail(ErrorCode::kDeadlineExceeded, TimeoutMessage(limits));
+    return Fail(ErrorCode::kInvalidImage, "source image could not be processed");
   }
 }
 

@@ -132,9 +132,9 @@ constexpr ImageFormat kFormats[] = {
     ImageFormat::kJxl,     ImageFormat::kSvg,  ImageFormat::kBmp,  ImageFormat::kIco};
 
 bool ClientError(ErrorCode code) {
-  return code == ErrorCode::kBadRequest || code == ErrorCode::kTooLarge ||
-         code == ErrorCode::kUnsupportedMedia || code == ErrorCode::kUnprocessable ||
-         code == ErrorCode::kGatewayTimeout;
+  return code == ErrorCode::kInvalidArgument || code == ErrorCode::kTooLarge ||
+         code == ErrorCode::kUnsupported || code == ErrorCode::kInvalidImage ||
+         code == ErrorCode::kDeadlineExceeded;
 }
 
 void CheckInspect(std::string_view source, const PipelineLimits& limits) {

@@ -21,7 +21,7 @@ class FakeShared : public SharedTier {
   std::string_view name() const override { return "redis"; }
   common::Result<std::optional<std::string>> Get(const std::string& key) override {
     std::lock_guard lock(mu);
-    if (down) return common::Fail(common::ErrorCode::kBadGateway, "down");
+    if (down) return common::Fail(common::ErrorCode::kUnavailable, "down");
     ++gets;
     auto it = values.find(key);
     if (it == values.end()) return std::nullopt;
@@ -29,7 +29,7 @@ class FakeShared : public SharedTier {
   }
   common::Result<bool> Put(const std::string& key, std::string_view entry) override {
     std::lock_guard lock(mu);
-    if (down) return common::Fail(common::ErrorCode::kBadGateway, "down");
+    if (down) return common::Fail(common::ErrorCode::kUnavailable, "down");
     values[key] = entry;
     leases.erase(key);
     return true;
@@ -41,7 +41,7 @@ class FakeShared : public SharedTier {
   }
   common::Result<LeaseAnswer> TryLease(const std::string& key, std::chrono::milliseconds) override {
     std::lock_guard lock(mu);
-    if (down) return common::Fail(common::ErrorCode::kBadGateway, "down");
+    if (down) return common::Fail(common::ErrorCode::kUnavailable, "down");
     bool acquired = leases.insert(key).second;
     auto it = values.find(key);
     return LeaseAnswer{acquired, it == values.end() ? std::nullopt : std::optional(it->second)};
@@ -59,13 +59,13 @@ class FakeShared : public SharedTier {
   }
   common::Result<uint64_t> GetCounter(const std::string& name) override {
     std::lock_guard lock(mu);
-    if (down) return common::Fail(common::ErrorCode::kBadGateway, "down");
+    if (down) return common::Fail(common::ErrorCode::kUnavailable, "down");
     return counters[name];
   }
   common::Result<uint64_t> IncrementWithEpoch(const std::string& name,
                                               const std::string& epoch) override {
     std::lock_guard lock(mu);
-    if (down) return common::Fail(common::ErrorCode::kBadGateway, "down");
+    if (down) return common::Fail(common::ErrorCode::kUnavailable, "down");
     ++counters[epoch];
     return ++counters[name];
   }

@@ -233,7 +233,7 @@ TEST(CheckSvgIsSelfContained, AllowsFragmentsAndDataRejectsTheRest) {
   for (const char* svg : refused) {
     auto r = CheckSvgIsSelfContained(svg);
     ASSERT_FALSE(r) << svg;
-    EXPECT_EQ(r.error().code, common::ErrorCode::kUnsupportedMedia);
+    EXPECT_EQ(r.error().code, common::ErrorCode::kUnsupported);
     EXPECT_NE(r.error().message.find("SVG source refused"), std::string::npos);
   }
 }

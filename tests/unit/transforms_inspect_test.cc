@@ -149,11 +149,11 @@ TEST(Inspect, LargeImageWorkIsBounded) {
 TEST(Inspect, Errors) {
   auto r = Inspect("not an image", PipelineLimits{});
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, ErrorCode::kUnsupportedMedia);
+  EXPECT_EQ(r.error().code, ErrorCode::kUnsupported);
   const std::string jpeg = Blob(Solid(100, 100, {1, 2, 3}).jpegsave_buffer());
   r = Inspect(jpeg.substr(0, 20), PipelineLimits{});
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, ErrorCode::kUnprocessable);
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidImage);
   PipelineLimits small;
   small.max_src_pixels = 100;
   r = Inspect(jpeg, small);
@@ -162,7 +162,7 @@ TEST(Inspect, Errors) {
   r = Inspect(R"(<svg xmlns="http://www.w3.org/2000/svg"><image href="http://x/y.png"/></svg>)",
               PipelineLimits{});
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, ErrorCode::kUnsupportedMedia);
+  EXPECT_EQ(r.error().code, ErrorCode::kUnsupported);
 }
 
 }  // namespace

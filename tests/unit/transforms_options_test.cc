@@ -257,7 +257,7 @@ TEST(OptionWatermark, KeepsJpegOpaqueAndNeedsConfig) {
   EXPECT_EQ(img.bands(), 3);
   ExpectRegion(img, 22, 22, 16, 16, kRed);
   const auto error = MustFail(Jpeg(Solid(60, 60, kWhite)), spec);
-  EXPECT_EQ(error.code, ErrorCode::kBadRequest);
+  EXPECT_EQ(error.code, ErrorCode::kInvalidArgument);
   EXPECT_NE(error.message.find("no watermark configured"), std::string::npos);
 }
 
@@ -480,7 +480,7 @@ TEST(Formats, JpegXlInAndOut) {
     // The npm libvips (sharp's build) has no libjxl: asking for it is a clear 415.
     auto r = Process(Png(Quadrants(80, 80)), spec, PipelineLimits{});
     ASSERT_FALSE(r.has_value());
-    EXPECT_EQ(r.error().code, ErrorCode::kUnsupportedMedia);
+    EXPECT_EQ(r.error().code, ErrorCode::kUnsupported);
     EXPECT_EQ(r.error().message, "jxl output is not available in this build");
     return;
   }
@@ -513,7 +513,7 @@ TEST(Formats, SvgIsRenderedOnlyWhenSelfContained) {
       R"(width="10" height="10"><image xlink:href="http://127.0.0.1:9/x.png" width="10" )"
       R"(height="10"/></svg>)";
   const auto error = MustFail(external, spec);
-  EXPECT_EQ(error.code, ErrorCode::kUnsupportedMedia);
+  EXPECT_EQ(error.code, ErrorCode::kUnsupported);
   EXPECT_NE(error.message.find("external resource"), std::string::npos);
 }
 
@@ -607,17 +607,17 @@ TEST(BadInput, UndecodableTruncatedAndWrongExtension) {
   const std::string webp = Blob(Noise(200, 200).webpsave_buffer());
   const std::string gif = Blob(Noise(200, 200).gifsave_buffer());
   const Case cases[] = {
-      {"empty", "", ErrorCode::kUnsupportedMedia},
+      {"empty", "", ErrorCode::kUnsupported},
       {"html named .jpg", "<!doctype html><html><body>hi</body></html>",
-       ErrorCode::kUnsupportedMedia},
-      {"jpeg magic only", "\xFF\xD8\xFF", ErrorCode::kUnprocessable},
-      {"png signature only", std::string("\x89PNG\r\n\x1A\n", 8), ErrorCode::kUnprocessable},
-      {"truncated jpeg", jpeg.substr(0, jpeg.size() / 2), ErrorCode::kUnprocessable},
-      {"truncated png", png.substr(0, png.size() / 2), ErrorCode::kUnprocessable},
-      {"truncated webp", webp.substr(0, webp.size() / 2), ErrorCode::kUnprocessable},
-      {"truncated gif", gif.substr(0, gif.size() / 2), ErrorCode::kUnprocessable},
+       ErrorCode::kUnsupported},
+      {"jpeg magic only", "\xFF\xD8\xFF", ErrorCode::kInvalidImage},
+      {"png signature only", std::string("\x89PNG\r\n\x1A\n", 8), ErrorCode::kInvalidImage},
+      {"truncated jpeg", jpeg.substr(0, jpeg.size() / 2), ErrorCode::kInvalidImage},
+      {"truncated png", png.substr(0, png.size() / 2), ErrorCode::kInvalidImage},
+      {"truncated webp", webp.substr(0, webp.size() / 2), ErrorCode::kInvalidImage},
+      {"truncated gif", gif.substr(0, gif.size() / 2), ErrorCode::kInvalidImage},
       {"corrupt jpeg body", jpeg.substr(0, 200) + std::string(2000, '\x55'),
-       ErrorCode::kUnprocessable},
+       ErrorCode::kInvalidImage},
   };
   for (const Case& c : cases) {
     auto r = Process(c.bytes, spec, PipelineLimits{});

@@ -27,7 +27,7 @@ std::string ParseError(std::string_view path, const ParserConfig& config = {}) {
   EXPECT_FALSE(result.has_value())
       << path << " parsed, canonical " << (result ? result->spec.Canonical() : "");
   if (result) return "";
-  EXPECT_EQ(result.error().code, ErrorCode::kBadRequest) << path;
+  EXPECT_EQ(result.error().code, ErrorCode::kInvalidArgument) << path;
   return result.error().message;
 }
 
