@@ -22,7 +22,8 @@ enum class ErrorCode {
   kUnsupported,       // not an image format we read, or an output we cannot write
   kInvalidImage,      // an image we recognise but cannot decode or process
   kOverloaded,        // the work queue or memory budget is full: retry later
-  kUnavailable,       // a dependency (upstream, store) refused, failed or answered garbage
+  kUnavailable,       // a service we depend on (record store, queue, cache) is down: retry later
+  kUpstreamFailed,    // the server holding a source refused it or answered garbage
   kDeadlineExceeded,  // a dependency or the processing took too long
   kInternal,          // a bug or an unexpected environment failure
 };

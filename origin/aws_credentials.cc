@@ -31,7 +31,7 @@ std::optional<std::string> ReadFile(const std::string& path) {
 }
 
 Result<AwsCredentials> Unavailable(std::string_view provider, std::string_view why) {
-  return Fail(ErrorCode::kUnavailable,
+  return Fail(ErrorCode::kUpstreamFailed,
               "AWS credentials from " + std::string(provider) + ": " + std::string(why));
 }
 
@@ -111,17 +111,17 @@ Result<AwsCredentials> ParseCredentialsJson(std::string_view json) {
     auto it = doc.find(key);
     return it != doc.end() && it->is_string() ? it->get<std::string>() : "";
   };
-  if (!doc.is_object()) return Fail(ErrorCode::kUnavailable, "credentials answer is not JSON");
+  if (!doc.is_object()) return Fail(ErrorCode::kUpstreamFailed, "credentials answer is not JSON");
   AwsCredentials creds;
   creds.access_key_id = text("AccessKeyId");
   creds.secret_access_key = text("SecretAccessKey");
   creds.session_token = text("Token");
   if (std::string expiration = text("Expiration"); !expiration.empty()) {
     creds.expiration = ParseIso8601(expiration);
-    if (!creds.expiration) return Fail(ErrorCode::kUnavailable, "credentials expiry is not a date");
+    if (!creds.expiration) return Fail(ErrorCode::kUpstreamFailed, "credentials expiry is not a date");
   }
   if (creds.access_key_id.empty() || creds.secret_access_key.empty()) {
-    return Fail(ErrorCode::kUnavailable, "credentials answer has no AccessKeyId/SecretAccessKey");
+    return Fail(ErrorCode::kUpstreamFailed, "credentials answer has no AccessKeyId/SecretAccessKey");
   }
   return creds;
 }
@@ -182,7 +182,7 @@ Result<AwsCredentials> AwsCredentialsChain::Load() const {
     spdlog::warn("{}", found->error().message);
     failures += (failures.empty() ? "" : "; ") + found->error().message;
   }
-  return Fail(ErrorCode::kUnavailable,
+  return Fail(ErrorCode::kUpstreamFailed,
               "no AWS credentials found" + (failures.empty() ? std::string() : ": " + failures));
 }
 

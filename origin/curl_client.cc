@@ -363,7 +363,7 @@ CurlClient::Attempt CurlClient::PerformOnce(const HttpRequest& request) const {
   Attempt attempt{HttpResponse{}};
   if (code != CURLE_OK) {
     const std::string& what = request.what;
-    ErrorCode error = ErrorCode::kUnavailable;
+    ErrorCode error = ErrorCode::kUpstreamFailed;
     std::string message;
     if (t.too_large) {
       error = ErrorCode::kTooLarge;

@@ -105,7 +105,7 @@ class CurlClient {
   CurlClient& operator=(const CurlClient&) = delete;
 
   // One exchange, redirects not followed. Any HTTP status is a response; transport failures are
-  // Errors: timeout → kDeadlineExceeded, refused/unreachable → kUnavailable, address refused by the
+  // Errors: timeout → kDeadlineExceeded, refused/unreachable → kUpstreamFailed, address refused by the
   // guard → kPermissionDenied, body over max_bytes → kTooLarge.
   common::Result<HttpResponse> Perform(const HttpRequest& request) const;
 

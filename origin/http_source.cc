@@ -89,7 +89,7 @@ Result<SourceImage> HttpSource::Fetch(std::string_view source) const {
     const long status = response->status;
     if (status >= 300 && status < 400 && !response->redirect_url.empty()) {
       if (hop >= config_.max_redirects) {
-        return Fail(ErrorCode::kUnavailable, "source redirected more than " +
+        return Fail(ErrorCode::kUpstreamFailed, "source redirected more than " +
                                                 std::to_string(config_.max_redirects) + " times");
       }
       url = NormalizeHttpUrl(response->redirect_url);
@@ -98,10 +98,10 @@ Result<SourceImage> HttpSource::Fetch(std::string_view source) const {
     if (status == 200) return TakeSourceImage(*std::move(response));
     if (status == 404 || status == 410) return Fail(ErrorCode::kNotFound, "source not found");
     if (status == 401 || status == 403) {
-      return Fail(ErrorCode::kUnavailable, "source server refused access (" +
+      return Fail(ErrorCode::kUpstreamFailed, "source server refused access (" +
                                               std::to_string(status) + ")");
     }
-    return Fail(ErrorCode::kUnavailable, "source server answered " + std::to_string(status));
+    return Fail(ErrorCode::kUpstreamFailed, "source server answered " + std::to_string(status));
   }
 }
 

@@ -19,7 +19,8 @@ constexpr int HttpStatus(common::ErrorCode code) {
     case ErrorCode::kUnsupported: return 415;
     case ErrorCode::kInvalidImage: return 422;
     case ErrorCode::kOverloaded: return 503;
-    case ErrorCode::kUnavailable: return 502;
+    case ErrorCode::kUnavailable: return 503;
+    case ErrorCode::kUpstreamFailed: return 502;
     case ErrorCode::kDeadlineExceeded: return 504;
     case ErrorCode::kInternal: return 500;
   }

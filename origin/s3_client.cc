@@ -99,7 +99,7 @@ std::string S3Client::ObjectUrl(const Object& object) const {
 Result<HttpResponse> S3Client::Perform(HttpRequest request, const RetryPolicy& retry) const {
   auto creds = credentials_.Get();
   if (!creds) {
-    return Fail(ErrorCode::kUnavailable, "S3 credentials are not available on this server");
+    return Fail(ErrorCode::kUpstreamFailed, "S3 credentials are not available on this server");
   }
   request.aws_sigv4 = "aws:amz:" + region_ + ":s3";
   request.user_pwd = creds->access_key_id + ":" + creds->secret_access_key;

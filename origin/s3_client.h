@@ -44,7 +44,7 @@ class S3Client {
 
   // Signs `request` (method, URL, body, limits and extra headers already set by the caller) and
   // performs it. Any HTTP status is a response; missing credentials and transport failures are
-  // errors (kUnavailable, kDeadlineExceeded …).
+  // errors (kUpstreamFailed, kDeadlineExceeded …).
   common::Result<HttpResponse> Perform(HttpRequest request, const RetryPolicy& retry) const;
 
   const std::string& region() const { return region_; }

@@ -13,12 +13,12 @@ constexpr int64_t kMaxEntryBytes = 256ll << 20;
 // A failure of the tier: TieredCache counts it, logs it (rate-limited) and treats it as a miss.
 common::Error Refused(const HttpResponse& response) {
   if (response.status == 401 || response.status == 403) {
-    return {ErrorCode::kUnavailable,
+    return {ErrorCode::kUpstreamFailed,
             "S3 result bucket refused access (" + S3StatusDetail(response) +
                 "): check this server's AWS credentials and that the bucket policy grants "
                 "s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket"};
   }
-  return {ErrorCode::kUnavailable, "S3 result bucket answered " + S3StatusDetail(response)};
+  return {ErrorCode::kUpstreamFailed, "S3 result bucket answered " + S3StatusDetail(response)};
 }
 
 }  // namespace

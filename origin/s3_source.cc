@@ -84,15 +84,15 @@ Result<SourceImage> S3Source::Fetch(std::string_view url) const {
   std::string detail = S3StatusDetail(*response);
   if (status == 404) return Fail(ErrorCode::kNotFound, "source not found");
   if (status == 403 || status == 401) {
-    return Fail(ErrorCode::kUnavailable,
+    return Fail(ErrorCode::kUpstreamFailed,
                 "S3 refused access to the source (" + detail +
                     "): check this server's AWS credentials and the bucket policy");
   }
   if (status == 301 || status == 307 || code == "AuthorizationHeaderMalformed") {
-    return Fail(ErrorCode::kUnavailable,
+    return Fail(ErrorCode::kUpstreamFailed,
                 "S3 bucket is not in region " + region() + " (" + detail + "): set AWS_REGION");
   }
-  return Fail(ErrorCode::kUnavailable, "S3 answered " + detail);
+  return Fail(ErrorCode::kUpstreamFailed, "S3 answered " + detail);
 }
 
 }  // namespace imgorigin::origin
