@@ -5,12 +5,13 @@
 #include "cache/disk_tier.h"
 #include "cache/memcached_tier.h"
 #include "cache/redis_tier.h"
-#include "origin/s3_result_tier.h"
+#include "cache/s3_result_tier.h"
 
 namespace imgorigin::origin {
 
-common::Result<std::unique_ptr<cache::TieredCache>> OpenTieredCache(
-    const Config& config, cache::MemoryTier& memory, const EnvLookup& env) {
+common::Result<std::unique_ptr<cache::TieredCache>> OpenTieredCache(const Config& config,
+                                                                    cache::MemoryTier& memory,
+                                                                    const EnvLookup& env) {
   using common::ErrorCode;
   using common::Fail;
   std::unique_ptr<cache::SharedTier> shared;
@@ -20,7 +21,8 @@ common::Result<std::unique_ptr<cache::TieredCache>> OpenTieredCache(
                                            .command_timeout = config.shared_timeout,
                                            .ttl = config.tiers.ttl,
                                            .prefix = config.cache_key_prefix});
-    if (!redis) return Fail(ErrorCode::kInvalidArgument, "cache.redis_url: " + redis.error().message);
+    if (!redis)
+      return Fail(ErrorCode::kInvalidArgument, "cache.redis_url: " + redis.error().message);
     auto url = cache::RedisUrl::Parse(config.redis_url);  // the password stays out of the log
     spdlog::info("shared cache: redis {}:{} db {}", url->host, url->port, url->db);
     shared = *std::move(redis);
@@ -32,7 +34,8 @@ common::Result<std::unique_ptr<cache::TieredCache>> OpenTieredCache(
          .max_item_bytes = static_cast<size_t>(config.memcached_max_item),
          .prefix = config.cache_key_prefix});
     if (!memcached) {
-      return Fail(ErrorCode::kInvalidArgument, "cache.memcached_servers: " + memcached.error().message);
+      return Fail(ErrorCode::kInvalidArgument,
+                  "cache.memcached_servers: " + memcached.error().message);
     }
     spdlog::info("shared cache: memcached {}", config.memcached_servers);
     shared = *std::move(memcached);
@@ -50,7 +53,7 @@ common::Result<std::unique_ptr<cache::TieredCache>> OpenTieredCache(
   if (const auto& results = config.s3_results; !results.bucket.empty()) {
     // Last: the slowest tier. A hit there is backfilled into disk, the shared tier and memory
     // like any other; a render is written to it write-behind like to the others.
-    auto s3 = S3ResultTier::Create(
+    auto s3 = cache::S3ResultTier::Create(
         results,
         {.region = results.region.empty() ? config.s3.region : results.region,
          .endpoint = results.endpoint.empty() ? config.s3.endpoint : results.endpoint,

@@ -18,14 +18,14 @@
 #include <vector>
 
 #include "cache/memory_tier.h"
+#include "cache/s3_result_tier.h"
 #include "cache/tiered_cache.h"
 #include "common/status.h"
-#include "origin/fetch_config.h"
-#include "origin/http_source.h"
-#include "origin/s3_result_tier.h"
-#include "origin/s3_source.h"
-#include "origin/source_cache.h"
 #include "signing/signer.h"
+#include "sources/http_source.h"
+#include "sources/s3_source.h"
+#include "sources/source_cache.h"
+#include "storage/fetch_config.h"
 #include "transforms/parser.h"
 #include "transforms/pipeline.h"
 
@@ -38,7 +38,7 @@ struct Config {
   size_t workers = 0;                   // CPU pool threads; 0 = two per core
   size_t queue_size = 64;               // transforms waiting beyond the running ones, then 503
   std::chrono::milliseconds shutdown_timeout{10'000};  // drain limit for in-flight requests
-  std::chrono::seconds client_timeout{30};  // idle/slow client read and write timeout
+  std::chrono::seconds client_timeout{30};             // idle/slow client read and write timeout
   // Source fetches wait on the network here, never on the CPU pool or a loop.
   size_t io_threads = 16;
   size_t io_queue_size = 1024;  // fetches waiting beyond the running ones, then 503
@@ -68,11 +68,11 @@ struct Config {
   std::string disk_cache_dir;     // "" = no disk tier
   int64_t disk_cache_size = 1ll << 30;
   std::chrono::milliseconds shared_timeout{250};  // connect and per round trip
-  int64_t memcached_max_item = (1 << 20) - 1024;   // larger entries skip memcached
-  std::string cache_key_prefix = "imgorigin:";     // namespaces keys in the shared tier
+  int64_t memcached_max_item = (1 << 20) - 1024;  // larger entries skip memcached
+  std::string cache_key_prefix = "imgorigin:";    // namespaces keys in the shared tier
   cache::TieredCache::Config tiers;               // TTL, leases, purge propagation, breaker
   // The S3 result tier below disk; bucket "" = off. Region and endpoint default to [s3]'s.
-  S3ResultTier::Config s3_results;
+  cache::S3ResultTier::Config s3_results;
 
   // [output]
   // Formats offered, in order, to clients whose Accept lists them when the URL names no format;
@@ -83,10 +83,10 @@ struct Config {
   // [api]
   std::string api_key;  // Bearer token for /v1/… (purge); "" disables those endpoints
 
-  FetchConfig fetch;                    // [source] timeouts, retries; [limits] stream_to_file
-  S3Source::Config s3;                  // [s3]
-  HttpSource::Config http;              // [http]
-  SourceCache::Config source_cache;     // [source_cache]
+  storage::FetchConfig fetch;                 // [source] timeouts, retries; [limits] stream_to_file
+  sources::S3Source::Config s3;               // [s3]
+  sources::HttpSource::Config http;           // [http]
+  sources::SourceCache::Config source_cache;  // [source_cache]
 
   common::Result<void> Validate() const;
 };

@@ -1,21 +1,18 @@
 #include "origin/handlers.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
-
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <cmath>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <nlohmann/json.hpp>
 
 #include "cache/key.h"
+#include "common/fd.h"
 #include "origin/http_status.h"
 #include "signing/base64url.h"
 #include "transforms/format.h"
@@ -140,19 +137,13 @@ std::string_view ExtensionOfMime(std::string_view mime) {
   return "bin";
 }
 
-common::Result<transforms::ImageInfo> InspectSource(const SourceImage& source,
+common::Result<transforms::ImageInfo> InspectSource(const sources::SourceImage& source,
                                                     const transforms::PipelineLimits& limits) {
   if (!source.file) return transforms::Inspect(*source.bytes, limits);
   // Large originals were streamed to a file: map it instead of reading it all into memory.
-  int fd = ::open(source.file->path().c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Fail(ErrorCode::kInternal, "source file could not be read");
-  size_t size = static_cast<size_t>(source.file->size());
-  void* data = size ? ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
-  ::close(fd);
-  if (data == MAP_FAILED) return Fail(ErrorCode::kInternal, "source file could not be read");
-  auto info = transforms::Inspect(std::string_view(static_cast<const char*>(data), size), limits);
-  ::munmap(data, size);
-  return info;
+  common::MappedFile file(source.file->path());
+  if (!file.ok()) return Fail(ErrorCode::kInternal, "source file could not be read");
+  return transforms::Inspect(file.bytes(), limits);
 }
 
 std::string HexColour(const transforms::Rgb& c) {
@@ -164,7 +155,8 @@ std::string HexColour(const transforms::Rgb& c) {
 }  // namespace
 
 Handlers::Handlers(const Config& config, const signing::Signer& signer, cache::MemoryTier& memory,
-                   common::ThreadPool& cpu, SourceCache& sources, cache::TieredCache& tiers)
+                   common::ThreadPool& cpu, sources::SourceCache& sources,
+                   cache::TieredCache& tiers)
     : config_(config),
       signer_(signer),
       memory_(memory),
@@ -183,7 +175,8 @@ Handlers::Handlers(const Config& config, const signing::Signer& signer, cache::M
   const auto& p = config.pipeline;
   output_fingerprint_ = "q" + std::to_string(p.quality) + ";";
   for (const auto& [format, quality] : p.format_quality) {
-    output_fingerprint_ += std::string(transforms::FormatExtension(format)) + std::to_string(quality) + ",";
+    output_fingerprint_ +=
+        std::string(transforms::FormatExtension(format)) + std::to_string(quality) + ",";
   }
   output_fingerprint_ += ";p" + std::to_string(p.jpeg_progressive) + ";i" +
                          std::to_string(p.png_interlaced) + ";a" +
@@ -220,11 +213,11 @@ void Handlers::HandleReady(Exchange& exchange) const {
   const bool draining = draining_.load();
   exchange.AddHeader("Cache-Control", "no-store");
   exchange.AddHeader("Content-Type", "application/json");
-  exchange.Send(draining ? 503 : 200,
-                common::MakeShared(
-                    nlohmann::json{{"ready", !draining}, {"draining", draining}, {"tiers", tiers}}
-                        .dump() +
-                    "\n"));
+  exchange.Send(
+      draining ? 503 : 200,
+      common::MakeShared(
+          nlohmann::json{{"ready", !draining}, {"draining", draining}, {"tiers", tiers}}.dump() +
+          "\n"));
 }
 
 void Handlers::HandleMetrics(Exchange& exchange) const {
@@ -295,9 +288,11 @@ void Handlers::HandleMetrics(Exchange& exchange) const {
           originals.fetches);
   counter("imgorigin_source_coalesced_total", "Requests that waited for another's fetch.", "",
           originals.coalesced);
-  out += "# HELP imgorigin_memory_cache_bytes Bytes held by the memory tier.\n"
-         "# TYPE imgorigin_memory_cache_bytes gauge\n"
-         "imgorigin_memory_cache_bytes " + std::to_string(memory_.size_bytes()) + "\n";
+  out +=
+      "# HELP imgorigin_memory_cache_bytes Bytes held by the memory tier.\n"
+      "# TYPE imgorigin_memory_cache_bytes gauge\n"
+      "imgorigin_memory_cache_bytes " +
+      std::to_string(memory_.size_bytes()) + "\n";
   exchange.AddHeader("Cache-Control", "no-store");
   exchange.AddHeader("Content-Type", "text/plain; version=0.0.4");
   exchange.Send(200, common::MakeShared(std::move(out)));
@@ -312,7 +307,8 @@ common::Result<Handlers::Plan> Handlers::MakePlan(const Exchange& exchange,
   // "/{signature}/{options…}/{source}": the signature covers everything after its segment.
   size_t slash = path.find('/', 1);
   if (path.size() < 2 || slash == std::string_view::npos || slash + 1 >= path.size()) {
-    return Fail(ErrorCode::kNotFound, "not found: image URLs look like /{signature}/{options}/{source}");
+    return Fail(ErrorCode::kNotFound,
+                "not found: image URLs look like /{signature}/{options}/{source}");
   }
   std::string_view signature = path.substr(1, slash - 1);
   std::string_view signed_path = path.substr(slash);
@@ -328,7 +324,8 @@ common::Result<Handlers::Plan> Handlers::MakePlan(const Exchange& exchange,
     int64_t remaining = *request->expires - UnixNow();
     if (remaining <= 0) return Fail(ErrorCode::kPermissionDenied, "URL has expired");
     // A CDN must not keep the image past the URL's own expiry.
-    plan.cache_control = "public, max-age=" + std::to_string(std::min(remaining, max_age_.value_or(remaining)));
+    plan.cache_control =
+        "public, max-age=" + std::to_string(std::min(remaining, max_age_.value_or(remaining)));
   }
   plan.request = *std::move(request);
   Negotiate(exchange, plan);
@@ -350,9 +347,9 @@ void Handlers::Negotiate(const Exchange& exchange, Plan& plan) const {
             : transforms::FormatFromExtension(source.substr(dot + 1));
     // Only the chosen format reaches the key, so the endless variety of Accept values folds
     // into a few variants.
-    spec.format = transforms::ChooseOutputFormat(
-        source_format.value_or(transforms::ImageFormat::kUnknown), accept ? accept : "",
-        config_.formats);
+    spec.format =
+        transforms::ChooseOutputFormat(source_format.value_or(transforms::ImageFormat::kUnknown),
+                                       accept ? accept : "", config_.formats);
     spec.auto_format = true;
     vary.push_back("Accept");
   }
@@ -376,8 +373,8 @@ void Handlers::Negotiate(const Exchange& exchange, Plan& plan) const {
       }
     }
     if (std::max(spec.width, spec.height) * spec.dpr > max_side) spec.dpr = 1;
-    if (const char* save = exchange.header("Save-Data"); save && std::string_view(save) == "on" &&
-                                                          spec.quality == 0) {
+    if (const char* save = exchange.header("Save-Data");
+        save && std::string_view(save) == "on" && spec.quality == 0) {
       spec.quality = kSaveDataQuality;
     }
     vary.insert(vary.end(), kHintHeaders.begin(), kHintHeaders.end());
@@ -436,13 +433,13 @@ void Handlers::HandleImage(const ExchangePtr& exchange) {
   // Only a source not seen since the last purge anywhere in the fleet gets here: one round trip
   // to the shared tier, off the loop.
   auto pending = std::make_shared<Plan>(*std::move(plan));
-  tiers_.FetchGeneration(pending->request.source, [this, exchange, pending,
-                                                   hot_key](uint64_t generation) {
-    exchange->loop().Post([this, exchange, pending, generation, hot_key] {
-      SetKey(*pending, generation);
-      LookUp(exchange, pending, hot_key, nullptr);
-    });
-  });
+  tiers_.FetchGeneration(pending->request.source,
+                         [this, exchange, pending, hot_key](uint64_t generation) {
+                           exchange->loop().Post([this, exchange, pending, generation, hot_key] {
+                             SetKey(*pending, generation);
+                             LookUp(exchange, pending, hot_key, nullptr);
+                           });
+                         });
 }
 
 void Handlers::LookUp(const ExchangePtr& exchange, PlanPtr plan, std::string hot_key,
@@ -457,8 +454,7 @@ void Handlers::LookUp(const ExchangePtr& exchange, PlanPtr plan, std::string hot
   }
   if (auto hit = memory_.Get(plan->key)) {
     counters_.memory_hits.fetch_add(1, std::memory_order_relaxed);
-    const bool same_image =
-        hot && !hot->image.owner_before(hit) && !hit.owner_before(hot->image);
+    const bool same_image = hot && !hot->image.owner_before(hit) && !hit.owner_before(hot->image);
     if (same_image) {
       return ReplyImage(*exchange, hot->headers, *hit, "HIT-MEMORY", "cache;desc=memory");
     }
@@ -482,9 +478,9 @@ void Handlers::LookUp(const ExchangePtr& exchange, PlanPtr plan, std::string hot
         return ReplyImage(*exchange, ImageHeaders(*plan, image), image, x_cache,
                           "cache;desc=" + rendered->tier);
       }
-      ReplyImage(*exchange, ImageHeaders(*plan, image), image, "MISS",
-                 "fetch;dur=" + Ms(rendered->fetch_ms) + ", transform;dur=" +
-                     Ms(rendered->transform_ms));
+      ReplyImage(
+          *exchange, ImageHeaders(*plan, image), image, "MISS",
+          "fetch;dur=" + Ms(rendered->fetch_ms) + ", transform;dur=" + Ms(rendered->transform_ms));
     });
   });
   if (!leader) {
@@ -514,7 +510,8 @@ void Handlers::LookUp(const ExchangePtr& exchange, PlanPtr plan, std::string hot
 void Handlers::Render(const std::shared_ptr<const Plan>& plan) {
   counters_.renders.fetch_add(1, std::memory_order_relaxed);
   auto start = Clock::now();
-  sources_.Fetch(plan->request.source, [this, plan, start](const common::Result<SourceImage>& source) {
+  sources_.Fetch(plan->request.source, [this, plan,
+                                        start](const common::Result<sources::SourceImage>& source) {
     const double fetch_ms = MsSince(start);
     bool queued = source && cpu_.TrySubmit([this, plan, image = *source, fetch_ms] {
       Transform(*plan, image, fetch_ms);
@@ -529,7 +526,7 @@ void Handlers::Render(const std::shared_ptr<const Plan>& plan) {
   });
 }
 
-void Handlers::Transform(const Plan& plan, const SourceImage& source, double fetch_ms) {
+void Handlers::Transform(const Plan& plan, const sources::SourceImage& source, double fetch_ms) {
   const auto& request = plan.request;
   Rendered rendered;
   rendered.fetch_ms = fetch_ms;
@@ -569,7 +566,7 @@ void Handlers::HandleInfo(const ExchangePtr& exchange) {
     exchange->loop().Post([this, exchange, error] { ReplyError(*exchange, error); });
   };
   sources_.Fetch(shared->request.source, [this, exchange, shared, fail](
-                                             const common::Result<SourceImage>& source) {
+                                             const common::Result<sources::SourceImage>& source) {
     if (!source) return fail(source.error());
     bool queued = cpu_.TrySubmit([this, exchange, shared, image = *source] {
       auto info = InspectSource(image, config_.pipeline);
@@ -603,7 +600,7 @@ void Handlers::HandleInfo(const ExchangePtr& exchange) {
 }
 
 Handlers::ReplyHeaders Handlers::ImageHeaders(const Plan& plan,
-                                               const cache::CachedImage& image) const {
+                                              const cache::CachedImage& image) const {
   ReplyHeaders headers = {
       {"Content-Type", image.content_type},
       {"ETag", image.etag},
@@ -700,8 +697,7 @@ void Handlers::HandlePurge(const ExchangePtr& exchange) {
   auto json = nlohmann::json::parse(*body, nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded() || !json.is_object() || !json.contains("source") ||
       !json["source"].is_string() || json["source"].get<std::string>().empty()) {
-    return SendJsonError(ex, 400,
-                         "expected JSON {\"source\": \"<source URL as in image URLs>\"}");
+    return SendJsonError(ex, 400, "expected JSON {\"source\": \"<source URL as in image URLs>\"}");
   }
   // Resolved exactly as an image URL's source is (base URL, scheme case), so the generation
   // bumped is the one the image keys use.

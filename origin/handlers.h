@@ -28,9 +28,9 @@
 #include "common/thread_pool.h"
 #include "origin/config.h"
 #include "origin/server.h"
-#include "origin/source.h"
-#include "origin/source_cache.h"
 #include "signing/signer.h"
+#include "sources/source.h"
+#include "sources/source_cache.h"
 #include "transforms/parser.h"
 
 namespace imgorigin::origin {
@@ -38,7 +38,7 @@ namespace imgorigin::origin {
 class Handlers {
  public:
   Handlers(const Config& config, const signing::Signer& signer, cache::MemoryTier& memory,
-           common::ThreadPool& cpu, SourceCache& sources, cache::TieredCache& tiers);
+           common::ThreadPool& cpu, sources::SourceCache& sources, cache::TieredCache& tiers);
 
   void Handle(const ExchangePtr& exchange);
 
@@ -112,7 +112,7 @@ class Handlers {
   void Negotiate(const Exchange& exchange, Plan& plan) const;
   void HandleInfo(const ExchangePtr& exchange);
   void Render(const std::shared_ptr<const Plan>& plan);
-  void Transform(const Plan& plan, const SourceImage& source, double fetch_ms);
+  void Transform(const Plan& plan, const sources::SourceImage& source, double fetch_ms);
   void Finish(const Plan& plan, Rendered rendered);
   ReplyHeaders ImageHeaders(const Plan& plan, const cache::CachedImage& image) const;
   void ReplyImage(Exchange& exchange, const ReplyHeaders& headers, const cache::CachedImage& image,
@@ -123,7 +123,7 @@ class Handlers {
   const signing::Signer& signer_;
   cache::MemoryTier& memory_;
   common::ThreadPool& cpu_;
-  SourceCache& sources_;
+  sources::SourceCache& sources_;
   cache::TieredCache& tiers_;
   std::optional<int64_t> max_age_;  // the max-age in config_.cache_control, if any
   // Digest of the settings that change output bytes without being in the URL (default quality,

@@ -15,12 +15,12 @@
 #include "origin/cache_tiers.h"
 #include "origin/config.h"
 #include "origin/handlers.h"
-#include "origin/http_source.h"
-#include "origin/local_source.h"
-#include "origin/s3_source.h"
-#include "origin/source_cache.h"
 #include "origin/server.h"
 #include "signing/signer.h"
+#include "sources/http_source.h"
+#include "sources/local_source.h"
+#include "sources/s3_source.h"
+#include "sources/source_cache.h"
 #include "transforms/pipeline.h"
 
 // Read by jemalloc (linked when found) at start-up; MALLOC_CONF in the environment overrides it.
@@ -40,8 +40,9 @@ int Serve(const Config& config) {
     spdlog::info("signing: {} key pair(s), signature size {}", config.signing.keys.size(),
                  config.signing.signature_size);
   } else {
-    spdlog::warn("!!! UNSIGNED MODE: any URL is accepted. For development only; set "
-                 "IMGORIGIN_KEY and IMGORIGIN_SALT in production !!!");
+    spdlog::warn(
+        "!!! UNSIGNED MODE: any URL is accepted. For development only; set "
+        "IMGORIGIN_KEY and IMGORIGIN_SALT in production !!!");
   }
 
   // Signals are taken synchronously by the main thread (sigwait below); every thread created
@@ -53,11 +54,10 @@ int Serve(const Config& config) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-
-  SourceRouter sources;
-  std::optional<LocalSource> local;
+  sources::SourceRouter sources;
+  std::optional<sources::LocalSource> local;
   if (!config.local_root.empty()) {
-    auto opened = LocalSource::Open(config.local_root, config.max_src_bytes);
+    auto opened = sources::LocalSource::Open(config.local_root, config.max_src_bytes);
     if (!opened) {
       spdlog::error("{}", opened.error().message);
       return 2;
@@ -67,9 +67,10 @@ int Serve(const Config& config) {
     spdlog::info("local sources from {}", config.local_root);
   }
 
-  std::unique_ptr<S3Source> s3;
+  std::unique_ptr<sources::S3Source> s3;
   if (config.s3.enabled) {
-    auto created = S3Source::Create(config.s3, config.fetch, config.max_src_bytes, ProcessEnv);
+    auto created =
+        sources::S3Source::Create(config.s3, config.fetch, config.max_src_bytes, ProcessEnv);
     if (!created) {
       spdlog::error("{}", created.error().message);
       return 2;
@@ -79,9 +80,9 @@ int Serve(const Config& config) {
     spdlog::info("s3 sources: region {}, endpoint {}{}", s3->region(), s3->endpoint(),
                  config.s3.path_style ? ", path-style" : "");
   }
-  std::unique_ptr<HttpSource> http;
+  std::unique_ptr<sources::HttpSource> http;
   if (config.http.enabled) {
-    auto created = HttpSource::Create(config.http, config.fetch, config.max_src_bytes);
+    auto created = sources::HttpSource::Create(config.http, config.fetch, config.max_src_bytes);
     if (!created) {
       spdlog::error("{}", created.error().message);
       return 2;
@@ -90,14 +91,14 @@ int Serve(const Config& config) {
     sources.Add("http", http.get());
     sources.Add("https", http.get());
     if (config.http.allow_private_networks) {
-      spdlog::warn("http sources may reach private and loopback networks "
-                   "(IMGORIGIN_HTTP_ALLOW_PRIVATE_NETWORKS): never in production");
+      spdlog::warn(
+          "http sources may reach private and loopback networks "
+          "(IMGORIGIN_HTTP_ALLOW_PRIVATE_NETWORKS): never in production");
     }
   }
   common::ThreadPool io({.threads = config.io_threads, .queue_capacity = config.io_queue_size});
-  auto source_cache =
-      SourceCache::Open(config.source_cache, sources, io, config.fetch.stream_to_file_bytes,
-                        config.max_src_bytes);
+  auto source_cache = sources::SourceCache::Open(
+      config.source_cache, sources, io, config.fetch.stream_to_file_bytes, config.max_src_bytes);
   if (!source_cache) {
     spdlog::error("{}", source_cache.error().message);
     return 2;
@@ -119,11 +120,12 @@ int Serve(const Config& config) {
   Handlers handlers(config, signer, memory, cpu, **source_cache, **tiers);
 
   auto host_port = ParseHostPort(config.bind);  // validated with the config
-  Server server({.host = host_port->first,
-                 .port = host_port->second,
-                 .loops = config.loops ? config.loops : std::max(1u, std::thread::hardware_concurrency()),
-                 .client_timeout = config.client_timeout},
-                [&handlers](const ExchangePtr& exchange) { handlers.Handle(exchange); });
+  Server server(
+      {.host = host_port->first,
+       .port = host_port->second,
+       .loops = config.loops ? config.loops : std::max(1u, std::thread::hardware_concurrency()),
+       .client_timeout = config.client_timeout},
+      [&handlers](const ExchangePtr& exchange) { handlers.Handle(exchange); });
   auto port = server.Start();
   if (!port) {
     spdlog::error("{}", port.error().message);
@@ -137,7 +139,8 @@ int Serve(const Config& config) {
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  spdlog::info("{} received: finishing {} in-flight request(s)", strsignal(sig), server.in_flight());
+  spdlog::info("{} received: finishing {} in-flight request(s)", strsignal(sig),
+               server.in_flight());
   handlers.SetDraining();
   server.StopAccepting();
   if (!server.WaitIdle(config.shutdown_timeout)) {
@@ -154,11 +157,14 @@ int Serve(const Config& config) {
 
 int Sign(const Config& config, const std::string& path) {
   if (config.signing.keys.empty()) {
-    std::fprintf(stderr, "imgorigin sign: no signing keys configured (IMGORIGIN_KEY, IMGORIGIN_SALT)\n");
+    std::fprintf(stderr,
+                 "imgorigin sign: no signing keys configured (IMGORIGIN_KEY, IMGORIGIN_SALT)\n");
     return 2;
   }
   if (path.empty() || path.front() != '/') {
-    std::fprintf(stderr, "imgorigin sign: the path must start with '/', e.g. /rs:fit:300:0/plain/local:///a.jpg\n");
+    std::fprintf(
+        stderr,
+        "imgorigin sign: the path must start with '/', e.g. /rs:fit:300:0/plain/local:///a.jpg\n");
     return 2;
   }
   signing::Signer signer(config.signing);

@@ -1,11 +1,11 @@
-#include "origin/config.h"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <map>
+
+#include "origin/config.h"
 
 namespace imgorigin::origin {
 namespace {
@@ -160,8 +160,10 @@ TEST(Config, EverySettingIsDocumented) {
   const std::string readme = read("README.md");
   const std::string reference = read("conf/reference.toml");
   for (const auto& [key, env] : SettingNames()) {
-    EXPECT_NE(readme.find("`" + std::string(env) + "`"), std::string::npos) << env << " not in README.md";
-    EXPECT_NE(readme.find("`" + std::string(key) + "`"), std::string::npos) << key << " not in README.md";
+    EXPECT_NE(readme.find("`" + std::string(env) + "`"), std::string::npos)
+        << env << " not in README.md";
+    EXPECT_NE(readme.find("`" + std::string(key) + "`"), std::string::npos)
+        << key << " not in README.md";
     EXPECT_NE(reference.find(std::string(env) + ":"), std::string::npos)
         << env << " not in conf/reference.toml";
   }
@@ -184,6 +186,41 @@ TEST(ParseHostPort, Forms) {
   EXPECT_EQ(ParseHostPort(":9")->first, "0.0.0.0");
   EXPECT_FALSE(ParseHostPort("localhost"));
   EXPECT_FALSE(ParseHostPort("h:99999"));
+}
+
+TEST(SourceSettings, FromEnvironmentAndValidated) {
+  std::map<std::string, std::string> vars = {
+      {"IMGORIGIN_ALLOW_UNSIGNED", "true"},
+      {"IMGORIGIN_S3_ENABLED", "true"},
+      {"IMGORIGIN_S3_ALLOWED_BUCKETS", "a-bucket, other.bucket"},
+      {"IMGORIGIN_S3_PATH_STYLE", "yes"},
+      {"IMGORIGIN_HTTP_ALLOWED_PREFIXES", "https://img.example.com/"},
+      {"IMGORIGIN_HTTP_ALLOWED_NETWORKS", "10.1.0.0/16"},
+      {"IMGORIGIN_SOURCE_TIMEOUT_MS", "5000"},
+      {"IMGORIGIN_STREAM_TO_FILE_BYTES", "32MiB"},
+      {"IMGORIGIN_SOURCE_CACHE_MEMORY_SIZE", "1GiB"},
+      {"IMGORIGIN_IO_THREADS", "24"},
+  };
+  auto env = [&vars](std::string_view name) -> std::optional<std::string> {
+    auto it = vars.find(std::string(name));
+    return it == vars.end() ? std::nullopt : std::optional(it->second);
+  };
+  auto config = LoadConfig("", env);
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_TRUE(config->s3.enabled);
+  EXPECT_TRUE(config->s3.path_style);
+  EXPECT_EQ(config->s3.allowed_buckets, (std::vector<std::string>{"a-bucket", "other.bucket"}));
+  EXPECT_EQ(config->http.allowed_networks.size(), 1u);
+  EXPECT_EQ(config->fetch.timeout, std::chrono::milliseconds(5000));
+  EXPECT_EQ(config->fetch.stream_to_file_bytes, 32 << 20);
+  EXPECT_EQ(config->source_cache.memory_bytes, size_t{1} << 30);
+  EXPECT_EQ(config->io_threads, 24u);
+
+  vars["IMGORIGIN_HTTP_ALLOWED_PREFIXES"] = "https://img.example.com";  // no "/" after the host
+  EXPECT_FALSE(LoadConfig("", env));
+  vars["IMGORIGIN_HTTP_ALLOWED_PREFIXES"] = "https://img.example.com/";
+  vars["IMGORIGIN_HTTP_ALLOWED_NETWORKS"] = "10.0.0.0/40";
+  EXPECT_FALSE(LoadConfig("", env));
 }
 
 }  // namespace

@@ -17,13 +17,13 @@
 #include <vector>
 
 #include "common/status.h"
-#include "origin/aws_credentials.h"
-#include "origin/curl_client.h"
-#include "origin/fetch_config.h"
-#include "origin/s3_client.h"
-#include "origin/source.h"
+#include "sources/source.h"
+#include "storage/aws_credentials.h"
+#include "storage/curl_client.h"
+#include "storage/fetch_config.h"
+#include "storage/s3_client.h"
 
-namespace imgorigin::origin {
+namespace imgorigin::sources {
 
 class S3Source final : public Source {
  public:
@@ -32,20 +32,21 @@ class S3Source final : public Source {
     std::string region;    // "" = AWS_REGION, then AWS_DEFAULT_REGION, then us-east-1
     // "" = AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL, then https://s3.<region>.amazonaws.com
     std::string endpoint;
-    bool path_style = false;  // endpoint/bucket/key instead of bucket.endpoint/key
+    bool path_style = false;                   // endpoint/bucket/key instead of bucket.endpoint/key
     std::vector<std::string> allowed_buckets;  // empty = any bucket
 
     common::Result<void> Validate() const;
   };
 
   // The parts of an s3:// source URL.
-  using Location = S3Client::Object;
+  using Location = storage::S3Client::Object;
   static common::Result<Location> ParseUrl(std::string_view url);
 
   // Resolves region and endpoint from `config` and the AWS_* variables in `env`.
   static common::Result<std::unique_ptr<S3Source>> Create(const Config& config,
-                                                          const FetchConfig& fetch,
-                                                          int64_t max_bytes, EnvLookup env);
+                                                          const storage::FetchConfig& fetch,
+                                                          int64_t max_bytes,
+                                                          storage::EnvLookup env);
 
   common::Result<SourceImage> Fetch(std::string_view url) const override;
 
@@ -55,13 +56,13 @@ class S3Source final : public Source {
   const std::string& endpoint() const { return s3_->endpoint(); }
 
  private:
-  S3Source(const Config& config, const FetchConfig& fetch, int64_t max_bytes,
-           std::unique_ptr<S3Client> s3);
+  S3Source(const Config& config, const storage::FetchConfig& fetch, int64_t max_bytes,
+           std::unique_ptr<storage::S3Client> s3);
 
   const Config config_;
-  const FetchConfig fetch_;
+  const storage::FetchConfig fetch_;
   const int64_t max_bytes_;
-  const std::unique_ptr<S3Client> s3_;
+  const std::unique_ptr<storage::S3Client> s3_;
 };
 
-}  // namespace imgorigin::origin
+}  // namespace imgorigin::sources

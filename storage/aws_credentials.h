@@ -26,9 +26,9 @@
 #include <string_view>
 
 #include "common/status.h"
-#include "origin/curl_client.h"
+#include "storage/curl_client.h"
 
-namespace imgorigin::origin {
+namespace imgorigin::storage {
 
 // The same alias as in origin/config.h (which includes this header through the sources'
 // configs): a process-environment lookup, replaceable in tests.
@@ -37,9 +37,9 @@ using EnvLookup = std::function<std::optional<std::string>(std::string_view name
 struct AwsCredentials {
   std::string access_key_id;
   std::string secret_access_key;
-  std::string session_token;  // "" for long-term keys
+  std::string session_token;                                        // "" for long-term keys
   std::optional<std::chrono::system_clock::time_point> expiration;  // unset: never expires
-  std::string provider;       // "environment", "profile", "container", "imds": for logs
+  std::string provider;  // "environment", "profile", "container", "imds": for logs
 };
 
 // Parses an INI-style AWS credentials file and returns the keys of `profile`, or nullopt when the
@@ -75,10 +75,10 @@ class AwsCredentialsChain {
 
   const Config config_;
   const EnvLookup env_;
-  CurlClient http_;  // no address guard: metadata endpoints are link-local by design
-  std::mutex mu_;             // guards current_
-  std::mutex refresh_mu_;     // one refresh at a time
+  CurlClient http_;        // no address guard: metadata endpoints are link-local by design
+  std::mutex mu_;          // guards current_
+  std::mutex refresh_mu_;  // one refresh at a time
   std::optional<AwsCredentials> current_;
 };
 
-}  // namespace imgorigin::origin
+}  // namespace imgorigin::storage

@@ -27,10 +27,9 @@
 #include <vector>
 
 #include "common/status.h"
-#include "origin/source.h"
-#include "origin/source_file.h"
+#include "storage/spilled_file.h"
 
-namespace imgorigin::origin {
+namespace imgorigin::storage {
 
 // An IPv4 or IPv6 network such as "10.0.0.0/8" or "fd00::/8". IPv4 networks are stored as
 // IPv4-mapped IPv6 so one comparison covers both families.
@@ -69,7 +68,7 @@ struct HttpRequest {
   std::string aws_sigv4;  // CURLOPT_AWS_SIGV4 provider, e.g. "aws:amz:eu-west-1:s3"; "" = unsigned
   std::string user_pwd;   // "access_key_id:secret" for SigV4
   std::chrono::milliseconds connect_timeout{3000};
-  std::chrono::milliseconds timeout{30000};  // whole exchange, body included
+  std::chrono::milliseconds timeout{30000};                 // whole exchange, body included
   int64_t max_bytes = std::numeric_limits<int64_t>::max();  // larger 2xx bodies fail with 413
   // 2xx bodies larger than this are streamed to a file in spill_dir instead of memory.
   int64_t spill_bytes = std::numeric_limits<int64_t>::max();
@@ -79,19 +78,16 @@ struct HttpRequest {
 
 struct HttpResponse {
   long status = 0;
-  std::string body;                        // 2xx: the body unless spilled; else its first 64 KiB
-  std::shared_ptr<const SourceFile> file;  // 2xx bodies larger than spill_bytes
-  std::string redirect_url;                // absolute target of a 3xx with a Location
-  int64_t last_modified = 0;               // unix seconds from Last-Modified; 0 = none
+  std::string body;                         // 2xx: the body unless spilled; else its first 64 KiB
+  std::shared_ptr<const SpilledFile> file;  // 2xx bodies larger than spill_bytes
+  std::string redirect_url;                 // absolute target of a 3xx with a Location
+  int64_t last_modified = 0;                // unix seconds from Last-Modified; 0 = none
   int64_t size() const { return file ? file->size() : static_cast<int64_t>(body.size()); }
 };
 
-// The original carried by a 2xx response, in memory or as the file it was spilled to.
-SourceImage TakeSourceImage(HttpResponse&& response);
-
 struct RetryPolicy {
-  int retries = 2;                          // attempts after the first
-  std::chrono::milliseconds backoff{100};   // first delay; doubles per attempt, then jittered
+  int retries = 2;                         // attempts after the first
+  std::chrono::milliseconds backoff{100};  // first delay; doubles per attempt, then jittered
   std::chrono::milliseconds max_backoff{2000};
 };
 
@@ -105,8 +101,8 @@ class CurlClient {
   CurlClient& operator=(const CurlClient&) = delete;
 
   // One exchange, redirects not followed. Any HTTP status is a response; transport failures are
-  // Errors: timeout → kDeadlineExceeded, refused/unreachable → kUpstreamFailed, address refused by the
-  // guard → kPermissionDenied, body over max_bytes → kTooLarge.
+  // Errors: timeout → kDeadlineExceeded, refused/unreachable → kUpstreamFailed, address refused by
+  // the guard → kPermissionDenied, body over max_bytes → kTooLarge.
   common::Result<HttpResponse> Perform(const HttpRequest& request) const;
 
   // Perform(), repeated after 429/500/502/503/504 answers and dropped connections, sleeping
@@ -136,4 +132,4 @@ bool IsRetryableStatus(long status);
 // RFC 3986 percent-encoding of everything but unreserved characters; "/" too unless keep_slash.
 std::string UriEncode(std::string_view text, bool keep_slash);
 
-}  // namespace imgorigin::origin
+}  // namespace imgorigin::storage

@@ -1,4 +1,4 @@
-#include "origin/curl_client.h"
+#include "storage/curl_client.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -16,7 +16,7 @@
 
 #include "common/fd.h"
 
-namespace imgorigin::origin {
+namespace imgorigin::storage {
 namespace {
 
 using common::ErrorCode;
@@ -114,7 +114,8 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
   const size_t bytes = size * n;
   if (!t->Success()) {
     // Error bodies only need to be read far enough to tell S3's error code.
-    t->body.append(data, std::min(bytes, kErrorBodyBytes - std::min(kErrorBodyBytes, t->body.size())));
+    t->body.append(data,
+                   std::min(bytes, kErrorBodyBytes - std::min(kErrorBodyBytes, t->body.size())));
     return bytes;
   }
   t->total += static_cast<int64_t>(bytes);
@@ -154,16 +155,16 @@ bool InRange(const std::array<uint8_t, 16>& a, std::initializer_list<uint8_t> pr
 }
 
 bool IsNonPublicV4(uint8_t a, uint8_t b, uint8_t c) {
-  return a == 0 ||                              // "this network", 0.0.0.0
-         a == 10 ||                             // RFC 1918
-         (a == 100 && (b & 0xc0) == 64) ||      // CGNAT 100.64/10
-         a == 127 ||                            // loopback
-         (a == 169 && b == 254) ||              // link-local, cloud metadata
-         (a == 172 && (b & 0xf0) == 16) ||      // RFC 1918
-         (a == 192 && b == 0 && c == 0) ||      // IETF protocol assignments
-         (a == 192 && b == 168) ||              // RFC 1918
-         (a == 198 && (b & 0xfe) == 18) ||      // benchmarking 198.18/15
-         a >= 224;                              // multicast, reserved, broadcast
+  return a == 0 ||                          // "this network", 0.0.0.0
+         a == 10 ||                         // RFC 1918
+         (a == 100 && (b & 0xc0) == 64) ||  // CGNAT 100.64/10
+         a == 127 ||                        // loopback
+         (a == 169 && b == 254) ||          // link-local, cloud metadata
+         (a == 172 && (b & 0xf0) == 16) ||  // RFC 1918
+         (a == 192 && b == 0 && c == 0) ||  // IETF protocol assignments
+         (a == 192 && b == 168) ||          // RFC 1918
+         (a == 198 && (b & 0xfe) == 18) ||  // benchmarking 198.18/15
+         a >= 224;                          // multicast, reserved, broadcast
 }
 
 }  // namespace
@@ -181,12 +182,14 @@ Result<Cidr> Cidr::Parse(std::string_view text) {
   in_addr v4{};
   in6_addr v6{};
   if (inet_pton(AF_INET, host_z.c_str(), &v4) == 1) {
-    if (prefix > 32) return Fail(ErrorCode::kInvalidArgument, "bad network \"" + std::string(text) + "\"");
+    if (prefix > 32)
+      return Fail(ErrorCode::kInvalidArgument, "bad network \"" + std::string(text) + "\"");
     cidr.address[10] = cidr.address[11] = 0xff;
     std::memcpy(&cidr.address[12], &v4, 4);
     cidr.prefix = prefix < 0 ? 128 : 96 + prefix;
   } else if (inet_pton(AF_INET6, host_z.c_str(), &v6) == 1) {
-    if (prefix > 128) return Fail(ErrorCode::kInvalidArgument, "bad network \"" + std::string(text) + "\"");
+    if (prefix > 128)
+      return Fail(ErrorCode::kInvalidArgument, "bad network \"" + std::string(text) + "\"");
     std::memcpy(cidr.address.data(), &v6, 16);
     cidr.prefix = prefix < 0 ? 128 : prefix;
   } else {
@@ -224,21 +227,18 @@ bool IsNonPublicAddress(const std::array<uint8_t, 16>& a) {
   // IPv4 carried in IPv6: mapped ::ffff:a.b.c.d, compatible ::a.b.c.d, NAT64 64:ff9b::a.b.c.d.
   // The kernel (or a NAT64 gateway) delivers these to the IPv4 address, so that is what counts.
   if (InRange(a, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}, 96) ||
-      InRange(a, {0, 0x64, 0xff, 0x9b}, 96) ||
-      (InRange(a, {}, 96) && (a[12] | a[13]) != 0)) {
+      InRange(a, {0, 0x64, 0xff, 0x9b}, 96) || (InRange(a, {}, 96) && (a[12] | a[13]) != 0)) {
     return IsNonPublicV4(a[12], a[13], a[14]);
   }
-  static const std::array<uint8_t, 16> kLoopback = {0, 0, 0, 0, 0, 0, 0, 0,
-                                                    0, 0, 0, 0, 0, 0, 0, 1};
-  return InRange(a, {}, 96) ||                 // ::, ::1 and the rest of ::/96
-         a == kLoopback ||
-         InRange(a, {0xfc}, 7) ||              // unique-local fc00::/7
-         InRange(a, {0xfe, 0x80}, 10) ||       // link-local fe80::/10
-         InRange(a, {0xfe, 0xc0}, 10) ||       // deprecated site-local fec0::/10
-         InRange(a, {0xff}, 8) ||              // multicast
+  static const std::array<uint8_t, 16> kLoopback = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  return InRange(a, {}, 96) ||                        // ::, ::1 and the rest of ::/96
+         a == kLoopback || InRange(a, {0xfc}, 7) ||   // unique-local fc00::/7
+         InRange(a, {0xfe, 0x80}, 10) ||              // link-local fe80::/10
+         InRange(a, {0xfe, 0xc0}, 10) ||              // deprecated site-local fec0::/10
+         InRange(a, {0xff}, 8) ||                     // multicast
          InRange(a, {0x20, 0x01, 0x0d, 0xb8}, 32) ||  // documentation
-         InRange(a, {0x01, 0x00}, 64) ||       // discard-only 100::/64
-         InRange(a, {0x20, 0x02}, 16);         // 6to4 can tunnel to any IPv4, private included
+         InRange(a, {0x01, 0x00}, 64) ||              // discard-only 100::/64
+         InRange(a, {0x20, 0x02}, 16);  // 6to4 can tunnel to any IPv4, private included
 }
 
 bool AddressPolicy::Allows(const sockaddr* address) const {
@@ -260,7 +260,8 @@ std::string UriEncode(std::string_view text, bool keep_slash) {
   std::string out;
   out.reserve(text.size() * 3);
   for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || (keep_slash && c == '/')) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' ||
+        (keep_slash && c == '/')) {
       out += static_cast<char>(c);
     } else {
       out += '%';
@@ -269,17 +270,6 @@ std::string UriEncode(std::string_view text, bool keep_slash) {
     }
   }
   return out;
-}
-
-SourceImage TakeSourceImage(HttpResponse&& response) {
-  SourceImage image;
-  image.last_modified = response.last_modified;
-  if (response.file) {
-    image.file = std::move(response.file);
-  } else {
-    image.bytes = common::MakeShared(std::move(response.body));
-  }
-  return image;
 }
 
 struct CurlClient::Attempt {
@@ -323,7 +313,8 @@ CurlClient::Attempt CurlClient::PerformOnce(const HttpRequest& request) const {
   t.request = &request;
   t.guard = guard_ ? &*guard_ : nullptr;
   Slist headers;
-  for (const auto& h : request.headers) headers.reset(curl_slist_append(headers.release(), h.c_str()));
+  for (const auto& h : request.headers)
+    headers.reset(curl_slist_append(headers.release(), h.c_str()));
 
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -332,7 +323,8 @@ CurlClient::Attempt CurlClient::PerformOnce(const HttpRequest& request) const {
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(curl, CURLOPT_FILETIME, 1L);
   curl_easy_setopt(curl, CURLOPT_USERAGENT, "imgorigin");
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(request.connect_timeout.count()));
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(request.connect_timeout.count()));
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
   if (request.method == "HEAD") {
     curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
@@ -370,8 +362,9 @@ CurlClient::Attempt CurlClient::PerformOnce(const HttpRequest& request) const {
       message = what + " is over the limit of " + std::to_string(request.max_bytes) + " bytes";
     } else if (t.blocked) {
       error = ErrorCode::kPermissionDenied;
-      message = what + " address is not allowed (loopback, private, link-local or metadata "
-                       "network)";
+      message = what +
+                " address is not allowed (loopback, private, link-local or metadata "
+                "network)";
     } else if (t.write_failed) {
       error = ErrorCode::kInternal;
       message = "cannot store the " + what + " in a temporary file";
@@ -405,7 +398,7 @@ CurlClient::Attempt CurlClient::PerformOnce(const HttpRequest& request) const {
   }
   if (!t.spill_path.empty()) {
     ::close(std::exchange(t.fd, -1));
-    response.file = std::make_shared<const SourceFile>(std::exchange(t.spill_path, {}), t.total);
+    response.file = std::make_shared<const SpilledFile>(std::exchange(t.spill_path, {}), t.total);
   } else {
     response.body = std::move(t.body);
   }
@@ -429,11 +422,12 @@ Result<HttpResponse> CurlClient::PerformWithRetry(const HttpRequest& request,
     auto delay = std::min(retry.max_backoff, retry.backoff * (1 << std::min(attempt, 16)));
     std::uniform_int_distribution<int64_t> jitter(0, delay.count() / 2);
     auto sleep = std::chrono::milliseconds(delay.count() / 2 + jitter(random));
-    spdlog::info("{} {} answered {}; retrying in {} ms", request.method, request.what,
-                 result.result ? std::to_string(result.result->status) : result.result.error().message,
-                 sleep.count());
+    spdlog::info(
+        "{} {} answered {}; retrying in {} ms", request.method, request.what,
+        result.result ? std::to_string(result.result->status) : result.result.error().message,
+        sleep.count());
     std::this_thread::sleep_for(sleep);
   }
 }
 
-}  // namespace imgorigin::origin
+}  // namespace imgorigin::storage

@@ -19,9 +19,9 @@
 
 #include "cache/tier.h"
 #include "common/status.h"
-#include "origin/s3_client.h"
+#include "storage/s3_client.h"
 
-namespace imgorigin::origin {
+namespace imgorigin::cache {
 
 class S3ResultTier final : public cache::Tier {
  public:
@@ -38,9 +38,8 @@ class S3ResultTier final : public cache::Tier {
   };
 
   // `client` carries region, endpoint and addressing style, already merged with the source's.
-  static common::Result<std::unique_ptr<S3ResultTier>> Create(const Config& config,
-                                                              const S3Client::Config& client,
-                                                              EnvLookup env);
+  static common::Result<std::unique_ptr<S3ResultTier>> Create(
+      const Config& config, const storage::S3Client::Config& client, storage::EnvLookup env);
 
   std::string_view name() const override { return "s3"; }
   // 404 is a miss. Anything else that is not 200 (403 for a bucket policy without
@@ -52,15 +51,15 @@ class S3ResultTier final : public cache::Tier {
 
   // The object key of a variant key: "<prefix><first two hex>/<key>".
   std::string ObjectKey(const std::string& key) const;
-  const S3Client& client() const { return *s3_; }
+  const storage::S3Client& client() const { return *s3_; }
 
  private:
-  S3ResultTier(const Config& config, std::unique_ptr<S3Client> s3);
-  HttpRequest Request(const char* method, const std::string& key) const;
-  common::Result<HttpResponse> Perform(const HttpRequest& request) const;
+  S3ResultTier(const Config& config, std::unique_ptr<storage::S3Client> s3);
+  storage::HttpRequest Request(const char* method, const std::string& key) const;
+  common::Result<storage::HttpResponse> Perform(const storage::HttpRequest& request) const;
 
   const Config config_;
-  const std::unique_ptr<S3Client> s3_;
+  const std::unique_ptr<storage::S3Client> s3_;
 };
 
-}  // namespace imgorigin::origin
+}  // namespace imgorigin::cache

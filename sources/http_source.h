@@ -18,11 +18,11 @@
 #include <vector>
 
 #include "common/status.h"
-#include "origin/curl_client.h"
-#include "origin/fetch_config.h"
-#include "origin/source.h"
+#include "sources/source.h"
+#include "storage/curl_client.h"
+#include "storage/fetch_config.h"
 
-namespace imgorigin::origin {
+namespace imgorigin::sources {
 
 class HttpSource final : public Source {
  public:
@@ -40,24 +40,24 @@ class HttpSource final : public Source {
   };
 
   static common::Result<std::unique_ptr<HttpSource>> Create(const Config& config,
-                                                            const FetchConfig& fetch,
+                                                            const storage::FetchConfig& fetch,
                                                             int64_t max_bytes);
 
   common::Result<SourceImage> Fetch(std::string_view url) const override;
 
  private:
-  HttpSource(const Config& config, const FetchConfig& fetch, int64_t max_bytes,
-             AddressPolicy policy);
+  HttpSource(const Config& config, const storage::FetchConfig& fetch, int64_t max_bytes,
+             storage::AddressPolicy policy);
   common::Result<void> CheckUrl(std::string_view url) const;
 
   const Config config_;
-  const FetchConfig fetch_;
+  const storage::FetchConfig fetch_;
   const int64_t max_bytes_;
-  CurlClient http_;
+  storage::CurlClient http_;
 };
 
 // Percent-encodes what may not appear in a URL (controls, space, non-ASCII, "\"<>\\^`{|}") and
 // drops a "#fragment"; everything else, existing %XX escapes included, is kept.
 std::string NormalizeHttpUrl(std::string_view url);
 
-}  // namespace imgorigin::origin
+}  // namespace imgorigin::sources

@@ -27,9 +27,9 @@
 #include "cache/coalescer.h"
 #include "common/status.h"
 #include "common/thread_pool.h"
-#include "origin/source.h"
+#include "sources/source.h"
 
-namespace imgorigin::origin {
+namespace imgorigin::sources {
 
 class SourceCache {
  public:
@@ -37,7 +37,7 @@ class SourceCache {
     size_t memory_bytes = 128u << 20;  // 0 disables the memory tier
     std::string disk_dir;              // "" disables the disk tier
     int64_t disk_bytes = 2ll << 30;
-    std::chrono::seconds ttl{3600};    // an original is fetched again after this long
+    std::chrono::seconds ttl{3600};  // an original is fetched again after this long
 
     common::Result<void> Validate() const;
   };
@@ -119,4 +119,4 @@ class SourceCache {
   std::atomic<uint64_t> coalesced_{0};
 };
 
-}  // namespace imgorigin::origin
+}  // namespace imgorigin::sources

@@ -14,21 +14,25 @@
 
 #include "common/bytes.h"
 #include "common/status.h"
-#include "origin/source_file.h"
+#include "storage/curl_client.h"
+#include "storage/spilled_file.h"
 
-namespace imgorigin::origin {
+namespace imgorigin::sources {
 
 struct SourceImage {
   common::SharedBytes bytes;  // the whole original, unless `file` is set
   int64_t last_modified = 0;  // unix seconds; 0 = unknown
   // Set instead of `bytes` for originals too large to hold in memory (streamed to disk).
-  std::shared_ptr<const SourceFile> file;
+  std::shared_ptr<const storage::SpilledFile> file;
 
   int64_t size() const {
     if (file) return file->size();
     return bytes ? static_cast<int64_t>(bytes->size()) : 0;
   }
 };
+
+// The original carried by a 2xx response, in memory or as the file it was spilled to.
+SourceImage TakeSourceImage(storage::HttpResponse&& response);
 
 class Source {
  public:
@@ -55,4 +59,4 @@ class SourceRouter {
   std::map<std::string, const Source*, std::less<>> sources_;
 };
 
-}  // namespace imgorigin::origin
+}  // namespace imgorigin::sources

@@ -1,4 +1,4 @@
-#include "origin/aws_credentials.h"
+#include "storage/aws_credentials.h"
 
 #include <spdlog/spdlog.h>
 
@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-namespace imgorigin::origin {
+namespace imgorigin::storage {
 namespace {
 
 using common::ErrorCode;
@@ -17,8 +17,10 @@ using common::Result;
 using SystemClock = std::chrono::system_clock;
 
 std::string_view Trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+    text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+    text.remove_suffix(1);
   return text;
 }
 
@@ -90,7 +92,8 @@ std::optional<SystemClock::time_point> ParseIso8601(std::string_view text) {
   std::string_view rest(end);
   if (rest.starts_with(".")) {
     rest.remove_prefix(1);
-    while (!rest.empty() && std::isdigit(static_cast<unsigned char>(rest.front()))) rest.remove_prefix(1);
+    while (!rest.empty() && std::isdigit(static_cast<unsigned char>(rest.front())))
+      rest.remove_prefix(1);
   }
   int64_t offset = 0;
   if (!rest.empty() && (rest.front() == '+' || rest.front() == '-') && rest.size() >= 6) {
@@ -118,10 +121,12 @@ Result<AwsCredentials> ParseCredentialsJson(std::string_view json) {
   creds.session_token = text("Token");
   if (std::string expiration = text("Expiration"); !expiration.empty()) {
     creds.expiration = ParseIso8601(expiration);
-    if (!creds.expiration) return Fail(ErrorCode::kUpstreamFailed, "credentials expiry is not a date");
+    if (!creds.expiration)
+      return Fail(ErrorCode::kUpstreamFailed, "credentials expiry is not a date");
   }
   if (creds.access_key_id.empty() || creds.secret_access_key.empty()) {
-    return Fail(ErrorCode::kUpstreamFailed, "credentials answer has no AccessKeyId/SecretAccessKey");
+    return Fail(ErrorCode::kUpstreamFailed,
+                "credentials answer has no AccessKeyId/SecretAccessKey");
   }
   return creds;
 }
@@ -158,8 +163,10 @@ Result<AwsCredentials> AwsCredentialsChain::Get() {
   std::lock_guard lock(mu_);
   if (!loaded) {
     if (current_ && usable(*current_, std::chrono::seconds(0))) {
-      spdlog::warn("refreshing AWS credentials failed ({}); using the current ones until they "
-                   "expire", loaded.error().message);
+      spdlog::warn(
+          "refreshing AWS credentials failed ({}); using the current ones until they "
+          "expire",
+          loaded.error().message);
       return *current_;
     }
     return loaded;
@@ -219,8 +226,9 @@ std::optional<Result<AwsCredentials>> AwsCredentialsChain::FromContainer() const
   } else if (auto full = Env("AWS_CONTAINER_CREDENTIALS_FULL_URI")) {
     url = *full;
     if (!AllowedContainerUrl(url)) {
-      return Unavailable("container", "AWS_CONTAINER_CREDENTIALS_FULL_URI must be https or a "
-                                      "loopback/ECS/EKS address");
+      return Unavailable("container",
+                         "AWS_CONTAINER_CREDENTIALS_FULL_URI must be https or a "
+                         "loopback/ECS/EKS address");
     }
   } else {
     return std::nullopt;
@@ -234,7 +242,8 @@ std::optional<Result<AwsCredentials>> AwsCredentialsChain::FromContainer() const
   std::optional<std::string> token;
   if (auto file = Env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")) {
     token = ReadFile(*file);
-    if (!token) return Unavailable("container", "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+    if (!token)
+      return Unavailable("container", "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
     *token = std::string(Trim(*token));
   } else {
     token = Env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
@@ -255,7 +264,8 @@ std::optional<Result<AwsCredentials>> AwsCredentialsChain::FromImds() const {
   if (auto disabled = Env("AWS_EC2_METADATA_DISABLED"); disabled && *disabled == "true") {
     return std::nullopt;
   }
-  std::string endpoint = Env("AWS_EC2_METADATA_SERVICE_ENDPOINT").value_or("http://169.254.169.254");
+  std::string endpoint =
+      Env("AWS_EC2_METADATA_SERVICE_ENDPOINT").value_or("http://169.254.169.254");
   while (endpoint.ends_with("/")) endpoint.pop_back();
   HttpRequest request;
   request.connect_timeout = config_.timeout;
@@ -269,7 +279,8 @@ std::optional<Result<AwsCredentials>> AwsCredentialsChain::FromImds() const {
   request.headers = {"X-aws-ec2-metadata-token-ttl-seconds: 21600"};
   auto token = http_.PerformWithRetry(request, {.retries = 1});
   if (!token) return Unavailable("IMDS", token.error().message);
-  if (token->status != 200) return Unavailable("IMDS", "token request answered " + std::to_string(token->status));
+  if (token->status != 200)
+    return Unavailable("IMDS", "token request answered " + std::to_string(token->status));
 
   request.method = "GET";
   request.headers = {"X-aws-ec2-metadata-token: " + std::string(Trim(token->body))};
@@ -279,7 +290,8 @@ std::optional<Result<AwsCredentials>> AwsCredentialsChain::FromImds() const {
   std::string_view role_name = Trim(role->body);
   role_name = role_name.substr(0, role_name.find('\n'));
   if (role->status != 200 || role_name.empty()) {
-    return Unavailable("IMDS", "the instance has no IAM role (answer " + std::to_string(role->status) + ")");
+    return Unavailable(
+        "IMDS", "the instance has no IAM role (answer " + std::to_string(role->status) + ")");
   }
   request.url += UriEncode(role_name, false);
   auto answer = http_.PerformWithRetry(request, {.retries = 1});
@@ -293,4 +305,4 @@ std::optional<Result<AwsCredentials>> AwsCredentialsChain::FromImds() const {
   return creds;
 }
 
-}  // namespace imgorigin::origin
+}  // namespace imgorigin::storage

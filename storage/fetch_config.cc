@@ -1,8 +1,8 @@
-#include "origin/fetch_config.h"
+#include "storage/fetch_config.h"
 
 #include <cstdlib>
 
-namespace imgorigin::origin {
+namespace imgorigin::storage {
 
 common::Result<void> FetchConfig::Validate() const {
   using common::ErrorCode;
@@ -10,8 +10,10 @@ common::Result<void> FetchConfig::Validate() const {
   if (connect_timeout.count() <= 0 || timeout.count() <= 0) {
     return Fail(ErrorCode::kInvalidArgument, "source timeouts must be positive");
   }
-  if (retries < 0 || retries > 10) return Fail(ErrorCode::kInvalidArgument, "source retries: 0 to 10");
-  if (retry_backoff.count() < 0) return Fail(ErrorCode::kInvalidArgument, "retry backoff must be >= 0");
+  if (retries < 0 || retries > 10)
+    return Fail(ErrorCode::kInvalidArgument, "source retries: 0 to 10");
+  if (retry_backoff.count() < 0)
+    return Fail(ErrorCode::kInvalidArgument, "retry backoff must be >= 0");
   if (stream_to_file_bytes < 0) {
     return Fail(ErrorCode::kInvalidArgument, "stream_to_file_bytes must be >= 0");
   }
@@ -36,4 +38,4 @@ HttpRequest FetchConfig::Request(std::string url, int64_t max_bytes, std::string
   return request;
 }
 
-}  // namespace imgorigin::origin
+}  // namespace imgorigin::storage

@@ -7,9 +7,9 @@
 #include <string>
 
 #include "common/status.h"
-#include "origin/curl_client.h"
+#include "storage/curl_client.h"
 
-namespace imgorigin::origin {
+namespace imgorigin::storage {
 
 struct FetchConfig {
   std::chrono::milliseconds connect_timeout{3000};  // TCP + TLS handshake
@@ -28,4 +28,4 @@ struct FetchConfig {
   HttpRequest Request(std::string url, int64_t max_bytes, std::string what) const;
 };
 
-}  // namespace imgorigin::origin
+}  // namespace imgorigin::storage

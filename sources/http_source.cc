@@ -1,8 +1,8 @@
-#include "origin/http_source.h"
+#include "sources/http_source.h"
 
 #include <algorithm>
 
-namespace imgorigin::origin {
+namespace imgorigin::sources {
 namespace {
 
 using common::ErrorCode;
@@ -27,8 +27,8 @@ std::string NormalizeHttpUrl(std::string_view url) {
   std::string out;
   out.reserve(url.size());
   for (unsigned char c : url) {
-    if (c <= 0x20 || c >= 0x7f || std::string_view("\"<>\\^`{|}").find(static_cast<char>(c)) !=
-                                      std::string_view::npos) {
+    if (c <= 0x20 || c >= 0x7f ||
+        std::string_view("\"<>\\^`{|}").find(static_cast<char>(c)) != std::string_view::npos) {
       out += '%';
       out += kHex[c >> 4];
       out += kHex[c & 15];
@@ -48,7 +48,7 @@ Result<void> HttpSource::Config::Validate() const {
     }
   }
   for (const auto& network : allowed_networks) {
-    if (auto cidr = Cidr::Parse(network); !cidr) return std::unexpected(cidr.error());
+    if (auto cidr = storage::Cidr::Parse(network); !cidr) return std::unexpected(cidr.error());
   }
   if (max_redirects < 0 || max_redirects > 20) {
     return Fail(ErrorCode::kInvalidArgument, "http max_redirects: 0 to 20");
@@ -57,16 +57,17 @@ Result<void> HttpSource::Config::Validate() const {
 }
 
 Result<std::unique_ptr<HttpSource>> HttpSource::Create(const Config& config,
-                                                       const FetchConfig& fetch,
+                                                       const storage::FetchConfig& fetch,
                                                        int64_t max_bytes) {
   if (auto r = config.Validate(); !r) return std::unexpected(r.error());
-  AddressPolicy policy{.allow_private = config.allow_private_networks};
-  for (const auto& network : config.allowed_networks) policy.allowed.push_back(*Cidr::Parse(network));
+  storage::AddressPolicy policy{.allow_private = config.allow_private_networks};
+  for (const auto& network : config.allowed_networks)
+    policy.allowed.push_back(*storage::Cidr::Parse(network));
   return std::unique_ptr<HttpSource>(new HttpSource(config, fetch, max_bytes, std::move(policy)));
 }
 
-HttpSource::HttpSource(const Config& config, const FetchConfig& fetch, int64_t max_bytes,
-                       AddressPolicy policy)
+HttpSource::HttpSource(const Config& config, const storage::FetchConfig& fetch, int64_t max_bytes,
+                       storage::AddressPolicy policy)
     : config_(config), fetch_(fetch), max_bytes_(max_bytes), http_(std::move(policy)) {}
 
 Result<void> HttpSource::CheckUrl(std::string_view url) const {
@@ -76,7 +77,8 @@ Result<void> HttpSource::CheckUrl(std::string_view url) const {
   if (config_.allowed_prefixes.empty()) return {};
   bool allowed = std::any_of(config_.allowed_prefixes.begin(), config_.allowed_prefixes.end(),
                              [url](const std::string& prefix) { return url.starts_with(prefix); });
-  if (!allowed) return Fail(ErrorCode::kPermissionDenied, "source URL is not allowed on this server");
+  if (!allowed)
+    return Fail(ErrorCode::kPermissionDenied, "source URL is not allowed on this server");
   return {};
 }
 
@@ -84,13 +86,15 @@ Result<SourceImage> HttpSource::Fetch(std::string_view source) const {
   std::string url = NormalizeHttpUrl(source);
   for (int hop = 0;; ++hop) {
     if (auto r = CheckUrl(url); !r) return std::unexpected(r.error());
-    auto response = http_.PerformWithRetry(fetch_.Request(url, max_bytes_, "source"), fetch_.Retry());
+    auto response =
+        http_.PerformWithRetry(fetch_.Request(url, max_bytes_, "source"), fetch_.Retry());
     if (!response) return std::unexpected(response.error());
     const long status = response->status;
     if (status >= 300 && status < 400 && !response->redirect_url.empty()) {
       if (hop >= config_.max_redirects) {
-        return Fail(ErrorCode::kUpstreamFailed, "source redirected more than " +
-                                                std::to_string(config_.max_redirects) + " times");
+        return Fail(
+            ErrorCode::kUpstreamFailed,
+            "source redirected more than " + std::to_string(config_.max_redirects) + " times");
       }
       url = NormalizeHttpUrl(response->redirect_url);
       continue;
@@ -98,11 +102,11 @@ Result<SourceImage> HttpSource::Fetch(std::string_view source) const {
     if (status == 200) return TakeSourceImage(*std::move(response));
     if (status == 404 || status == 410) return Fail(ErrorCode::kNotFound, "source not found");
     if (status == 401 || status == 403) {
-      return Fail(ErrorCode::kUpstreamFailed, "source server refused access (" +
-                                              std::to_string(status) + ")");
+      return Fail(ErrorCode::kUpstreamFailed,
+                  "source server refused access (" + std::to_string(status) + ")");
     }
     return Fail(ErrorCode::kUpstreamFailed, "source server answered " + std::to_string(status));
   }
 }
 
-}  // namespace imgorigin::origin
+}  // namespace imgorigin::sources

@@ -1,4 +1,4 @@
-#include "origin/source_cache.h"
+#include "sources/source_cache.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -14,7 +14,7 @@
 
 #include "common/fd.h"
 
-namespace imgorigin::origin {
+namespace imgorigin::sources {
 namespace {
 
 using common::ErrorCode;
@@ -74,7 +74,8 @@ bool CopyFile(const std::string& from, const std::string& to) {
 }
 
 // Disk entry names: "<sha256 of url>-<stored unix s>-<last-modified unix s>".
-std::optional<std::pair<std::string, std::pair<int64_t, int64_t>>> ParseName(std::string_view name) {
+std::optional<std::pair<std::string, std::pair<int64_t, int64_t>>> ParseName(
+    std::string_view name) {
   if (name.size() < 68 || name[64] != '-') return std::nullopt;
   std::string_view rest = name.substr(65);
   size_t dash = rest.find('-');
@@ -92,21 +93,22 @@ std::optional<std::pair<std::string, std::pair<int64_t, int64_t>>> ParseName(std
 }  // namespace
 
 Result<void> SourceCache::Config::Validate() const {
-  if (disk_bytes < 0) return Fail(ErrorCode::kInvalidArgument, "source cache disk size must be >= 0");
+  if (disk_bytes < 0)
+    return Fail(ErrorCode::kInvalidArgument, "source cache disk size must be >= 0");
   if (ttl.count() < 0) return Fail(ErrorCode::kInvalidArgument, "source cache ttl must be >= 0");
   return {};
 }
 
-SourceCache::SourceCache(const Config& config, const SourceRouter& sources,
-                         common::ThreadPool& io, int64_t file_bytes, int64_t max_bytes)
+SourceCache::SourceCache(const Config& config, const SourceRouter& sources, common::ThreadPool& io,
+                         int64_t file_bytes, int64_t max_bytes)
     : config_(config), sources_(sources), io_(io), file_bytes_(file_bytes), max_bytes_(max_bytes) {}
 
 SourceCache::~SourceCache() = default;
 
 Result<std::unique_ptr<SourceCache>> SourceCache::Open(const Config& config,
                                                        const SourceRouter& sources,
-                                                       common::ThreadPool& io,
-                                                       int64_t file_bytes, int64_t max_bytes) {
+                                                       common::ThreadPool& io, int64_t file_bytes,
+                                                       int64_t max_bytes) {
   if (auto r = config.Validate(); !r) return std::unexpected(r.error());
   std::unique_ptr<SourceCache> cache(new SourceCache(config, sources, io, file_bytes, max_bytes));
   if (!config.disk_dir.empty()) {
@@ -141,12 +143,14 @@ Result<void> SourceCache::IndexDisk() {
       fs::remove(file.path(), size_ec);
       continue;
     }
-    found.push_back({parsed->first,
-                     {name, static_cast<int64_t>(size), parsed->second.first, parsed->second.second},
-                     file.last_write_time(size_ec)});
+    found.push_back(
+        {parsed->first,
+         {name, static_cast<int64_t>(size), parsed->second.first, parsed->second.second},
+         file.last_write_time(size_ec)});
   }
   // The file's mtime is bumped on every hit, so it orders the entries by last use.
-  std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return a.used > b.used; });
+  std::sort(found.begin(), found.end(),
+            [](const Found& a, const Found& b) { return a.used > b.used; });
   std::lock_guard lock(disk_mu_);
   for (auto& f : found) {
     if (disk_index_.contains(f.hash)) {
@@ -158,8 +162,8 @@ Result<void> SourceCache::IndexDisk() {
     disk_size_ += f.entry.size;
   }
   DiskEvict();
-  spdlog::info("source cache: {} original(s), {} MiB on disk in {}", disk_.size(),
-               disk_size_ >> 20, config_.disk_dir);
+  spdlog::info("source cache: {} original(s), {} MiB on disk in {}", disk_.size(), disk_size_ >> 20,
+               config_.disk_dir);
   return {};
 }
 
@@ -258,7 +262,7 @@ std::optional<SourceImage> SourceCache::DiskGet(const std::string& url) {
     // A private link keeps the bytes alive for the decoder even if the entry is evicted now.
     std::string link = (root / "tmp" / ("d" + std::to_string(temp_counter_++))).string();
     if (::link(path.c_str(), link.c_str()) != 0) return std::nullopt;
-    image.file = std::make_shared<const SourceFile>(link, entry.size);
+    image.file = std::make_shared<const storage::SpilledFile>(link, entry.size);
   } else {
     auto bytes = ReadWhole(path, entry.size);
     if (!bytes) return std::nullopt;
@@ -272,13 +276,14 @@ void SourceCache::DiskPut(const std::string& url, const SourceImage& image) {
   if (size > config_.disk_bytes) return;
   const fs::path root(config_.disk_dir);
   const std::string hash = Sha256Hex(url);
-  DiskEntry entry{hash + "-" + std::to_string(UnixNow()) + "-" + std::to_string(image.last_modified),
-                  size, UnixNow(), image.last_modified};
+  DiskEntry entry{
+      hash + "-" + std::to_string(UnixNow()) + "-" + std::to_string(image.last_modified), size,
+      UnixNow(), image.last_modified};
   const std::string temp = (root / "tmp" / ("w" + std::to_string(temp_counter_++))).string();
   bool written = false;
   if (image.file) {
-    written = ::link(image.file->path().c_str(), temp.c_str()) == 0 ||
-              CopyFile(image.file->path(), temp);
+    written =
+        ::link(image.file->path().c_str(), temp.c_str()) == 0 || CopyFile(image.file->path(), temp);
   } else {
     common::UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     written = fd.get() >= 0 && common::WriteAll(fd.get(), *image.bytes);
@@ -291,7 +296,8 @@ void SourceCache::DiskPut(const std::string& url, const SourceImage& image) {
   }
   std::lock_guard lock(disk_mu_);
   if (auto it = disk_index_.find(hash); it != disk_index_.end()) {
-    if (it->second->second.name != entry.name) fs::remove(root / "objects" / it->second->second.name, ec);
+    if (it->second->second.name != entry.name)
+      fs::remove(root / "objects" / it->second->second.name, ec);
     disk_size_ -= it->second->second.size;
     disk_.erase(it->second);
     disk_index_.erase(it);
@@ -333,4 +339,4 @@ SourceCache::Stats SourceCache::stats() const {
   return s;
 }
 
-}  // namespace imgorigin::origin
+}  // namespace imgorigin::sources

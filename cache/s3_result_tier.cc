@@ -1,6 +1,6 @@
-#include "origin/s3_result_tier.h"
+#include "cache/s3_result_tier.h"
 
-namespace imgorigin::origin {
+namespace imgorigin::cache {
 namespace {
 
 using common::ErrorCode;
@@ -11,14 +11,15 @@ using common::Result;
 constexpr int64_t kMaxEntryBytes = 256ll << 20;
 
 // A failure of the tier: TieredCache counts it, logs it (rate-limited) and treats it as a miss.
-common::Error Refused(const HttpResponse& response) {
+common::Error Refused(const storage::HttpResponse& response) {
   if (response.status == 401 || response.status == 403) {
     return {ErrorCode::kUpstreamFailed,
-            "S3 result bucket refused access (" + S3StatusDetail(response) +
+            "S3 result bucket refused access (" + storage::S3StatusDetail(response) +
                 "): check this server's AWS credentials and that the bucket policy grants "
                 "s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket"};
   }
-  return {ErrorCode::kUpstreamFailed, "S3 result bucket answered " + S3StatusDetail(response)};
+  return {ErrorCode::kUpstreamFailed,
+          "S3 result bucket answered " + storage::S3StatusDetail(response)};
 }
 
 }  // namespace
@@ -26,7 +27,7 @@ common::Error Refused(const HttpResponse& response) {
 Result<void> S3ResultTier::Config::Validate() const {
   auto bad = [](std::string what) { return Fail(ErrorCode::kInvalidArgument, std::move(what)); };
   if (bucket.empty()) return {};
-  if (!IsValidBucketName(bucket)) return bad("\"" + bucket + "\" is not a bucket name");
+  if (!storage::IsValidBucketName(bucket)) return bad("\"" + bucket + "\" is not a bucket name");
   if (prefix.starts_with("/")) return bad("the prefix must not start with \"/\"");
   if (prefix.size() > 512) return bad("the prefix is longer than 512 bytes");
   if (!endpoint.empty() && !endpoint.starts_with("http://") && !endpoint.starts_with("https://")) {
@@ -37,16 +38,17 @@ Result<void> S3ResultTier::Config::Validate() const {
 }
 
 Result<std::unique_ptr<S3ResultTier>> S3ResultTier::Create(const Config& config,
-                                                           const S3Client::Config& client,
-                                                           EnvLookup env) {
+                                                           const storage::S3Client::Config& client,
+                                                           storage::EnvLookup env) {
   if (auto r = config.Validate(); !r) return std::unexpected(r.error());
-  if (config.bucket.empty()) return Fail(ErrorCode::kInvalidArgument, "no S3 result bucket configured");
-  auto s3 = S3Client::Create(client, std::move(env));
+  if (config.bucket.empty())
+    return Fail(ErrorCode::kInvalidArgument, "no S3 result bucket configured");
+  auto s3 = storage::S3Client::Create(client, std::move(env));
   if (!s3) return std::unexpected(s3.error());
   return std::unique_ptr<S3ResultTier>(new S3ResultTier(config, *std::move(s3)));
 }
 
-S3ResultTier::S3ResultTier(const Config& config, std::unique_ptr<S3Client> s3)
+S3ResultTier::S3ResultTier(const Config& config, std::unique_ptr<storage::S3Client> s3)
     : config_(config), s3_(std::move(s3)) {}
 
 std::string S3ResultTier::ObjectKey(const std::string& key) const {
@@ -55,8 +57,8 @@ std::string S3ResultTier::ObjectKey(const std::string& key) const {
   return config_.prefix + key.substr(0, 2) + "/" + key;
 }
 
-HttpRequest S3ResultTier::Request(const char* method, const std::string& key) const {
-  HttpRequest request;
+storage::HttpRequest S3ResultTier::Request(const char* method, const std::string& key) const {
+  storage::HttpRequest request;
   request.method = method;
   request.url = s3_->ObjectUrl({.bucket = config_.bucket, .key = ObjectKey(key)});
   request.connect_timeout = config_.timeout;
@@ -66,10 +68,10 @@ HttpRequest S3ResultTier::Request(const char* method, const std::string& key) co
   return request;
 }
 
-Result<HttpResponse> S3ResultTier::Perform(const HttpRequest& request) const {
+Result<storage::HttpResponse> S3ResultTier::Perform(const storage::HttpRequest& request) const {
   // No retries: the next request is the retry, and the breaker stops a failing bucket from
   // costing a timeout per look-up.
-  return s3_->Perform(request, RetryPolicy{.retries = 0});
+  return s3_->Perform(request, storage::RetryPolicy{.retries = 0});
 }
 
 Result<std::optional<std::string>> S3ResultTier::Get(const std::string& key) {
@@ -81,7 +83,7 @@ Result<std::optional<std::string>> S3ResultTier::Get(const std::string& key) {
 }
 
 Result<bool> S3ResultTier::Put(const std::string& key, std::string_view entry) {
-  HttpRequest request = Request("PUT", key);
+  storage::HttpRequest request = Request("PUT", key);
   // The object is an imgorigin entry (header + image), not an image a browser could show.
   request.headers.push_back("Content-Type: application/octet-stream");
   request.body = entry;
@@ -101,4 +103,4 @@ Result<void> S3ResultTier::Erase(const std::string& key) {
   return {};
 }
 
-}  // namespace imgorigin::origin
+}  // namespace imgorigin::cache

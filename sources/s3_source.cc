@@ -1,8 +1,8 @@
-#include "origin/s3_source.h"
+#include "sources/s3_source.h"
 
 #include <algorithm>
 
-namespace imgorigin::origin {
+namespace imgorigin::sources {
 namespace {
 
 using common::ErrorCode;
@@ -15,8 +15,9 @@ constexpr std::string_view kVersionQuery = "?versionId=";
 
 Result<void> S3Source::Config::Validate() const {
   for (const auto& bucket : allowed_buckets) {
-    if (!IsValidBucketName(bucket)) {
-      return Fail(ErrorCode::kInvalidArgument, "s3 allowed bucket \"" + bucket + "\" is not a bucket name");
+    if (!storage::IsValidBucketName(bucket)) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "s3 allowed bucket \"" + bucket + "\" is not a bucket name");
     }
   }
   if (!endpoint.empty() && !endpoint.starts_with("http://") && !endpoint.starts_with("https://")) {
@@ -42,46 +43,45 @@ Result<S3Source::Location> S3Source::ParseUrl(std::string_view url) {
       return Fail(ErrorCode::kInvalidArgument, "s3 source has an empty key or versionId");
     }
   }
-  if (!IsValidBucketName(location.bucket)) {
+  if (!storage::IsValidBucketName(location.bucket)) {
     return Fail(ErrorCode::kInvalidArgument, "s3 source names an invalid bucket");
   }
   location.key = key;
   return location;
 }
 
-Result<std::unique_ptr<S3Source>> S3Source::Create(const Config& config, const FetchConfig& fetch,
-                                                   int64_t max_bytes, EnvLookup env) {
+Result<std::unique_ptr<S3Source>> S3Source::Create(const Config& config,
+                                                   const storage::FetchConfig& fetch,
+                                                   int64_t max_bytes, storage::EnvLookup env) {
   if (auto r = config.Validate(); !r) return std::unexpected(r.error());
-  auto s3 = S3Client::Create(
+  auto s3 = storage::S3Client::Create(
       {.region = config.region, .endpoint = config.endpoint, .path_style = config.path_style},
       std::move(env));
   if (!s3) return std::unexpected(s3.error());
   return std::unique_ptr<S3Source>(new S3Source(config, fetch, max_bytes, *std::move(s3)));
 }
 
-S3Source::S3Source(const Config& config, const FetchConfig& fetch, int64_t max_bytes,
-                   std::unique_ptr<S3Client> s3)
+S3Source::S3Source(const Config& config, const storage::FetchConfig& fetch, int64_t max_bytes,
+                   std::unique_ptr<storage::S3Client> s3)
     : config_(config), fetch_(fetch), max_bytes_(max_bytes), s3_(std::move(s3)) {}
 
-std::string S3Source::ObjectUrl(const Location& location) const {
-  return s3_->ObjectUrl(location);
-}
+std::string S3Source::ObjectUrl(const Location& location) const { return s3_->ObjectUrl(location); }
 
 Result<SourceImage> S3Source::Fetch(std::string_view url) const {
   auto location = ParseUrl(url);
   if (!location) return std::unexpected(location.error());
   if (!config_.allowed_buckets.empty() &&
-      std::find(config_.allowed_buckets.begin(), config_.allowed_buckets.end(),
-                location->bucket) == config_.allowed_buckets.end()) {
+      std::find(config_.allowed_buckets.begin(), config_.allowed_buckets.end(), location->bucket) ==
+          config_.allowed_buckets.end()) {
     return Fail(ErrorCode::kPermissionDenied, "bucket \"" + location->bucket + "\" is not allowed");
   }
-  auto response = s3_->Perform(fetch_.Request(ObjectUrl(*location), max_bytes_, "S3 object"),
-                               fetch_.Retry());
+  auto response =
+      s3_->Perform(fetch_.Request(ObjectUrl(*location), max_bytes_, "S3 object"), fetch_.Retry());
   if (!response) return std::unexpected(response.error());
   const long status = response->status;
   if (status == 200) return TakeSourceImage(*std::move(response));
-  std::string code = S3ErrorCode(response->body);
-  std::string detail = S3StatusDetail(*response);
+  std::string code = storage::S3ErrorCode(response->body);
+  std::string detail = storage::S3StatusDetail(*response);
   if (status == 404) return Fail(ErrorCode::kNotFound, "source not found");
   if (status == 403 || status == 401) {
     return Fail(ErrorCode::kUpstreamFailed,
@@ -95,4 +95,4 @@ Result<SourceImage> S3Source::Fetch(std::string_view url) const {
   return Fail(ErrorCode::kUpstreamFailed, "S3 answered " + detail);
 }
 
-}  // namespace imgorigin::origin
+}  // namespace imgorigin::sources

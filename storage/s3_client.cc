@@ -1,11 +1,11 @@
-#include "origin/s3_client.h"
+#include "storage/s3_client.h"
 
 #include <openssl/evp.h>
 
 #include <algorithm>
 #include <cctype>
 
-namespace imgorigin::origin {
+namespace imgorigin::storage {
 namespace {
 
 using common::ErrorCode;
@@ -69,7 +69,8 @@ Result<std::unique_ptr<S3Client>> S3Client::Create(const Config& config, EnvLook
   if (endpoint.empty()) endpoint = "https://s3." + region + ".amazonaws.com";
   while (endpoint.ends_with("/")) endpoint.pop_back();
   if (!endpoint.starts_with("http://") && !endpoint.starts_with("https://")) {
-    return Fail(ErrorCode::kInvalidArgument, "S3 endpoint \"" + endpoint + "\" must be an http(s) URL");
+    return Fail(ErrorCode::kInvalidArgument,
+                "S3 endpoint \"" + endpoint + "\" must be an http(s) URL");
   }
   return std::unique_ptr<S3Client>(
       new S3Client(config, std::move(env), std::move(region), std::move(endpoint)));
@@ -112,4 +113,4 @@ Result<HttpResponse> S3Client::Perform(HttpRequest request, const RetryPolicy& r
   return http_.PerformWithRetry(request, retry);
 }
 
-}  // namespace imgorigin::origin
+}  // namespace imgorigin::storage

@@ -15,10 +15,10 @@
 #include <string_view>
 
 #include "common/status.h"
-#include "origin/aws_credentials.h"
-#include "origin/curl_client.h"
+#include "storage/aws_credentials.h"
+#include "storage/curl_client.h"
 
-namespace imgorigin::origin {
+namespace imgorigin::storage {
 
 class S3Client {
  public:
@@ -70,4 +70,4 @@ std::string S3StatusDetail(const HttpResponse& response);
 // RFC 1123-ish bucket names; also keeps "/" and ".." out of request paths.
 bool IsValidBucketName(std::string_view bucket);
 
-}  // namespace imgorigin::origin
+}  // namespace imgorigin::storage
