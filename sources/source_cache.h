@@ -8,26 +8,24 @@
 // are bounded by size with least-recently-used eviction. Originals streamed to a file are not
 // kept in memory; on disk they are hard-linked, never copied through memory.
 //
-// The disk tier is private to this class for now; cache/ is gaining a general disk tier, and
-// once it can store entries as plain files that libvips can open by path, this tier should
-// become an instance of it with its own directory and budget. Thread-safe.
+// The memory tier is a common::ShardedLru, the disk tier a storage::DiskLru (plain files that
+// libvips can open by path) with its own directory and budget. Thread-safe.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <list>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
 
 #include "cache/coalescer.h"
+#include "common/lru_cache.h"
 #include "common/status.h"
 #include "common/thread_pool.h"
 #include "sources/source.h"
+#include "storage/disk_lru.h"
 
 namespace imgorigin::sources {
 
@@ -71,29 +69,19 @@ class SourceCache {
   Stats stats() const;
 
  private:
+  // An original in memory and when it was fetched (the TTL runs from there).
   struct MemoryEntry {
-    std::string url;
     SourceImage image;
     std::chrono::steady_clock::time_point stored;
   };
-  struct DiskEntry {
-    std::string name;  // file name inside disk_dir
-    int64_t size = 0;
-    int64_t stored = 0;  // unix seconds
-    int64_t last_modified = 0;
-  };
-  using MemoryList = std::list<MemoryEntry>;
-  using DiskList = std::list<std::pair<std::string, DiskEntry>>;  // hash → entry, MRU first
 
   SourceCache(const Config& config, const SourceRouter& sources, common::ThreadPool& io,
-              int64_t file_bytes, int64_t max_bytes);
-  common::Result<void> IndexDisk();
+              int64_t file_bytes, int64_t max_bytes, std::unique_ptr<storage::DiskLru> disk);
   void Load(const std::string& url);  // on an I/O thread
   std::optional<SourceImage> MemoryGet(const std::string& url);
   void MemoryPut(const std::string& url, const SourceImage& image);
   std::optional<SourceImage> DiskGet(const std::string& url);
   void DiskPut(const std::string& url, const SourceImage& image);
-  void DiskEvict();  // with disk_mu_ held
 
   const Config config_;
   const SourceRouter& sources_;
@@ -102,16 +90,8 @@ class SourceCache {
   const int64_t max_bytes_;
   cache::Coalescer<common::Result<SourceImage>> loads_;
 
-  mutable std::mutex memory_mu_;
-  MemoryList memory_;  // MRU first
-  std::unordered_map<std::string, MemoryList::iterator> memory_index_;
-  size_t memory_size_ = 0;
-
-  mutable std::mutex disk_mu_;
-  DiskList disk_;
-  std::unordered_map<std::string, DiskList::iterator> disk_index_;
-  int64_t disk_size_ = 0;
-  std::atomic<uint64_t> temp_counter_{0};
+  common::ShardedLru<MemoryEntry> memory_;
+  std::unique_ptr<storage::DiskLru> disk_;  // null: no disk tier
 
   std::atomic<uint64_t> memory_hits_{0};
   std::atomic<uint64_t> disk_hits_{0};
