@@ -1,9 +1,9 @@
 // A fixed set of worker threads fed from one bounded FIFO queue.
 //
 // The origin uses it as the CPU pool: TrySubmit never blocks, so an event loop can hand work over
-// and answer 503 at once when the queue is full. The pool owns its threads; Shutdown() (also run
-// by the destructor) lets queued tasks finish, then joins. TrySubmit may be called from any
-// thread; tasks run on the pool's threads.
+// and refuse it at once (kOverloaded) when the queue is full. The pool owns its threads; Shutdown()
+// (also run by the destructor) lets queued tasks finish, then joins. TrySubmit may be called from
+// any thread; tasks run on the pool's threads.
 #pragma once
 
 #include <condition_variable>

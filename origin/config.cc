@@ -43,7 +43,8 @@ Result<void> SetBool(bool& out, std::string_view setting, std::string_view text)
   return {};
 }
 
-Result<void> SetMs(std::chrono::milliseconds& out, std::string_view setting, std::string_view text) {
+Result<void> SetMs(std::chrono::milliseconds& out, std::string_view setting,
+                   std::string_view text) {
   int64_t ms = 0;
   if (auto r = SetInt(ms, setting, text); !r) return r;
   out = std::chrono::milliseconds(ms);
@@ -465,9 +466,12 @@ const std::vector<Setting>& Settings() {
 // TOML scalars and arrays of scalars as the text an environment variable would hold.
 Result<std::string> TomlText(const toml::value& v, std::string_view key) {
   switch (v.type()) {
-    case toml::value_t::string: return v.as_string().str;
-    case toml::value_t::integer: return std::to_string(v.as_integer());
-    case toml::value_t::boolean: return std::string(v.as_boolean() ? "true" : "false");
+    case toml::value_t::string:
+      return v.as_string().str;
+    case toml::value_t::integer:
+      return std::to_string(v.as_integer());
+    case toml::value_t::boolean:
+      return std::string(v.as_boolean() ? "true" : "false");
     case toml::value_t::array: {
       std::string joined;
       for (const auto& item : v.as_array()) {
@@ -533,7 +537,8 @@ std::optional<std::string> ProcessEnv(std::string_view name) {
 Result<std::pair<std::string, uint16_t>> ParseHostPort(std::string_view bind) {
   size_t colon = bind.rfind(':');
   if (colon == std::string_view::npos) {
-    return Fail(ErrorCode::kInvalidArgument, "expected host:port, got \"" + std::string(bind) + "\"");
+    return Fail(ErrorCode::kInvalidArgument,
+                "expected host:port, got \"" + std::string(bind) + "\"");
   }
   std::string_view host = bind.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
@@ -553,15 +558,23 @@ Result<int64_t> ParseSize(std::string_view text) {
   int64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || value < 0) {
-    return Fail(ErrorCode::kInvalidArgument, "expected a size such as 64MiB, got \"" +
-                                            std::string(text) + "\"");
+    return Fail(ErrorCode::kInvalidArgument,
+                "expected a size such as 64MiB, got \"" + std::string(text) + "\"");
   }
   std::string unit(end, text.data() + text.size());
   std::transform(unit.begin(), unit.end(), unit.begin(), ::tolower);
   static constexpr std::pair<std::string_view, int64_t> kUnits[] = {
-      {"", 1},           {"b", 1},          {"k", 1ll << 10},  {"kb", 1000},
-      {"kib", 1ll << 10}, {"m", 1ll << 20},  {"mb", 1000'000},  {"mib", 1ll << 20},
-      {"g", 1ll << 30},  {"gb", 1000'000'000}, {"gib", 1ll << 30},
+      {"", 1},
+      {"b", 1},
+      {"k", 1ll << 10},
+      {"kb", 1000},
+      {"kib", 1ll << 10},
+      {"m", 1ll << 20},
+      {"mb", 1000'000},
+      {"mib", 1ll << 20},
+      {"g", 1ll << 30},
+      {"gb", 1000'000'000},
+      {"gib", 1ll << 30},
   };
   for (const auto& [name, factor] : kUnits) {
     if (unit == name) {

@@ -25,7 +25,7 @@ struct EventDeleter {
 
 class EventLoop {
  public:
-  EventLoop();  // requires EnableLibeventThreads() first
+  EventLoop();   // requires EnableLibeventThreads() first
   ~EventLoop();  // joins the thread if still running
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;

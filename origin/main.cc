@@ -14,7 +14,7 @@
 #include "common/thread_pool.h"
 #include "origin/cache_tiers.h"
 #include "origin/config.h"
-#include "origin/handlers.h"
+#include "origin/router.h"
 #include "origin/server.h"
 #include "signing/signer.h"
 #include "sources/http_source.h"
@@ -117,7 +117,7 @@ int Serve(const Config& config) {
   const size_t workers =
       config.workers ? config.workers : 2 * std::max(1u, std::thread::hardware_concurrency());
   common::ThreadPool cpu({.threads = workers, .queue_capacity = config.queue_size});
-  Handlers handlers(config, signer, memory, cpu, **source_cache, **tiers);
+  Router router(config, signer, memory, cpu, **source_cache, **tiers);
 
   auto host_port = ParseHostPort(config.bind);  // validated with the config
   Server server(
@@ -125,7 +125,7 @@ int Serve(const Config& config) {
        .port = host_port->second,
        .loops = config.loops ? config.loops : std::max(1u, std::thread::hardware_concurrency()),
        .client_timeout = config.client_timeout},
-      [&handlers](const ExchangePtr& exchange) { handlers.Handle(exchange); });
+      [&router](const ExchangePtr& exchange) { router.Handle(exchange); });
   auto port = server.Start();
   if (!port) {
     spdlog::error("{}", port.error().message);
@@ -141,7 +141,7 @@ int Serve(const Config& config) {
   sigwait(&stop_signals, &sig);
   spdlog::info("{} received: finishing {} in-flight request(s)", strsignal(sig),
                server.in_flight());
-  handlers.SetDraining();
+  router.SetDraining();
   server.StopAccepting();
   if (!server.WaitIdle(config.shutdown_timeout)) {
     spdlog::warn("shutdown timeout: {} request(s) still in flight", server.in_flight());

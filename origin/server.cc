@@ -189,11 +189,12 @@ common::Result<uint16_t> Server::Start() {
     loop->loop = std::make_unique<EventLoop>();
     loop->http.reset(evhttp_new(loop->loop->base()));
     evhttp_set_timeout(loop->http.get(), static_cast<int>(options_.client_timeout.count()));
-    evhttp_set_max_headers_size(loop->http.get(), static_cast<ev_ssize_t>(options_.max_headers_size));
+    evhttp_set_max_headers_size(loop->http.get(),
+                                static_cast<ev_ssize_t>(options_.max_headers_size));
     evhttp_set_max_body_size(loop->http.get(), 1 << 20);
-    evhttp_set_allowed_methods(loop->http.get(), EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-                                                     EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                                     EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    evhttp_set_allowed_methods(loop->http.get(),
+                               EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                   EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(loop->http.get(), &Server::OnRequest, loop.get());
     evhttp_set_bevcb(loop->http.get(), &NewConnectionBuffer, nullptr);
     loop->socket = evhttp_accept_socket_with_handle(loop->http.get(), *fd);

@@ -2,7 +2,7 @@
 // objects, HTTP(S) originals and the AWS credential endpoints.
 //
 // One request per Perform(), with connect and total timeouts, a byte cap enforced while the body
-// streams (413 as soon as it is crossed, not after the download), large bodies streamed to a
+// streams (kTooLarge as soon as it is crossed, not after the download), large bodies streamed to a
 // temporary file, an optional guard on the address actually connected to (checked by libcurl's
 // open-socket hook, so DNS tricks and redirects cannot dodge it), and PerformWithRetry() for
 // 5xx/throttling answers with jittered exponential backoff.
@@ -69,7 +69,7 @@ struct HttpRequest {
   std::string user_pwd;   // "access_key_id:secret" for SigV4
   std::chrono::milliseconds connect_timeout{3000};
   std::chrono::milliseconds timeout{30000};                 // whole exchange, body included
-  int64_t max_bytes = std::numeric_limits<int64_t>::max();  // larger 2xx bodies fail with 413
+  int64_t max_bytes = std::numeric_limits<int64_t>::max();  // larger 2xx bodies fail with kTooLarge
   // 2xx bodies larger than this are streamed to a file in spill_dir instead of memory.
   int64_t spill_bytes = std::numeric_limits<int64_t>::max();
   std::string spill_dir = "/tmp";

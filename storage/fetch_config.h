@@ -13,7 +13,7 @@ namespace imgorigin::storage {
 
 struct FetchConfig {
   std::chrono::milliseconds connect_timeout{3000};  // TCP + TLS handshake
-  std::chrono::milliseconds timeout{30'000};        // one attempt, whole body included (504)
+  std::chrono::milliseconds timeout{30'000};        // one attempt, whole body included
   int retries = 2;                                  // extra attempts after 5xx/429/drops
   std::chrono::milliseconds retry_backoff{100};     // first backoff; doubles, jittered
   // Originals larger than this are streamed to a file under temp_dir and decoded from there

@@ -1,0 +1,89 @@
+// The image endpoint: GET|HEAD /{signature}/{options}/{source}.
+//
+// Flow: plan (signature, options, negotiation) → purge generation (cached; else read from the
+// shared tier off the loop) → cache key → If-None-Match → memory tier (all on the loop) →
+// coalesced look-up in the slower tiers and the fleet-wide render lease (TieredCache's I/O pool)
+// → on a miss, render: the original through the source cache (memory, or disk/network on the
+// I/O pool), then transform and store on the CPU pool → reply posted back to the loop. A path
+// seen before (hot paths) starts at the purge-generation check with the plan it had. No loop and
+// no CPU pool thread ever waits on the network. Owns the coalescer and the hot paths; everything
+// else it is given lives longer than it. Handle() runs on event-loop threads; Transform() on
+// CPU pool threads.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cache/coalescer.h"
+#include "cache/memory_tier.h"
+#include "cache/tiered_cache.h"
+#include "common/lru_cache.h"
+#include "common/status.h"
+#include "common/thread_pool.h"
+#include "origin/config.h"
+#include "origin/counters.h"
+#include "origin/image_plan.h"
+#include "origin/server.h"
+#include "sources/source_cache.h"
+
+namespace imgorigin::origin {
+
+class ImageEndpoint {
+ public:
+  ImageEndpoint(const Config& config, const Planner& planner, cache::MemoryTier& memory,
+                common::ThreadPool& cpu, sources::SourceCache& sources, cache::TieredCache& tiers,
+                RequestCounters& counters);
+
+  void Handle(const ExchangePtr& exchange);
+
+ private:
+  // What a finished render hands to every request that waited for it.
+  struct Rendered {
+    common::Result<cache::CachedImagePtr> image;
+    double fetch_ms = 0;
+    double transform_ms = 0;
+    std::string tier;  // the cache tier below memory that answered; "" = rendered here
+  };
+  using RenderedPtr = std::shared_ptr<const Rendered>;
+
+  // The headers of an image reply that depend only on the plan and the image (all but X-Cache
+  // and Server-Timing). Names are literals or config strings, which outlive every reply.
+  using ReplyHeaders = std::vector<std::pair<const char*, std::string>>;
+
+  // A request target seen before (with the request headers its plan depends on): its plan,
+  // so a repeat skips the signature check, parsing and key hashing, and the reply headers for
+  // the image it was last answered with from memory, so a repeated hit skips building them.
+  struct HotPath {
+    PlanPtr plan;
+    // Weak, so the table never keeps an evicted image alive; compared by owner, so a new image
+    // at a reused address cannot pass for it.
+    std::weak_ptr<const cache::CachedImage> image;
+    ReplyHeaders headers;
+  };
+
+  // The rest of Handle() once the source's purge generation (part of the key) is known.
+  // `hot`: the hot path the plan came from, if any.
+  void LookUp(const ExchangePtr& exchange, PlanPtr plan, std::string hot_key,
+              std::shared_ptr<const HotPath> hot);
+  void Render(const PlanPtr& plan);
+  void Transform(const Plan& plan, const sources::SourceImage& source, double fetch_ms);
+  void Finish(const Plan& plan, Rendered rendered);
+  ReplyHeaders ImageHeaders(const Plan& plan, const cache::CachedImage& image) const;
+  void ReplyImage(Exchange& exchange, const ReplyHeaders& headers, const cache::CachedImage& image,
+                  const std::string& x_cache, const std::string& timing) const;
+  void ReplyError(Exchange& exchange, const common::Error& error) const;
+
+  const Config& config_;
+  const Planner& planner_;
+  cache::MemoryTier& memory_;
+  common::ThreadPool& cpu_;
+  sources::SourceCache& sources_;
+  cache::TieredCache& tiers_;
+  RequestCounters& counters_;
+  common::ShardedLru<HotPath> hot_paths_;
+  cache::Coalescer<RenderedPtr> renders_;
+};
+
+}  // namespace imgorigin::origin

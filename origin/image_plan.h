@@ -1,0 +1,58 @@
+// Image plans: everything about one image request that the reply needs, fixed before any
+// rendering. A Planner verifies the signature, parses the options, negotiates the output format
+// and client hints from the request headers, and derives the cache key and ETag.
+//
+// Shared by the image and /info endpoints. Immutable after construction; its const members run
+// on event loops, any number at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "origin/config.h"
+#include "origin/server.h"
+#include "signing/signer.h"
+#include "transforms/parser.h"
+
+namespace imgorigin::origin {
+
+struct Plan {
+  transforms::ImageRequest request;
+  uint64_t generation = 0;  // the source's purge generation the key was made with
+  std::string key;
+  std::string etag;
+  std::string cache_control;
+  std::string vary;  // request headers the response depends on; "" = none
+};
+using PlanPtr = std::shared_ptr<const Plan>;
+
+class Planner {
+ public:
+  Planner(const Config& config, const signing::Signer& signer);
+
+  // `path` is the request path without any endpoint prefix: "/{signature}/{options}/{source}".
+  // The key is left for SetKey(), once the source's purge generation is known.
+  common::Result<Plan> Make(const Exchange& exchange, std::string_view path) const;
+  void SetKey(Plan& plan, uint64_t generation) const;
+  // The hot-path key of an image request: its path, plus the values of the request headers
+  // Negotiate() reads when they can change the plan. "" = not to be remembered.
+  std::string HotKey(const Exchange& exchange) const;
+
+ private:
+  // Content negotiation and client hints: fills in what the URL left open from the request
+  // headers, and records those headers in plan.vary.
+  void Negotiate(const Exchange& exchange, Plan& plan) const;
+
+  const Config& config_;
+  const signing::Signer& signer_;
+  std::optional<int64_t> max_age_;  // the max-age in config_.cache_control, if any
+  // Digest of the settings that change output bytes without being in the URL (default quality,
+  // encoder flags, watermark): part of every key, so changing them never serves stale results.
+  std::string output_fingerprint_;
+};
+
+}  // namespace imgorigin::origin

@@ -1,0 +1,58 @@
+#include "origin/purge_endpoint.h"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cache/key.h"
+#include "origin/replies.h"
+#include "signing/base64url.h"
+#include "transforms/parser.h"
+
+namespace imgorigin::origin {
+
+using common::ErrorCode;
+
+void PurgeEndpoint::Handle(const ExchangePtr& exchange) {
+  Exchange& ex = *exchange;
+  if (!ex.is_post() && !config_.api_key.empty()) return ReplyMethodNotAllowed(ex, "POST");
+  if (!Authorize(ex, config_.api_key)) return;
+  constexpr size_t kMaxBody = 64 << 10;
+  auto body = ex.body(kMaxBody);
+  if (!body)
+    return ReplyJsonError(ex, {ErrorCode::kTooLarge, "request body is larger than 64 KiB"});
+  auto json = nlohmann::json::parse(*body, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.is_object() || !json.contains("source") ||
+      !json["source"].is_string() || json["source"].get<std::string>().empty()) {
+    return ReplyJsonError(ex, {ErrorCode::kInvalidArgument,
+                               "expected JSON {\"source\": \"<source URL as in image URLs>\"}"});
+  }
+  // Resolved exactly as an image URL's source is (base URL, scheme case), so the generation
+  // bumped is the one the image keys use.
+  auto request = transforms::ParseProcessingPath(
+      "/" + signing::Base64UrlEncode(json["source"].get<std::string>()), config_.parser);
+  if (!request) return ReplyJsonError(ex, request.error());
+  std::string source = request->source;
+  std::string tag = cache::SourceTag(source);
+  tiers_.Purge(source, [this, exchange, source, tag](common::Result<uint64_t> generation) {
+    exchange->loop().Post([this, exchange, source, tag, generation] {
+      if (!generation) {
+        spdlog::warn("purge of {} failed: {} (request {})", source, generation.error().message,
+                     exchange->request_id());
+        return ReplyJsonError(*exchange, {ErrorCode::kUnavailable, generation.error().message});
+      }
+      spdlog::info("purged {} (generation {}, cache tag {})", source, *generation, tag);
+      exchange->AddHeader(config_.cache_tag_header.c_str(), tag);
+      const bool fleet = tiers_.has_shared();
+      ReplyJson(*exchange, 200,
+                {{"source", source},
+                 {"generation", *generation},
+                 {"cache_tag", tag},
+                 {"cache_tag_header", config_.cache_tag_header},
+                 {"scope", fleet ? "fleet" : "node"},
+                 {"propagation_ms", fleet ? tiers_.purge_bound().count() : 0}});
+    });
+  });
+}
+
+}  // namespace imgorigin::origin

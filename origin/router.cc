@@ -1,0 +1,26 @@
+#include "origin/router.h"
+
+#include "origin/replies.h"
+
+namespace imgorigin::origin {
+
+Router::Router(const Config& config, const signing::Signer& signer, cache::MemoryTier& memory,
+               common::ThreadPool& cpu, sources::SourceCache& sources, cache::TieredCache& tiers)
+    : planner_(config, signer),
+      image_(config, planner_, memory, cpu, sources, tiers, counters_),
+      info_(config, planner_, cpu, sources, counters_),
+      purge_(config, tiers),
+      admin_(memory, tiers, sources, counters_) {}
+
+void Router::Handle(const ExchangePtr& exchange) {
+  std::string_view path = exchange->path();
+  if (path == "/v1/purge") return purge_.Handle(exchange);
+  if (!exchange->is_get_or_head()) return ReplyMethodNotAllowed(*exchange, "GET, HEAD");
+  if (path.starts_with("/info/")) return info_.Handle(exchange);
+  if (path == "/health") return admin_.Health(*exchange);
+  if (path == "/ready") return admin_.Ready(*exchange);
+  if (path == "/metrics") return admin_.Metrics(*exchange);
+  image_.Handle(exchange);
+}
+
+}  // namespace imgorigin::origin
