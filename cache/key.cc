@@ -6,13 +6,12 @@
 #include <cstdlib>
 #include <memory>
 
+#include "common/handle.h"
+
 namespace imgorigin::cache {
 namespace {
 
-struct MdCtxDeleter {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
+using MdCtxPtr = common::Handle<EVP_MD_CTX, EVP_MD_CTX_free>;
 
 // Fixed-width little-endian, so the encoding does not depend on the host.
 std::array<unsigned char, 8> U64(uint64_t v) {

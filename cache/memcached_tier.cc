@@ -10,10 +10,6 @@ namespace {
 using common::ErrorCode;
 using common::Fail;
 
-struct FreeDeleter {
-  void operator()(char* p) const { std::free(p); }
-};
-
 common::Error McError(const memcached_st* m, memcached_return_t rc) {
   return common::Error{ErrorCode::kUnavailable,
                        std::string("memcached: ") + memcached_strerror(m, rc)};
@@ -92,7 +88,8 @@ class MemcachedTier::Borrowed {
 
 common::Result<void> MemcachedTier::Config::Validate() const {
   if (auto parsed = ParseServers(servers); !parsed) return std::unexpected(parsed.error());
-  if (timeout.count() <= 0) return Fail(ErrorCode::kInvalidArgument, "memcached timeout must be > 0");
+  if (timeout.count() <= 0)
+    return Fail(ErrorCode::kInvalidArgument, "memcached timeout must be > 0");
   return {};
 }
 
@@ -143,8 +140,7 @@ common::Result<std::optional<std::string>> GetValue(memcached_st* m, const std::
                                                     memcached_return_t* rc) {
   size_t length = 0;
   uint32_t flags = 0;
-  std::unique_ptr<char, FreeDeleter> value(
-      memcached_get(m, key.data(), key.size(), &length, &flags, rc));
+  common::Handle<char, ::free> value(memcached_get(m, key.data(), key.size(), &length, &flags, rc));
   if (*rc == MEMCACHED_NOTFOUND) return std::nullopt;
   if (memcached_failed(*rc)) return std::unexpected(McError(m, *rc));
   if (!value) return std::string();

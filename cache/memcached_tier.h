@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "cache/tier.h"
+#include "common/handle.h"
 #include "common/status.h"
 
 namespace imgorigin::cache {
@@ -56,10 +57,7 @@ class MemcachedTier : public SharedTier {
   common::Result<uint64_t> IncrementWithEpoch(const std::string& name,
                                               const std::string& epoch) override;
 
-  struct Deleter {
-    void operator()(memcached_st* m) const { memcached_free(m); }
-  };
-  using ClientPtr = std::unique_ptr<memcached_st, Deleter>;
+  using ClientPtr = common::Handle<memcached_st, memcached_free>;
 
   class PassKey {
     friend class MemcachedTier;

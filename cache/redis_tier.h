@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "cache/tier.h"
+#include "common/handle.h"
 #include "common/status.h"
 
 namespace imgorigin::cache {
@@ -62,14 +63,8 @@ class RedisTier : public SharedTier {
   common::Result<uint64_t> IncrementWithEpoch(const std::string& name,
                                               const std::string& epoch) override;
 
-  struct ContextDeleter {
-    void operator()(redisContext* c) const { redisFree(c); }
-  };
-  struct ReplyDeleter {
-    void operator()(redisReply* r) const { freeReplyObject(r); }
-  };
-  using ContextPtr = std::unique_ptr<redisContext, ContextDeleter>;
-  using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
+  using ContextPtr = common::Handle<redisContext, redisFree>;
+  using ReplyPtr = common::Handle<redisReply, freeReplyObject>;
   using Command = std::vector<std::string_view>;  // views into the caller's strings
 
   class PassKey {

@@ -33,6 +33,8 @@ class UniqueFd {
 
   int get() const { return fd_; }
   bool valid() const { return fd_ >= 0; }
+  // Gives up ownership, for a library that closes the descriptor itself.
+  int release() { return std::exchange(fd_, -1); }
 
  private:
   int fd_;

@@ -14,12 +14,8 @@ void EnableLibeventThreads() {
 
 namespace {
 
-struct EventConfigDeleter {
-  void operator()(event_config* config) const { event_config_free(config); }
-};
-
 event_base* NewBase() {
-  std::unique_ptr<event_config, EventConfigDeleter> config(event_config_new());
+  common::Handle<event_config, event_config_free> config(event_config_new());
   if (!config) return nullptr;
   // evhttp adds and removes a connection's read and write events several times per request;
   // the changelist folds them into at most one epoll_ctl per fd per loop iteration.

@@ -14,14 +14,9 @@
 #include <mutex>
 #include <thread>
 
-namespace imgorigin::origin {
+#include "common/handle.h"
 
-struct EventBaseDeleter {
-  void operator()(event_base* base) const { event_base_free(base); }
-};
-struct EventDeleter {
-  void operator()(event* ev) const { event_free(ev); }
-};
+namespace imgorigin::origin {
 
 class EventLoop {
  public:
@@ -42,8 +37,8 @@ class EventLoop {
  private:
   static void OnWake(evutil_socket_t, short, void* self);
 
-  std::unique_ptr<event_base, EventBaseDeleter> base_;
-  std::unique_ptr<event, EventDeleter> wake_;
+  common::Handle<event_base, event_base_free> base_;
+  common::Handle<event, event_free> wake_;
   std::mutex mu_;
   std::deque<std::function<void()>> tasks_;
   std::thread thread_;

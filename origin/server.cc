@@ -15,6 +15,8 @@
 #include <random>
 #include <thread>
 
+#include "common/fd.h"
+
 namespace imgorigin::origin {
 namespace {
 
@@ -43,7 +45,7 @@ bool IsSafeRequestId(const char* id) {
   return true;
 }
 
-common::Result<int> Listen(const std::string& host, uint16_t port) {
+common::Result<common::UniqueFd> Listen(const std::string& host, uint16_t port) {
   sockaddr_storage addr{};
   socklen_t len = 0;
   auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
@@ -59,8 +61,10 @@ common::Result<int> Listen(const std::string& host, uint16_t port) {
   } else {
     return Fail(ErrorCode::kInternal, "bind address \"" + host + "\" is not an IP address");
   }
-  int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Fail(ErrorCode::kInternal, std::string("socket: ") + strerror(errno));
+  common::UniqueFd socket_fd(socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!socket_fd.valid())
+    return Fail(ErrorCode::kInternal, std::string("socket: ") + strerror(errno));
+  const int fd = socket_fd.get();
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
@@ -69,11 +73,10 @@ common::Result<int> Listen(const std::string& host, uint16_t port) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || listen(fd, 1024) != 0) {
     std::string why = strerror(errno);
-    close(fd);
     return Fail(ErrorCode::kInternal,
                 "cannot listen on " + host + ":" + std::to_string(port) + ": " + why);
   }
-  return fd;
+  return socket_fd;
 }
 
 uint16_t BoundPort(int fd) {
@@ -93,7 +96,7 @@ bufferevent* NewConnectionBuffer(event_base* base, void* /*arg*/) {
 }
 
 void FreeSharedBytes(const void*, size_t, void* holder) {
-  delete static_cast<common::SharedBytes*>(holder);
+  std::unique_ptr<common::SharedBytes>(static_cast<common::SharedBytes*>(holder));
 }
 
 }  // namespace
@@ -160,7 +163,7 @@ void Exchange::Send(int status, const common::SharedBytes& body) {
   } else if (length > 0) {
     // The reply references the shared bytes; the holder keeps them alive until libevent has
     // written them, even if the cache evicts the entry meanwhile. C callback: owned raw pointer.
-    auto* holder = new common::SharedBytes(body);
+    auto* holder = std::make_unique<common::SharedBytes>(body).release();
     evbuffer_add_reference(out, body->data(), length, FreeSharedBytes, holder);
   }
   evhttp_send_reply(req_, status, nullptr, nullptr);
@@ -183,7 +186,7 @@ common::Result<uint16_t> Server::Start() {
   for (size_t i = 0; i < std::max<size_t>(1, options_.loops); ++i) {
     auto fd = Listen(options_.host, port);
     if (!fd) return std::unexpected(fd.error());
-    port = BoundPort(*fd);  // later sockets join the port the first one got
+    port = BoundPort(fd->get());  // later sockets join the port the first one got
     auto loop = std::make_unique<Loop>();
     loop->owner = this;
     loop->loop = std::make_unique<EventLoop>();
@@ -197,11 +200,11 @@ common::Result<uint16_t> Server::Start() {
                                    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(loop->http.get(), &Server::OnRequest, loop.get());
     evhttp_set_bevcb(loop->http.get(), &NewConnectionBuffer, nullptr);
-    loop->socket = evhttp_accept_socket_with_handle(loop->http.get(), *fd);
+    loop->socket = evhttp_accept_socket_with_handle(loop->http.get(), fd->get());
     if (loop->socket == nullptr) {
-      close(*fd);
       return Fail(ErrorCode::kInternal, "evhttp could not accept on the listening socket");
     }
+    fd->release();  // evhttp owns it now
     loops_.push_back(std::move(loop));
   }
   // Handler and Server outlive the loops, so the callbacks' back pointer stays valid.

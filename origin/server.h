@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/bytes.h"
+#include "common/handle.h"
 #include "common/status.h"
 #include "origin/event_loop.h"
 
@@ -62,10 +63,6 @@ class Exchange {
 
 using ExchangePtr = std::shared_ptr<Exchange>;
 
-struct HttpDeleter {
-  void operator()(evhttp* http) const { evhttp_free(http); }
-};
-
 class Server {
  public:
   struct Options {
@@ -97,7 +94,7 @@ class Server {
   struct Loop {
     Server* owner = nullptr;
     std::unique_ptr<EventLoop> loop;
-    std::unique_ptr<evhttp, HttpDeleter> http;
+    common::Handle<evhttp, evhttp_free> http;
     evhttp_bound_socket* socket = nullptr;
   };
   static void OnRequest(evhttp_request* req, void* arg);

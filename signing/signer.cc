@@ -1,8 +1,8 @@
 #include "signing/signer.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/core_names.h>
 #include <openssl/params.h>
 
 #include <algorithm>
@@ -39,13 +39,8 @@ common::Result<void> Config::Validate() const {
   return {};
 }
 
-void Signer::MacCtxDeleter::operator()(EVP_MAC_CTX* ctx) const { EVP_MAC_CTX_free(ctx); }
-
 Signer::Signer(Config config) : config_(std::move(config)) {
-  struct MacDeleter {
-    void operator()(EVP_MAC* mac) const { EVP_MAC_free(mac); }
-  };
-  const std::unique_ptr<EVP_MAC, MacDeleter> hmac(EVP_MAC_fetch(nullptr, "HMAC", nullptr));
+  const common::Handle<EVP_MAC, EVP_MAC_free> hmac(EVP_MAC_fetch(nullptr, "HMAC", nullptr));
   char digest_name[] = "SHA256";
   const OSSL_PARAM params[] = {
       OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
@@ -97,7 +92,8 @@ std::string Signer::Digest(size_t index, std::string_view path) const {
   unsigned char digest[EVP_MAX_MD_SIZE];
   size_t digest_size = 0;
   if (!ctx ||
-      EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(path.data()), path.size()) != 1 ||
+      EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(path.data()), path.size()) !=
+          1 ||
       EVP_MAC_final(ctx.get(), digest, &digest_size, sizeof digest) != 1) {
     return {};
   }

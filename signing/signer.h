@@ -5,7 +5,7 @@
 // any. Comparison is constant-time. Immutable after construction; any thread.
 #pragma once
 
-#include <openssl/types.h>
+#include <openssl/evp.h>
 
 #include <cstddef>
 #include <memory>
@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/handle.h"
 #include "common/status.h"
 
 namespace imgorigin::signing {
@@ -46,10 +47,7 @@ class Signer {
   bool has_keys() const { return !config_.keys.empty(); }
 
  private:
-  struct MacCtxDeleter {
-    void operator()(EVP_MAC_CTX* ctx) const;
-  };
-  using MacCtxPtr = std::unique_ptr<EVP_MAC_CTX, MacCtxDeleter>;
+  using MacCtxPtr = common::Handle<EVP_MAC_CTX, EVP_MAC_CTX_free>;
 
   // HMAC of salt ‖ path under pair `index`, truncated to signature_size; empty on failure.
   std::string Digest(size_t index, std::string_view path) const;

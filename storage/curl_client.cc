@@ -26,10 +26,7 @@ using common::Result;
 constexpr size_t kMaxIdleHandles = 64;
 constexpr size_t kErrorBodyBytes = 64 * 1024;
 
-struct SlistDeleter {
-  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
-};
-using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
+using Slist = common::Handle<curl_slist, curl_slist_free_all>;
 
 bool StartsWithNoCase(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() &&
@@ -55,28 +52,27 @@ struct Transfer {
   int64_t total = 0;
   std::string body;
   std::string spill_path;  // unlinked unless handed over to the response
-  int fd = -1;
+  common::UniqueFd fd;
   bool to_file = false;  // Content-Length says the body is over spill_bytes
   bool blocked = false;
   bool too_large = false;
   bool write_failed = false;
 
   ~Transfer() {
-    if (fd >= 0) ::close(fd);
     if (!spill_path.empty()) ::unlink(spill_path.c_str());
   }
   bool Success() const { return status >= 200 && status < 300; }
 
   bool Spill(const char* data, size_t n) {
-    if (fd < 0) {
+    if (!fd.valid()) {
       std::string path = request->spill_dir + "/imgorigin-src-XXXXXX";
-      fd = ::mkostemp(path.data(), O_CLOEXEC);
-      if (fd < 0) return false;
+      fd = common::UniqueFd(::mkostemp(path.data(), O_CLOEXEC));
+      if (!fd.valid()) return false;
       spill_path = std::move(path);
-      if (!common::WriteAll(fd, body)) return false;
+      if (!common::WriteAll(fd.get(), body)) return false;
       std::string().swap(body);
     }
-    return common::WriteAll(fd, std::string_view(data, n));
+    return common::WriteAll(fd.get(), std::string_view(data, n));
   }
 };
 
@@ -123,7 +119,7 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
     t->too_large = true;
     return 0;
   }
-  if (t->to_file || t->fd >= 0 || t->total > t->request->spill_bytes) {
+  if (t->to_file || t->fd.valid() || t->total > t->request->spill_bytes) {
     if (!t->Spill(data, bytes)) {
       t->write_failed = true;
       return 0;
@@ -277,8 +273,6 @@ struct CurlClient::Attempt {
   bool transient = false;  // a dropped connection: worth another attempt
 };
 
-void CurlClient::HandleDeleter::operator()(void* curl) const { curl_easy_cleanup(curl); }
-
 CurlClient::CurlClient(std::optional<AddressPolicy> guard) : guard_(std::move(guard)) {
   static std::once_flag init;
   std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -397,7 +391,7 @@ CurlClient::Attempt CurlClient::PerformOnce(const HttpRequest& request) const {
     response.redirect_url = location;
   }
   if (!t.spill_path.empty()) {
-    ::close(std::exchange(t.fd, -1));
+    t.fd = common::UniqueFd();
     response.file = std::make_shared<const SpilledFile>(std::exchange(t.spill_path, {}), t.total);
   } else {
     response.body = std::move(t.body);

@@ -13,6 +13,7 @@
 // from an I/O pool thread, never from an event loop. Every method is thread-safe.
 #pragma once
 
+#include <curl/curl.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -26,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/handle.h"
 #include "common/status.h"
 #include "storage/spilled_file.h"
 
@@ -111,10 +113,7 @@ class CurlClient {
                                                 const RetryPolicy& retry) const;
 
  private:
-  struct HandleDeleter {
-    void operator()(void* curl) const;
-  };
-  using Handle = std::unique_ptr<void, HandleDeleter>;
+  using Handle = common::Handle<CURL, curl_easy_cleanup>;
   struct Attempt;
 
   Attempt PerformOnce(const HttpRequest& request) const;

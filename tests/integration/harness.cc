@@ -25,13 +25,6 @@
 namespace imgorigin::testing {
 namespace {
 
-struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
-
 size_t OnBody(char* data, size_t size, size_t n, void* out) {
   static_cast<std::string*>(out)->append(data, size * n);
   return size * n;
@@ -127,8 +120,8 @@ HttpResponse HttpRequest(uint16_t port, const std::string& target,
                          const std::vector<std::string>& headers, const std::string& method) {
   static std::once_flag init;
   std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
-  std::unique_ptr<curl_slist, SlistDeleter> list;
+  CurlPtr curl(curl_easy_init());
+  SlistPtr list;
   for (const auto& h : headers) list.reset(curl_slist_append(list.release(), h.c_str()));
   HttpResponse response;
   std::string url = "http://127.0.0.1:" + std::to_string(port) + target;

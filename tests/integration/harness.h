@@ -3,6 +3,7 @@
 // Used from test threads only; HttpRequest may be called from several threads at once.
 #pragma once
 
+#include <curl/curl.h>
 #include <sys/types.h>
 
 #include <functional>
@@ -12,7 +13,12 @@
 
 #include <vips/vips8>
 
+#include "common/handle.h"
+
 namespace imgorigin::testing {
+
+using CurlPtr = common::Handle<CURL, curl_easy_cleanup>;
+using SlistPtr = common::Handle<curl_slist, curl_slist_free_all>;
 
 // The dev key and salt of conf/dev.toml, used by the tests too.
 inline constexpr char kKeyHex[] = "696d676f726967696e2d6465762d6b6579";

@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/integration/harness.h"
+
 namespace imgorigin::testing {
 
 // Under CI a missing stub dependency (node, tests/node_modules) fails the test; locally it skips.
@@ -115,10 +117,7 @@ class NodeStub {
 
 // GET http://host:port/__stats (the stubs' JSON counters).
 inline std::string StubStats(uint16_t port, const std::string& host = "127.0.0.1") {
-  struct CurlDeleter {
-    void operator()(CURL* c) const { curl_easy_cleanup(c); }
-  };
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  CurlPtr curl(curl_easy_init());
   std::string body;
   std::string url = "http://" + host + ":" + std::to_string(port) + "/__stats";
   curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());

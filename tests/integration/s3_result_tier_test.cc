@@ -120,14 +120,8 @@ class S3ResultTierTest : public ::testing::Test {
   // the test reads and writes objects independently of the code under test.
   S3Reply S3Call(const std::string& method, const std::string& key,
                  const std::string& body = "") const {
-    struct CurlDeleter {
-      void operator()(CURL* c) const { curl_easy_cleanup(c); }
-    };
-    struct SlistDeleter {
-      void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-    };
-    std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
-    std::unique_ptr<curl_slist, SlistDeleter> headers(
+    CurlPtr curl(curl_easy_init());
+    SlistPtr headers(
         curl_slist_append(nullptr, "x-amz-content-sha256: UNSIGNED-PAYLOAD"));
     const std::string url = Endpoint() + "/results/" + key;  // keys here are hex and "/"
     const std::string user = std::string(kAccessKey) + ":" + kSecret;
@@ -281,14 +275,8 @@ TEST_F(S3ResultTierTest, BucketDownFailsNoRequestAndOpensTheBreaker) {
 
 // POST /v1/purge with the API key; the harness's client sends no body.
 long Purge(const OriginProcess& origin, const std::string& source) {
-  struct CurlDeleter {
-    void operator()(CURL* c) const { curl_easy_cleanup(c); }
-  };
-  struct SlistDeleter {
-    void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-  };
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
-  std::unique_ptr<curl_slist, SlistDeleter> headers(
+  CurlPtr curl(curl_easy_init());
+  SlistPtr headers(
       curl_slist_append(nullptr, "Content-Type: application/json"));
   headers.reset(curl_slist_append(headers.release(),
                                   (std::string("Authorization: Bearer ") + kApiKey).c_str()));
