@@ -93,6 +93,8 @@ void AdminEndpoint::Metrics(Exchange& exchange) const {
          "\n";
   counter("imgorigin_source_fetches_total", "Originals fetched from their source.", "",
           originals.fetches);
+  counter("imgorigin_source_spilled_total",
+          "Originals too large for memory, streamed to a temporary file.", "", originals.spilled);
   counter("imgorigin_source_coalesced_total", "Requests that waited for another's fetch.", "",
           originals.coalesced);
   out +=

@@ -136,6 +136,7 @@ void SourceCache::Load(const std::string& url) {
   }
   fetches_.fetch_add(1, std::memory_order_relaxed);
   Result<SourceImage> result = sources_.Fetch(url);
+  if (result && result->file) spilled_.fetch_add(1, std::memory_order_relaxed);
   // Into memory before the waiters are answered, so a request arriving right after finds it.
   if (result && cacheable) MemoryPut(url, *result);
   loads_.Complete(url, result);
@@ -199,6 +200,7 @@ SourceCache::Stats SourceCache::stats() const {
   s.memory_hits = memory_hits_.load(std::memory_order_relaxed);
   s.disk_hits = disk_hits_.load(std::memory_order_relaxed);
   s.fetches = fetches_.load(std::memory_order_relaxed);
+  s.spilled = spilled_.load(std::memory_order_relaxed);
   s.coalesced = coalesced_.load(std::memory_order_relaxed);
   s.memory_bytes = memory_.size_bytes();
   s.disk_bytes = disk_ ? static_cast<int64_t>(disk_->size_bytes()) : 0;

@@ -44,6 +44,7 @@ class SourceCache {
     uint64_t memory_hits = 0;
     uint64_t disk_hits = 0;
     uint64_t fetches = 0;    // calls to a Source
+    uint64_t spilled = 0;    // fetched originals that were streamed to a temporary file
     uint64_t coalesced = 0;  // requests that waited for another request's fetch
     size_t memory_bytes = 0;
     int64_t disk_bytes = 0;
@@ -96,6 +97,7 @@ class SourceCache {
   std::atomic<uint64_t> memory_hits_{0};
   std::atomic<uint64_t> disk_hits_{0};
   std::atomic<uint64_t> fetches_{0};
+  std::atomic<uint64_t> spilled_{0};
   std::atomic<uint64_t> coalesced_{0};
 };
 

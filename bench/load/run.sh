@@ -73,7 +73,8 @@ BIN0=$(build_dir "${builds[0]}")
 
 # --- processes ---------------------------------------------------------------------------------
 started=()
-ulimit -c unlimited 2>/dev/null || true
+# No core files: a crash shows in the server log (and dmesg), never as a dump in the tree.
+ulimit -c 0
 cleanup() {
   for pid in "${started[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${started[@]}"; do wait "$pid" 2>/dev/null || true; done
@@ -119,7 +120,6 @@ reset_peak() { local p; for p in "$@"; do echo 5 >"/proc/$p/clear_refs" 2>/dev/n
 start_imgorigin() {
   local name=$1 build=$2 port=$3
   shift 3
-  # Run from logs/ so that a core dump (ulimit -c below) lands next to the server's log.
   (cd "$WORK/logs" && exec env IMGORIGIN_BIND="127.0.0.1:$port" IMGORIGIN_KEY="$KEY" \
     IMGORIGIN_SALT="$SALT" IMGORIGIN_LOCAL_ROOT="$WORK/root" "$@" \
     "$(build_dir "$build")/origin/imgorigin" serve >"$WORK/logs/$name.log" 2>&1) &

@@ -4,6 +4,7 @@
 # fuzz_decode.cc), then the image. Each image is tiny; truncated variants and a decompression
 # bomb header are included. Crash inputs (crash-*) are kept.
 set -eu
+ulimit -c 0  # a crashing vips must never leave a core dump in the tree
 here=$(cd "$(dirname "$0")" && pwd)
 out="$here/corpus/decode"
 mkdir -p "$out"

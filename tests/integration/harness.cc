@@ -176,15 +176,6 @@ int OriginProcess::Stop() {
   return exit_status_;
 }
 
-long OriginProcess::PeakRssKib() const {
-  std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
-
 int RunBinary(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
               std::string* out) {
   int fd = -1;

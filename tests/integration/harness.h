@@ -59,9 +59,6 @@ class OriginProcess {
   int exit_status() const { return exit_status_; }
   const std::string& output() const { return output_; }  // stdout seen so far
 
-  // Peak resident set size of the process so far (VmHWM), in KiB.
-  long PeakRssKib() const;
-
   HttpResponse Get(const std::string& target, const std::vector<std::string>& headers = {}) const {
     return HttpRequest(port_, target, headers);
   }
