@@ -310,10 +310,12 @@ common::Result<PostgresRecordStore::Connection> PostgresRecordStore::Connect() {
     state = PQconnectPoll(connection.get());
   }
   if (PQsetnonblocking(connection.get(), 1) != 0) return fail(connection.get());
+  // client_min_messages: notices ("already exists, skipping") would go to stderr otherwise.
   auto setup =
       Exec(connection.get(),
            "SELECT set_config('search_path', $1, false), "
-           "set_config('statement_timeout', $2, false)",
+           "set_config('statement_timeout', $2, false), "
+           "set_config('client_min_messages', 'warning', false)",
            {config_.schema, std::to_string(config_.query_timeout.count())}, config_.query_timeout);
   if (!setup) return std::unexpected(setup.error());
   std::lock_guard lock(mu_);
