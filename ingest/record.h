@@ -2,8 +2,9 @@
 // presigned upload, an S3 event), kept in a RecordStore (record_store.h).
 //
 // A record is a value. Its id is a UUID (NewImageId() makes version 7 ones, whose order is their
-// creation order, so listing by id lists oldest first); its source URL names the original in the
-// originals store (`local:///<id>`, `s3://bucket/prefix/<id>`) and works in signed URLs as is.
+// creation order to the millisecond, so listing by id lists oldest first); its source URL names
+// the original in the originals store (`local:///<id>`, `s3://bucket/prefix/<id>`) and works in
+// signed URLs as is.
 // The facts (format, dimensions, bytes, SHA-256) are known once the bytes were checked: a record
 // is created `ready` with them, or `pending` without them and made ready or failed later.
 // The Validate* functions hold every bound a store enforces, so both stores refuse the same

@@ -71,10 +71,10 @@ class RecordStore {
   // that never existed.
   virtual common::Result<ImageRecord> Get(std::string_view id) = 0;
 
-  // Keyset pagination ordered by id, which for NewImageId() ids is creation order: the records
-  // with id > after_id ("" = from the start), at most `limit` (1..kMaxListLimit) of them.
-  // Tombstones are skipped. A record created while a client pages through appears if its id
-  // sorts after the cursor; no record is ever listed twice.
+  // Keyset pagination ordered by id, which for NewImageId() ids is creation order to the
+  // millisecond: the records with id > after_id ("" = from the start), at most `limit`
+  // (1..kMaxListLimit) of them. Tombstones are skipped. A record created while a client pages
+  // through appears if its id sorts after the cursor; no record is ever listed twice.
   virtual common::Result<Page> List(std::string_view after_id, int limit) = 0;
 
   // pending, failed or ready → ready with these facts; clears last_error.
