@@ -1,0 +1,462 @@
+#include "ingest/sqlite_record_store.h"
+
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+#include "ingest/stored_record.h"
+
+namespace imgorigin::ingest {
+namespace {
+
+namespace fs = std::filesystem;
+using common::ErrorCode;
+using common::Fail;
+
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+// Written once, applied in order, never edited after release: a change is a new version.
+constexpr Migration kMigrations[] = {
+    {1, R"sql(
+      CREATE TABLE images (
+        id TEXT PRIMARY KEY NOT NULL,
+        source_url TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'ready', 'failed', 'deleted')),
+        format TEXT NOT NULL DEFAULT '',
+        width INTEGER NOT NULL DEFAULT 0,
+        height INTEGER NOT NULL DEFAULT 0,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        sha256 TEXT NOT NULL DEFAULT '',
+        metadata TEXT NOT NULL DEFAULT '{}',
+        variants TEXT NOT NULL DEFAULT '[]',
+        last_error TEXT NOT NULL DEFAULT '',
+        idempotency_key TEXT UNIQUE,
+        request_fingerprint TEXT,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL
+      );
+    )sql"},
+};
+
+#define IMGORIGIN_COLUMNS                                                              \
+  "id, source_url, status, format, width, height, bytes, sha256, metadata, variants, " \
+  "last_error, created_ms, updated_ms"
+
+constexpr char kInsert[] =
+    "INSERT INTO images (id, source_url, status, format, width, height, bytes, sha256, "
+    "metadata, variants, last_error, idempotency_key, request_fingerprint, created_ms, "
+    "updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, '', ?11, ?12, ?13, ?13) "
+    "ON CONFLICT DO NOTHING RETURNING " IMGORIGIN_COLUMNS;
+constexpr char kSelectById[] = "SELECT " IMGORIGIN_COLUMNS " FROM images WHERE id = ?1";
+constexpr char kSelectByKey[] =
+    "SELECT " IMGORIGIN_COLUMNS ", request_fingerprint FROM images WHERE idempotency_key = ?1";
+// '' sorts before every id, so the first page needs no statement of its own.
+constexpr char kList[] = "SELECT " IMGORIGIN_COLUMNS
+                         " FROM images WHERE id > ?1 AND status <> 'deleted' ORDER BY id LIMIT ?2";
+constexpr char kMarkReady[] =
+    "UPDATE images SET status = 'ready', format = ?2, width = ?3, height = ?4, bytes = ?5, "
+    "sha256 = ?6, last_error = '', updated_ms = ?7 WHERE id = ?1 AND status <> 'deleted' "
+    "RETURNING " IMGORIGIN_COLUMNS;
+constexpr char kMarkFailed[] =
+    "UPDATE images SET status = 'failed', last_error = ?2, updated_ms = ?3 "
+    "WHERE id = ?1 AND status IN ('pending', 'failed') RETURNING " IMGORIGIN_COLUMNS;
+constexpr char kSetVariants[] =
+    "UPDATE images SET variants = ?2, updated_ms = ?3 WHERE id = ?1 AND status <> 'deleted' "
+    "RETURNING " IMGORIGIN_COLUMNS;
+constexpr char kMarkDeleted[] =
+    "UPDATE images SET status = 'deleted', updated_ms = ?2 WHERE id = ?1 AND status <> 'deleted' "
+    "RETURNING " IMGORIGIN_COLUMNS;
+constexpr int kColumnCount = 13;
+
+#undef IMGORIGIN_COLUMNS
+
+// Messages name the kind of failure, never SQLite's text or the file's path.
+common::Error SqliteError(int code) {
+  switch (code & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return {ErrorCode::kUnavailable, "record store busy: the database is locked; retry later"};
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_PERM:
+    case SQLITE_PROTOCOL:
+    case SQLITE_NOLFS:
+      return {ErrorCode::kUnavailable,
+              "record store unavailable: its database file cannot be read or written"};
+    case SQLITE_CONSTRAINT:
+      return {ErrorCode::kConflict, "the record contradicts one already stored"};
+    default:
+      return {ErrorCode::kInternal,
+              "record store failed: SQLite error " + std::to_string(code & 0xff)};
+  }
+}
+
+int64_t NowMs() {
+  return std::chrono::floor<std::chrono::milliseconds>(std::chrono::system_clock::now())
+      .time_since_epoch()
+      .count();
+}
+
+// Resets a cached statement when a call is done with it, whichever way it leaves.
+class InUse {
+ public:
+  explicit InUse(sqlite3_stmt* statement) : statement_(statement) {}
+  ~InUse() {
+    sqlite3_reset(statement_);
+    sqlite3_clear_bindings(statement_);
+  }
+  InUse(const InUse&) = delete;
+  InUse& operator=(const InUse&) = delete;
+
+ private:
+  sqlite3_stmt* statement_;
+};
+
+void BindText(sqlite3_stmt* s, int index, std::string_view text) {
+  sqlite3_bind_text(s, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+}
+
+std::string_view ColumnText(sqlite3_stmt* s, int index) {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s, index));
+  return text ? std::string_view(text, static_cast<size_t>(sqlite3_column_bytes(s, index))) : "";
+}
+
+common::Result<ImageRecord> ReadRecord(sqlite3_stmt* s) {
+  StoredColumns row;
+  row.id = ColumnText(s, 0);
+  row.source_url = ColumnText(s, 1);
+  row.status = ColumnText(s, 2);
+  row.format = ColumnText(s, 3);
+  row.width = sqlite3_column_int64(s, 4);
+  row.height = sqlite3_column_int64(s, 5);
+  row.bytes = sqlite3_column_int64(s, 6);
+  row.sha256 = ColumnText(s, 7);
+  row.metadata = ColumnText(s, 8);
+  row.variants = ColumnText(s, 9);
+  row.last_error = ColumnText(s, 10);
+  row.created_ms = sqlite3_column_int64(s, 11);
+  row.updated_ms = sqlite3_column_int64(s, 12);
+  return FromStoredColumns(row);
+}
+
+// Steps a statement that yields at most one row: the record, nullopt for none.
+common::Result<std::optional<ImageRecord>> StepOne(sqlite3_stmt* s) {
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_DONE) return std::nullopt;
+  if (rc != SQLITE_ROW) return std::unexpected(SqliteError(rc));
+  auto record = ReadRecord(s);
+  if (!record) return std::unexpected(record.error());
+  // Stepping on to the end finishes the statement, so an UPDATE commits now.
+  if (rc = sqlite3_step(s); rc != SQLITE_DONE) return std::unexpected(SqliteError(rc));
+  return std::optional<ImageRecord>(std::move(*record));
+}
+
+common::Result<void> Exec(sqlite3* db, const char* sql) {
+  if (int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr); rc != SQLITE_OK) {
+    return std::unexpected(SqliteError(rc));
+  }
+  return {};
+}
+
+common::Result<SqliteRecordStore::Statement> PrepareOne(sqlite3* db, const char* sql) {
+  sqlite3_stmt* raw = nullptr;
+  const int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+  SqliteRecordStore::Statement statement(raw);
+  if (rc != SQLITE_OK) return std::unexpected(SqliteError(rc));
+  return statement;
+}
+
+// The one-row answer of `sql` as text ("" for none).
+common::Result<std::string> QueryText(sqlite3* db, const char* sql) {
+  auto statement = PrepareOne(db, sql);
+  if (!statement) return std::unexpected(statement.error());
+  const int rc = sqlite3_step(statement->get());
+  if (rc == SQLITE_DONE) return std::string();
+  if (rc != SQLITE_ROW) return std::unexpected(SqliteError(rc));
+  return std::string(ColumnText(statement->get(), 0));
+}
+
+// Rolls back unless committed: an error half way through a migration leaves the file as it was.
+class Transaction {
+ public:
+  explicit Transaction(sqlite3* db) : db_(db) {}
+  ~Transaction() {
+    if (!committed_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  common::Result<void> Commit() {
+    auto r = Exec(db_, "COMMIT");
+    committed_ = r.has_value();
+    return r;
+  }
+
+ private:
+  sqlite3* db_;
+  bool committed_ = false;
+};
+
+common::Result<void> Migrate(sqlite3* db) {
+  // IMMEDIATE takes the write lock first, so two processes opening one new file migrate in turn.
+  if (auto r = Exec(db, "BEGIN IMMEDIATE"); !r) return r;
+  Transaction transaction(db);
+  if (auto r = Exec(db,
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    "version INTEGER PRIMARY KEY NOT NULL, applied_ms INTEGER NOT NULL)");
+      !r) {
+    return r;
+  }
+  auto current_text = QueryText(db, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+  if (!current_text) return std::unexpected(current_text.error());
+  const int current = std::stoi(*current_text);
+  const int latest = std::end(kMigrations)[-1].version;
+  if (current > latest) {
+    return Fail(ErrorCode::kInternal, "record store schema is version " + std::to_string(current) +
+                                          ", newer than this imgorigin knows (" +
+                                          std::to_string(latest) + "); run a newer imgorigin");
+  }
+  auto record = PrepareOne(db, "INSERT INTO schema_migrations (version, applied_ms) VALUES (?, ?)");
+  if (!record) return std::unexpected(record.error());
+  for (const Migration& m : kMigrations) {
+    if (m.version <= current) continue;
+    if (auto r = Exec(db, m.sql); !r) return r;
+    InUse use(record->get());
+    sqlite3_bind_int(record->get(), 1, m.version);
+    sqlite3_bind_int64(record->get(), 2, NowMs());
+    if (int rc = sqlite3_step(record->get()); rc != SQLITE_DONE) {
+      return std::unexpected(SqliteError(rc));
+    }
+  }
+  return transaction.Commit();
+}
+
+common::Error Busy() { return {ErrorCode::kUnavailable, "record store busy: retry later"}; }
+
+}  // namespace
+
+common::Result<void> SqliteRecordStore::Config::Validate() const {
+  if (path.empty()) return Fail(ErrorCode::kInvalidArgument, "SQLite record store path is empty");
+  if (busy_timeout.count() <= 0) {
+    return Fail(ErrorCode::kInvalidArgument, "SQLite busy timeout must be positive");
+  }
+  return {};
+}
+
+common::Result<std::unique_ptr<SqliteRecordStore>> SqliteRecordStore::Open(Config config) {
+  if (auto r = config.Validate(); !r) return std::unexpected(r.error());
+  const fs::path parent = fs::path(config.path).parent_path();
+  std::error_code ec;
+  if (!parent.empty()) fs::create_directories(parent, ec);
+  if (ec) {
+    return Fail(ErrorCode::kUnavailable,
+                "record store unavailable: cannot create the directory of its database file");
+  }
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(
+      config.path.c_str(), &raw,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+      nullptr);
+  Db db(raw);  // owned even when opening failed: SQLite allocates the handle either way
+  if (rc != SQLITE_OK) return std::unexpected(SqliteError(rc));
+  sqlite3_busy_timeout(db.get(), static_cast<int>(config.busy_timeout.count()));
+  auto mode = QueryText(db.get(), "PRAGMA journal_mode = WAL");
+  if (!mode) return std::unexpected(mode.error());
+  if (*mode != "wal") {
+    return Fail(ErrorCode::kUnavailable,
+                "record store unavailable: its file system does not support SQLite's WAL mode");
+  }
+  if (auto r = Exec(db.get(), "PRAGMA synchronous = FULL"); !r) return std::unexpected(r.error());
+  if (auto r = Migrate(db.get()); !r) return std::unexpected(r.error());
+  auto store = std::make_unique<SqliteRecordStore>(PassKey{}, std::move(config), std::move(db));
+  if (auto r = store->Prepare(); !r) return std::unexpected(r.error());
+  return store;
+}
+
+SqliteRecordStore::SqliteRecordStore(PassKey, Config config, Db db)
+    : config_(std::move(config)), db_(std::move(db)) {}
+
+common::Result<void> SqliteRecordStore::Prepare() {
+  std::pair<Statement*, const char*> all[] = {
+      {&statements_.insert, kInsert},
+      {&statements_.select_by_id, kSelectById},
+      {&statements_.select_by_key, kSelectByKey},
+      {&statements_.list, kList},
+      {&statements_.mark_ready, kMarkReady},
+      {&statements_.mark_failed, kMarkFailed},
+      {&statements_.set_variants, kSetVariants},
+      {&statements_.mark_deleted, kMarkDeleted},
+  };
+  for (auto& [slot, sql] : all) {
+    auto statement = PrepareOne(db_.get(), sql);
+    if (!statement) return std::unexpected(statement.error());
+    *slot = std::move(*statement);
+  }
+  return {};
+}
+
+common::Result<CreateOutcome> SqliteRecordStore::Create(
+    const ImageRecord& record, const std::optional<Idempotency>& idempotency) {
+  if (auto r = ValidateNewRecord(record); !r) return std::unexpected(r.error());
+  if (idempotency) {
+    if (auto r = ValidateIdempotency(*idempotency); !r) return std::unexpected(r.error());
+  }
+  std::unique_lock lock(mu_, config_.busy_timeout);
+  if (!lock.owns_lock()) return std::unexpected(Busy());
+  {
+    sqlite3_stmt* s = statements_.insert.get();
+    InUse use(s);
+    BindText(s, 1, record.id);
+    BindText(s, 2, record.source_url);
+    BindText(s, 3, StatusName(record.status));
+    BindText(s, 4, record.facts.format);
+    sqlite3_bind_int64(s, 5, record.facts.width);
+    sqlite3_bind_int64(s, 6, record.facts.height);
+    sqlite3_bind_int64(s, 7, record.facts.bytes);
+    BindText(s, 8, record.facts.sha256);
+    BindText(s, 9, SerializeMetadata(record.metadata));
+    BindText(s, 10, SerializeVariants(record.variants));
+    if (idempotency) {
+      BindText(s, 11, idempotency->key);
+      BindText(s, 12, idempotency->fingerprint);
+    }  // unbound parameters are NULL: no key
+    sqlite3_bind_int64(s, 13, NowMs());
+    auto inserted = StepOne(s);
+    if (!inserted) return std::unexpected(inserted.error());
+    if (*inserted) return CreateOutcome{std::move(**inserted), true};
+  }
+  // Nothing inserted: the id or the key is taken. A taken key decides, as a retry may well come
+  // with a fresh id.
+  if (idempotency) {
+    sqlite3_stmt* s = statements_.select_by_key.get();
+    InUse use(s);
+    BindText(s, 1, idempotency->key);
+    const int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+      if (ColumnText(s, kColumnCount) != idempotency->fingerprint) {
+        return Fail(ErrorCode::kConflict,
+                    "Idempotency-Key was already used for a different request");
+      }
+      auto first = ReadRecord(s);
+      if (!first) return std::unexpected(first.error());
+      return CreateOutcome{std::move(*first), false};
+    }
+    if (rc != SQLITE_DONE) return std::unexpected(SqliteError(rc));
+  }
+  return Fail(ErrorCode::kConflict, "an image with id " + record.id + " already exists");
+}
+
+common::Result<ImageRecord> SqliteRecordStore::GetLocked(std::string_view id) {
+  sqlite3_stmt* s = statements_.select_by_id.get();
+  InUse use(s);
+  BindText(s, 1, id);
+  auto found = StepOne(s);
+  if (!found) return std::unexpected(found.error());
+  if (!*found) return Fail(ErrorCode::kNotFound, "no image with id " + std::string(id));
+  return std::move(**found);
+}
+
+common::Result<ImageRecord> SqliteRecordStore::Get(std::string_view id) {
+  if (auto r = ValidateId(id); !r) return std::unexpected(r.error());
+  std::unique_lock lock(mu_, config_.busy_timeout);
+  if (!lock.owns_lock()) return std::unexpected(Busy());
+  return GetLocked(id);
+}
+
+common::Result<Page> SqliteRecordStore::List(std::string_view after_id, int limit) {
+  if (auto r = ValidateListArgs(after_id, limit); !r) return std::unexpected(r.error());
+  std::unique_lock lock(mu_, config_.busy_timeout);
+  if (!lock.owns_lock()) return std::unexpected(Busy());
+  sqlite3_stmt* s = statements_.list.get();
+  InUse use(s);
+  BindText(s, 1, after_id);
+  sqlite3_bind_int(s, 2, limit + 1);  // one more than asked says whether a next page exists
+  Page page;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (static_cast<int>(page.records.size()) == limit) {
+      page.next_after = page.records.back().id;
+      break;
+    }
+    auto record = ReadRecord(s);
+    if (!record) return std::unexpected(record.error());
+    page.records.push_back(std::move(*record));
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return std::unexpected(SqliteError(rc));
+  return page;
+}
+
+common::Result<ImageRecord> SqliteRecordStore::UpdateLocked(sqlite3_stmt* update,
+                                                            std::string_view id,
+                                                            bool deleted_is_done) {
+  auto updated = StepOne(update);
+  if (!updated) return std::unexpected(updated.error());
+  if (*updated) return std::move(**updated);
+  auto current = GetLocked(id);
+  if (!current) return current;
+  if (deleted_is_done && current->status == ImageStatus::kDeleted) return current;
+  return Fail(ErrorCode::kConflict,
+              "image " + std::string(id) + " is " + std::string(StatusName(current->status)));
+}
+
+common::Result<ImageRecord> SqliteRecordStore::MarkReady(std::string_view id,
+                                                         const ImageFacts& facts) {
+  if (auto r = ValidateId(id); !r) return std::unexpected(r.error());
+  if (auto r = ValidateFacts(facts); !r) return std::unexpected(r.error());
+  std::unique_lock lock(mu_, config_.busy_timeout);
+  if (!lock.owns_lock()) return std::unexpected(Busy());
+  sqlite3_stmt* s = statements_.mark_ready.get();
+  InUse use(s);
+  BindText(s, 1, id);
+  BindText(s, 2, facts.format);
+  sqlite3_bind_int64(s, 3, facts.width);
+  sqlite3_bind_int64(s, 4, facts.height);
+  sqlite3_bind_int64(s, 5, facts.bytes);
+  BindText(s, 6, facts.sha256);
+  sqlite3_bind_int64(s, 7, NowMs());
+  return UpdateLocked(s, id, /*deleted_is_done=*/false);
+}
+
+common::Result<ImageRecord> SqliteRecordStore::MarkFailed(std::string_view id,
+                                                          std::string_view error) {
+  if (auto r = ValidateId(id); !r) return std::unexpected(r.error());
+  std::unique_lock lock(mu_, config_.busy_timeout);
+  if (!lock.owns_lock()) return std::unexpected(Busy());
+  sqlite3_stmt* s = statements_.mark_failed.get();
+  InUse use(s);
+  BindText(s, 1, id);
+  BindText(s, 2, CleanError(error));
+  sqlite3_bind_int64(s, 3, NowMs());
+  return UpdateLocked(s, id, /*deleted_is_done=*/false);
+}
+
+common::Result<ImageRecord> SqliteRecordStore::SetVariants(std::string_view id,
+                                                           const std::vector<Variant>& variants) {
+  if (auto r = ValidateId(id); !r) return std::unexpected(r.error());
+  if (auto r = ValidateVariants(variants); !r) return std::unexpected(r.error());
+  std::unique_lock lock(mu_, config_.busy_timeout);
+  if (!lock.owns_lock()) return std::unexpected(Busy());
+  sqlite3_stmt* s = statements_.set_variants.get();
+  InUse use(s);
+  BindText(s, 1, id);
+  BindText(s, 2, SerializeVariants(variants));
+  sqlite3_bind_int64(s, 3, NowMs());
+  return UpdateLocked(s, id, /*deleted_is_done=*/false);
+}
+
+common::Result<ImageRecord> SqliteRecordStore::MarkDeleted(std::string_view id) {
+  if (auto r = ValidateId(id); !r) return std::unexpected(r.error());
+  std::unique_lock lock(mu_, config_.busy_timeout);
+  if (!lock.owns_lock()) return std::unexpected(Busy());
+  sqlite3_stmt* s = statements_.mark_deleted.get();
+  InUse use(s);
+  BindText(s, 1, id);
+  sqlite3_bind_int64(s, 2, NowMs());
+  return UpdateLocked(s, id, /*deleted_is_done=*/true);
+}
+
+}  // namespace imgorigin::ingest
