@@ -53,7 +53,7 @@ common::Result<void> Run(std::string_view source, const PipelineLimits& limits, 
     }
   }
 
-  {
+  {  // the header is let go before the thumbnail below opens the source again
     const VImage header = VImage::new_from_buffer(
         source.data(), source.size(), "", VImage::option()->set("access", VIPS_ACCESS_SEQUENTIAL));
     info.pages = header.get_typeof(VIPS_META_N_PAGES) != 0
