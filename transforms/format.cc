@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <string>
 
+#include "transforms/vips_boundary.h"
+
 namespace imgorigin::transforms {
 
 using namespace std::string_view_literals;
@@ -82,17 +84,17 @@ const char* SaverSuffix(ImageFormat format) {
 // libvips 8.14 registers its HEIF saver for ".heic" only, and whether AV1 works depends on the
 // encoders libheif was built with: so AVIF is probed by encoding a tiny image once.
 bool CanEncodeAvif() {
-  VipsImage* pixel = nullptr;
-  if (vips_black(&pixel, 8, 8, "bands", 3, nullptr) != 0) {
+  VipsImage* black = nullptr;
+  if (vips_black(&black, 8, 8, "bands", 3, nullptr) != 0) {
     vips_error_clear();
     return false;
   }
+  const VipsImageHandle pixel(black);
   void* buffer = nullptr;
   size_t length = 0;
-  const bool ok = vips_heifsave_buffer(pixel, &buffer, &length, "compression",
+  const bool ok = vips_heifsave_buffer(pixel.get(), &buffer, &length, "compression",
                                        VIPS_FOREIGN_HEIF_COMPRESSION_AV1, nullptr) == 0;
-  g_object_unref(pixel);
-  g_free(buffer);
+  const GBufferHandle encoded(buffer);
   if (!ok) vips_error_clear();
   return ok;
 }

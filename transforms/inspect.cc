@@ -2,13 +2,12 @@
 
 #include <algorithm>
 #include <array>
-#include <memory>
-#include <optional>
 #include <span>
 #include <vector>
 #include <vips/vips8>
 
 #include "transforms/blurhash.h"
+#include "transforms/vips_boundary.h"
 
 namespace imgorigin::transforms {
 namespace {
@@ -16,14 +15,6 @@ namespace {
 using common::ErrorCode;
 using common::Fail;
 using vips::VImage;
-
-struct BlobDeleter {
-  void operator()(VipsBlob* blob) const { vips_area_unref(VIPS_AREA(blob)); }
-};
-
-struct GFreeDeleter {
-  void operator()(void* p) const { g_free(p); }
-};
 
 // The most common colour among opaque pixels, at 4 bits per channel (4096 bins): coarse enough
 // that noise and gradients fall into one bin, fine enough to tell brand colours apart. The bin's
@@ -50,8 +41,7 @@ Rgb DominantColour(const uint8_t* pixels, size_t count, int bands) {
              static_cast<uint8_t>(best.b / best.count)};
 }
 
-common::Result<ImageInfo> Run(std::string_view source, const PipelineLimits& limits) {
-  ImageInfo info;
+common::Result<void> Run(std::string_view source, const PipelineLimits& limits, ImageInfo& info) {
   info.format = SniffFormat(source);
   info.bytes = static_cast<int64_t>(source.size());
   if (info.format == ImageFormat::kUnknown || !CanDecode(source)) {
@@ -63,36 +53,30 @@ common::Result<ImageInfo> Run(std::string_view source, const PipelineLimits& lim
     }
   }
 
-  std::optional<VImage> header;
-  try {
-    header = VImage::new_from_buffer(source.data(), source.size(), "",
-                                     VImage::option()->set("access", VIPS_ACCESS_SEQUENTIAL));
-  } catch (const vips::VError&) {
-    vips_error_clear();
-    return Fail(ErrorCode::kInvalidImage, "source image could not be decoded");
+  {  // the header is let go before the thumbnail below opens the source again
+    const VImage header = VImage::new_from_buffer(
+        source.data(), source.size(), "", VImage::option()->set("access", VIPS_ACCESS_SEQUENTIAL));
+    info.pages = header.get_typeof(VIPS_META_N_PAGES) != 0
+                     ? std::max(1, header.get_int(VIPS_META_N_PAGES))
+                     : 1;
+    if (int64_t{header.width()} * header.height() * info.pages > limits.max_src_pixels) {
+      return Fail(ErrorCode::kTooLarge, "source image is over the limit of " +
+                                            std::to_string(limits.max_src_pixels) + " pixels");
+    }
+    info.orientation = header.get_typeof(VIPS_META_ORIENTATION) != 0
+                           ? std::clamp(header.get_int(VIPS_META_ORIENTATION), 1, 8)
+                           : 1;
+    const bool swap = info.orientation >= 5;
+    info.width = swap ? header.height() : header.width();
+    info.height = swap ? header.width() : header.height();
+    info.alpha = header.has_alpha();
+    info.colour_space = vips_enum_nick(VIPS_TYPE_INTERPRETATION, header.interpretation());
   }
-  info.pages = header->get_typeof(VIPS_META_N_PAGES) != 0
-                   ? std::max(1, header->get_int(VIPS_META_N_PAGES))
-                   : 1;
-  if (int64_t{header->width()} * header->height() * info.pages > limits.max_src_pixels) {
-    return Fail(ErrorCode::kTooLarge, "source image is over the limit of " +
-                                          std::to_string(limits.max_src_pixels) + " pixels");
-  }
-  info.orientation = header->get_typeof(VIPS_META_ORIENTATION) != 0
-                         ? std::clamp(header->get_int(VIPS_META_ORIENTATION), 1, 8)
-                         : 1;
-  const bool swap = info.orientation >= 5;
-  info.width = swap ? header->height() : header->width();
-  info.height = swap ? header->width() : header->height();
-  info.alpha = header->has_alpha();
-  info.colour_space = vips_enum_nick(VIPS_TYPE_INTERPRETATION, header->interpretation());
-  header.reset();
 
   // A thumbnail (shrink-on-load, EXIF-rotated, first frame) bounds the work below. No profile
   // transform: a lossless sRGB→sRGB round trip through lcms would bend saturated colours, and
   // libvips already turns CMYK into sRGB here.
-  const std::unique_ptr<VipsBlob, BlobDeleter> blob(
-      vips_blob_new(nullptr, source.data(), source.size()));
+  const BlobHandle blob(vips_blob_new(nullptr, source.data(), source.size()));
   VImage thumb = VImage::thumbnail_buffer(
       blob.get(), kInspectThumbnail,
       VImage::option()->set("height", kInspectThumbnail)->set("size", VIPS_SIZE_DOWN));
@@ -105,7 +89,7 @@ common::Result<ImageInfo> Run(std::string_view source, const PipelineLimits& lim
 
   const size_t count = static_cast<size_t>(thumb.width()) * thumb.height();
   size_t size = 0;
-  const std::unique_ptr<void, GFreeDeleter> pixels(thumb.write_to_memory(&size));
+  const GBufferHandle pixels(thumb.write_to_memory(&size));
   info.dominant_colour =
       DominantColour(static_cast<const uint8_t*>(pixels.get()), count, thumb.bands());
 
@@ -116,21 +100,21 @@ common::Result<ImageInfo> Run(std::string_view source, const PipelineLimits& lim
                 .cast(VIPS_FORMAT_UCHAR)
           : thumb;
   size_t rgb_size = 0;
-  const std::unique_ptr<void, GFreeDeleter> rgb(opaque.write_to_memory(&rgb_size));
+  const GBufferHandle rgb(opaque.write_to_memory(&rgb_size));
   info.blurhash = EncodeBlurhash(std::span(static_cast<const uint8_t*>(rgb.get()), rgb_size),
                                  opaque.width(), opaque.height());
-  return info;
+  return {};
 }
 
 }  // namespace
 
 common::Result<ImageInfo> Inspect(std::string_view source, const PipelineLimits& limits) {
-  try {
-    return Run(source, limits);
-  } catch (const vips::VError&) {
-    vips_error_clear();
-    return Fail(ErrorCode::kInvalidImage, "source image could not be decoded");
-  }
+  ImageInfo info;
+  // Nothing here runs against a deadline, and whatever libvips refuses is the source's fault.
+  const VipsStage stage = VipsStage::kDecoding;
+  const auto done = CatchVipsErrors([&] { return Run(source, limits, info); }, stage, nullptr);
+  if (!done) return std::unexpected(done.error());
+  return info;
 }
 
 }  // namespace imgorigin::transforms

@@ -1,13 +1,16 @@
-// The libvips pipeline: source bytes + TransformSpec → encoded image bytes.
+// The image pipeline: source bytes + TransformSpec → encoded image bytes, with libvips.
 //
-// Reads the header first and refuses sources over the pixel limit before decoding anything;
-// loads with shrink-on-load where the format allows; runs the spec's steps in imgproxy's order
-// (trim → crop → resize → rotate/flip → blur/sharpen/pixelate → extend → extend_aspect_ratio →
-// padding → background → watermark → metadata → encode). Sizes, crops and
-// gravities refer to the output's orientation (after EXIF orientation, rotate and flips), so
-// the shrunk image is oriented first and then cropped and resized. libvips
-// exceptions are caught here and turned into Errors; no libvips text reaches the caller.
-// Process() may run on any number of threads at once (call InitVips() once per process first).
+// Each call runs one fixed list of steps (written once, in pipeline.cc) over a context of its
+// own, in imgproxy's order except that frames are oriented first, because sizes, crops and
+// gravities refer to the output's orientation (after EXIF orientation, rotate and flips). The
+// header is checked against the pixel limit before any pixel is decoded, every size is planned
+// from it, and the decode shrinks on load where the format allows. The timeout is checked
+// between steps and kills libvips' evaluation inside them. libvips failures become Errors at one
+// boundary; no libvips text reaches the caller.
+//
+// The caller keeps the source and the spec alive for the call; results are values.
+// PipelineLimits is read-only once the server runs and shared by every call. Process() and
+// ProcessFile() may run on any number of threads at once, once InitVips() has run.
 #pragma once
 
 #include <chrono>

@@ -1,0 +1,95 @@
+// The pipeline's steps and the per-request context they share (internal to transforms/).
+//
+// Process() makes one Context per call and runs the steps listed in pipeline.cc over it, in that
+// order. Each step reads what earlier steps left in the context and adds its own part; it returns
+// an Error to end the request, or sets `output` to finish it (early for raw and skip_processing,
+// last for encode). Steps may throw libvips' exceptions: the loop that runs them sits inside
+// CatchVipsErrors(). The context belongs to the calling thread; libvips' worker threads touch
+// only its Deadline.
+#pragma once
+
+#include <optional>
+#include <string_view>
+#include <vector>
+#include <vips/vips8>
+
+#include "common/status.h"
+#include "transforms/geometry.h"
+#include "transforms/pipeline.h"
+#include "transforms/vips_boundary.h"
+
+namespace imgorigin::transforms {
+
+struct Context {
+  Context(std::string_view source, const char* path, const TransformSpec& spec,
+          const PipelineLimits& limits)
+      : source(source), path(path), spec(spec), limits(limits), deadline(limits.timeout) {}
+
+  // The request.
+  std::string_view source;  // the whole file; with `path`, only its first bytes (enough to sniff)
+  const char* path;         // set: libvips reads the file itself (ProcessFile)
+  const TransformSpec& spec;
+  const PipelineLimits& limits;
+  Deadline deadline;
+  VipsStage stage = VipsStage::kProcessing;  // kDecoding while a loader opens the source
+
+  // The source, from its first bytes and its header.
+  ImageFormat src_format = ImageFormat::kUnknown;
+  int src_w = 0;
+  int src_h = 0;
+  int pages = 1;
+  int orientation = 1;  // EXIF, 1 when absent
+  bool src_alpha = false;
+
+  // Decided before decoding.
+  int rotate = 0;  // spec.rotate as 0, 90, 180 or 270
+  bool use_thumbnail = false;
+  ImageFormat out_format = ImageFormat::kUnknown;
+  bool animated = false;  // the output keeps the source's frames
+  int frame_count = 1;
+  bool needs_random = false;  // the steps read pixels out of order: no streaming decode
+  Plan plan;
+
+  // Pixels.
+  std::optional<vips::VImage> trimmed;  // trim's result, standing in for the file
+  std::optional<EvalWatch> load_watch;
+  vips::VImage working;  // the source in the working space; carries an animation's timing
+  std::vector<vips::VImage> frames;  // what per-frame steps work on: one unless animated
+  vips::VImage image;                // the frames joined, with the output's metadata
+  bool saver_strips = false;         // the saver writes no metadata at all
+
+  std::optional<EncodedImage> output;  // set once the request is done
+};
+
+using Step = common::Result<void> (*)(Context&);
+
+// Shared by the steps.
+std::vector<double> Colour(const Rgb& c, bool with_alpha, double alpha);
+vips::VImage ToWorkingSpace(vips::VImage img, bool keep_profile);
+
+// The source and the decisions taken from its header (steps_source.cc).
+common::Result<void> CheckRequest(Context& ctx);
+common::Result<void> ReadHeader(Context& ctx);
+common::Result<void> ChooseOutput(Context& ctx);
+common::Result<void> TrimSource(Context& ctx);
+common::Result<void> PlanGeometry(Context& ctx);
+common::Result<void> LoadSource(Context& ctx);
+
+// On every frame (steps_frames.cc).
+common::Result<void> RotateAndFlip(Context& ctx);
+common::Result<void> CropSource(Context& ctx);
+common::Result<void> Resize(Context& ctx);
+common::Result<void> CropToResult(Context& ctx);
+common::Result<void> ApplyEffects(Context& ctx);
+common::Result<void> Extend(Context& ctx);
+common::Result<void> ExtendAspectRatio(Context& ctx);
+common::Result<void> Pad(Context& ctx);
+common::Result<void> FlattenBackground(Context& ctx);
+common::Result<void> ApplyWatermark(Context& ctx);
+
+// The output (steps_output.cc).
+common::Result<void> JoinFrames(Context& ctx);
+common::Result<void> SetMetadata(Context& ctx);
+common::Result<void> Encode(Context& ctx);
+
+}  // namespace imgorigin::transforms

@@ -1,0 +1,179 @@
+// Steps that make the output: the frames joined, the metadata it carries, the encoded bytes.
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "transforms/steps.h"
+
+namespace imgorigin::transforms {
+namespace {
+
+using common::ErrorCode;
+using common::Fail;
+using common::Result;
+using vips::VImage;
+
+bool HasPrefix(std::string_view name, std::string_view prefix) {
+  return name.substr(0, prefix.size()) == prefix;
+}
+
+// Removes metadata the client does not need. libvips' own "strip" would also drop the ICC
+// profile and cannot keep a copyright, so fields are removed one by one: the savers rebuild EXIF
+// from the "exif-ifd…" fields that remain, so keeping exif-ifd0-Copyright keeps the copyright.
+// The savers always write that rebuilt EXIF (resolution tags at least), so when nothing is left
+// to keep, the caller lets the saver strip instead.
+VImage WithoutMetadata(VImage img, bool keep_copyright) {
+  img = img.copy();
+  const StrvHandle fields(vips_image_get_fields(img.get_image()));
+  for (char** field = fields.get(); *field != nullptr; ++field) {
+    const std::string_view name = *field;
+    if (keep_copyright && name == "exif-ifd0-Copyright") continue;
+    const bool metadata = HasPrefix(name, "exif-") || HasPrefix(name, "xmp-") ||
+                          HasPrefix(name, "iptc-") || HasPrefix(name, "ipct-") ||
+                          HasPrefix(name, "png-comment-") || HasPrefix(name, "gif-comment") ||
+                          HasPrefix(name, "jpeg-") || name == VIPS_META_ORIENTATION ||
+                          name == "heif-primary" || name == "heif-compression";
+    if (metadata) img.remove(*field);
+  }
+  return img;
+}
+
+// Formats whose size a quality setting controls (so max_bytes can work on them).
+bool HasQuality(ImageFormat format) {
+  return format == ImageFormat::kJpeg || format == ImageFormat::kWebp ||
+         format == ImageFormat::kAvif || format == ImageFormat::kJxl;
+}
+
+int QualityFor(const TransformSpec& spec, ImageFormat format, const PipelineLimits& config) {
+  if (const int q = spec.QualityFor(format); q > 0) return q;
+  const auto it = config.format_quality.find(format);
+  return it != config.format_quality.end() ? it->second : config.quality;
+}
+
+// Encoder settings, compared with sharp 0.35's defaults on the same 600 px resizes of two photos
+// (docs/transforms.md has the numbers): JPEG q80 with optimised Huffman tables and libvips' auto
+// chroma mode (4:2:0 below q90), optionally progressive — the same bytes as sharp ±0.1%; PNG zlib
+// level 6 with row filtering off (sharp's choice; 1–2% smaller than sharp here); WebP q79 effort 4
+// (0.5–4% smaller than sharp's q80, −0.1 to −0.3 dB); AVIF q50 effort 4 with 4:2:0 chroma (sharp
+// keeps 4:4:4; with Debian's older libaom neither setting beats sharp's bundled libaom on every
+// image); JXL q77 effort 4. Metadata is handled by SetMetadata; `strip` tells the saver to write
+// none at all.
+BlobHandle Save(const VImage& img, ImageFormat format, int q, bool strip,
+                const PipelineLimits& config) {
+  switch (format) {
+    case ImageFormat::kJpeg:
+      return BlobHandle(img.jpegsave_buffer(VImage::option()
+                                                ->set("Q", q)
+                                                ->set("optimize_coding", true)
+                                                ->set("interlace", config.jpeg_progressive)
+                                                ->set("subsample_mode", VIPS_FOREIGN_SUBSAMPLE_AUTO)
+                                                ->set("strip", strip)));
+    case ImageFormat::kPng:
+      return BlobHandle(img.pngsave_buffer(VImage::option()
+                                               ->set("compression", 6)
+                                               ->set("interlace", config.png_interlaced)
+                                               ->set("filter", VIPS_FOREIGN_PNG_FILTER_NONE)
+                                               ->set("strip", strip)));
+    case ImageFormat::kWebp:
+      return BlobHandle(img.webpsave_buffer(
+          VImage::option()->set("Q", q)->set("effort", 4)->set("strip", strip)));
+    case ImageFormat::kAvif:
+      // 8-bit because the pipeline is 8-bit.
+      return BlobHandle(
+          img.heifsave_buffer(VImage::option()
+                                  ->set("compression", VIPS_FOREIGN_HEIF_COMPRESSION_AV1)
+                                  ->set("Q", q)
+                                  ->set("effort", 4)
+                                  ->set("bitdepth", 8)
+                                  ->set("subsample_mode", VIPS_FOREIGN_SUBSAMPLE_AUTO)
+                                  ->set("strip", strip)));
+    case ImageFormat::kGif:
+      return BlobHandle(img.gifsave_buffer(VImage::option()->set("strip", strip)));
+    case ImageFormat::kTiff:
+      return BlobHandle(
+          img.tiffsave_buffer(VImage::option()
+                                  ->set("compression", VIPS_FOREIGN_TIFF_COMPRESSION_DEFLATE)
+                                  ->set("strip", strip)));
+    case ImageFormat::kJxl:
+      return BlobHandle(
+          img.jxlsave_buffer(VImage::option()->set("Q", q)->set("effort", 4)->set("strip", strip)));
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
+
+Result<void> JoinFrames(Context& ctx) {
+  if (!ctx.animated) {
+    ctx.image = ctx.frames.front();
+    return {};
+  }
+  // Rendered one by one so that the deadline is checked between frames, not only after them all.
+  for (VImage& frame : ctx.frames) {
+    frame = frame.copy_memory();
+    if (ctx.deadline.Passed()) {
+      return Fail(ErrorCode::kDeadlineExceeded, ctx.deadline.Message());
+    }
+  }
+  ctx.image = VImage::arrayjoin(ctx.frames, VImage::option()->set("across", 1));
+  return {};
+}
+
+Result<void> SetMetadata(Context& ctx) {
+  const TransformSpec& spec = ctx.spec;
+  VImage img =
+      spec.strip_metadata ? WithoutMetadata(ctx.image, spec.keep_copyright) : ctx.image.copy();
+  ctx.saver_strips = spec.strip_metadata && img.get_typeof(VIPS_META_ICC_NAME) == 0 &&
+                     img.get_typeof("exif-ifd0-Copyright") == 0;
+  img.remove(VIPS_META_ORIENTATION);  // the pixels are upright now (or ar:0 asked for raw ones)
+  if (ctx.animated) {
+    // Frame timing survives the round trip; loaders without it (rare) get imgproxy's 40 ms.
+    const VImage& source = ctx.working;
+    std::vector<int> delay;
+    if (source.get_typeof("delay") != 0) delay = source.get_array_int("delay");
+    delay.resize(ctx.frame_count, 40);
+    img.set(VIPS_META_PAGE_HEIGHT, ctx.frames.front().height());
+    img.set(VIPS_META_N_PAGES, ctx.frame_count);
+    img.set("delay", delay);
+    img.set("loop", source.get_typeof("loop") != 0 ? source.get_int("loop") : 0);
+  } else if (img.get_typeof(VIPS_META_PAGE_HEIGHT) != 0) {
+    img.remove(VIPS_META_PAGE_HEIGHT);
+    img.remove(VIPS_META_N_PAGES);
+  }
+  ctx.image = img;
+  return {};
+}
+
+Result<void> Encode(Context& ctx) {
+  const TransformSpec& spec = ctx.spec;
+  VImage img = ctx.image;
+  EvalWatch watch(img, &ctx.deadline);
+  int quality = QualityFor(spec, ctx.out_format, ctx.limits);
+  const bool fit_bytes = spec.max_bytes > 0 && HasQuality(ctx.out_format);
+  // Encoded several times: render the pixels once.
+  if (fit_bytes) img = img.copy_memory();
+  BlobHandle blob;
+  for (;;) {
+    blob = Save(img, ctx.out_format, quality, ctx.saver_strips, ctx.limits);
+    if (!blob) return Fail(ErrorCode::kInternal, "no encoder for the output format");
+    const auto size = static_cast<int64_t>(VIPS_AREA(blob.get())->length);
+    // imgproxy's search: big steps while far over, small ones when close; stops at q10.
+    if (!fit_bytes || size <= spec.max_bytes || quality <= 10) break;
+    const double over = static_cast<double>(size) / static_cast<double>(spec.max_bytes);
+    const double factor = over > 3 ? 0.25 : over > 1.5 ? 0.5 : 0.75;
+    quality = std::max(10, static_cast<int>(quality * factor));
+  }
+
+  EncodedImage out;
+  const auto* data = static_cast<const char*>(VIPS_AREA(blob.get())->data);
+  out.bytes.assign(data, VIPS_AREA(blob.get())->length);
+  out.format = ctx.out_format;
+  out.width = img.width();
+  out.height = ctx.animated ? ctx.frames.front().height() : img.height();
+  ctx.output = std::move(out);
+  return {};
+}
+
+}  // namespace imgorigin::transforms

@@ -1,0 +1,307 @@
+// Steps before the frames: what the source is, what the output will be, and the decode.
+#include <algorithm>
+#include <string>
+
+#include "transforms/steps.h"
+
+namespace imgorigin::transforms {
+namespace {
+
+using common::ErrorCode;
+using common::Fail;
+using common::Result;
+using vips::VImage;
+
+// Formats this pipeline knows how to encode (each still subject to CanEncode for this build).
+bool IsWritable(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::kJpeg:
+    case ImageFormat::kPng:
+    case ImageFormat::kWebp:
+    case ImageFormat::kAvif:
+    case ImageFormat::kGif:
+    case ImageFormat::kTiff:
+    case ImageFormat::kJxl:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsHeif(ImageFormat format) {
+  return format == ImageFormat::kHeic || format == ImageFormat::kAvif;
+}
+
+bool Skipped(const TransformSpec& spec, ImageFormat format) {
+  return std::find(spec.skip_processing.begin(), spec.skip_processing.end(), format) !=
+         spec.skip_processing.end();
+}
+
+Result<void> Unavailable(ImageFormat format) {
+  return Fail(ErrorCode::kUnsupported,
+              std::string(FormatExtension(format)) + " output is not available in this build");
+}
+
+// The output format, decided before decoding because it decides whether frames are kept:
+// `alpha` is whether the result may have transparency (imgproxy's expectTransparency).
+ImageFormat OutputFormat(const TransformSpec& spec, ImageFormat source, bool alpha,
+                         bool animated_source) {
+  if (spec.format != ImageFormat::kUnknown) {
+    if (spec.auto_format && animated_source && !CanAnimate(spec.format)) {
+      return CanEncode(ImageFormat::kWebp) ? ImageFormat::kWebp : ImageFormat::kGif;
+    }
+    return spec.format;
+  }
+  if (spec.auto_format ? IsUniversalWebFormat(source) : IsWritable(source) && CanEncode(source)) {
+    return source;
+  }
+  if (animated_source) return ImageFormat::kGif;
+  return alpha ? ImageFormat::kPng : ImageFormat::kJpeg;
+}
+
+// Pixels that can keep their embedded profile: RGB, which every output format can carry with an
+// ICC profile. CMYK, grey and Lab sources are always converted.
+bool CanKeepProfile(const VImage& img) {
+  return img.get_typeof(VIPS_META_ICC_NAME) != 0 && img.bands() >= 3 &&
+         (img.interpretation() == VIPS_INTERPRETATION_sRGB ||
+          img.interpretation() == VIPS_INTERPRETATION_RGB16 ||
+          img.interpretation() == VIPS_INTERPRETATION_RGB);
+}
+
+// Loaders read the header when they are opened and decode lazily, so a failure while opening
+// means the loader refused the bytes: the stage tells CatchVipsErrors so.
+VImage OpenSource(Context& ctx, vips::VOption* options) {
+  ctx.stage = VipsStage::kDecoding;
+  VImage image = ctx.path != nullptr
+                     ? VImage::new_from_file(ctx.path, options)
+                     : VImage::new_from_buffer(ctx.source.data(), ctx.source.size(), "", options);
+  ctx.stage = VipsStage::kProcessing;
+  return image;
+}
+
+VImage OpenPixels(Context& ctx, vips::VOption* options) {
+  options->set("fail_on", VIPS_FAIL_ON_TRUNCATED)
+      ->set("access", ctx.needs_random ? VIPS_ACCESS_RANDOM : VIPS_ACCESS_SEQUENTIAL);
+  if (ctx.use_thumbnail) options->set("thumbnail", true);
+  return OpenSource(ctx, options);
+}
+
+// trim: the bounding box of what differs from the border colour by more than the threshold.
+// Runs on the decoded source (before any resizing), like imgproxy's.
+VImage TrimBorder(const VImage& img, const Trim& trim) {
+  const VImage probe = img.has_alpha()
+                           ? img.flatten(VImage::option()->set(
+                                 "background", Colour(trim.colour.value_or(Rgb{}), false, 0)))
+                           : img;
+  std::vector<double> background;
+  if (trim.colour) {
+    background = Colour(*trim.colour, false, 0);
+  } else {
+    background = probe.getpoint(0, 0);
+    background.resize(3);
+  }
+  int top = 0, width = 0, height = 0;
+  const int left = probe.find_trim(
+      &top, &width, &height,
+      VImage::option()->set("threshold", trim.threshold)->set("background", background));
+  // Nothing but border: keep the image rather than fail on an empty one.
+  if (width <= 0 || height <= 0) return img;
+  int x = left, y = top, w = width, h = height;
+  if (trim.equal_horizontal) {
+    const int cut = std::min(left, img.width() - left - width);
+    x = cut;
+    w = img.width() - 2 * cut;
+  }
+  if (trim.equal_vertical) {
+    const int cut = std::min(top, img.height() - top - height);
+    y = cut;
+    h = img.height() - 2 * cut;
+  }
+  return img.extract_area(x, y, w, h);
+}
+
+}  // namespace
+
+std::vector<double> Colour(const Rgb& c, bool with_alpha, double alpha) {
+  std::vector<double> v{static_cast<double>(c.r), static_cast<double>(c.g),
+                        static_cast<double>(c.b)};
+  if (with_alpha) v.push_back(alpha);
+  return v;
+}
+
+// 8-bit RGB(A) for processing. With keep_profile and an RGB profile, the pixels stay in that
+// profile's space and the profile stays attached; otherwise they are converted to sRGB (through
+// the embedded profile when there is one, CMYK included) and the profile is dropped, as the
+// result is plain sRGB.
+VImage ToWorkingSpace(VImage img, bool keep_profile) {
+  const bool keep = keep_profile && CanKeepProfile(img);
+  if (!keep && img.get_typeof(VIPS_META_ICC_NAME) != 0) {
+    // Through the C call, which reports failure instead of throwing: a broken embedded profile is
+    // not an error, libvips' built-in conversion below stands in for it.
+    VipsImage* converted = nullptr;
+    if (vips_icc_transform(img.get_image(), &converted, "srgb", "embedded", TRUE, "intent",
+                           VIPS_INTENT_PERCEPTUAL, nullptr) == 0) {
+      img = VImage(converted);
+    } else {
+      vips_error_clear();
+    }
+  }
+  if (img.interpretation() != VIPS_INTERPRETATION_sRGB) {
+    img = img.colourspace(VIPS_INTERPRETATION_sRGB);
+  }
+  if (img.format() != VIPS_FORMAT_UCHAR) img = img.cast(VIPS_FORMAT_UCHAR);
+  if (!keep && img.get_typeof(VIPS_META_ICC_NAME) != 0) {
+    img = img.copy();
+    img.remove(VIPS_META_ICC_NAME);
+  }
+  return img;
+}
+
+Result<void> CheckRequest(Context& ctx) {
+  const TransformSpec& spec = ctx.spec;
+  ctx.src_format = SniffFormat(ctx.source);
+  // raw is "unchecked" in imgproxy: the bytes go out as they came, even if they are not an image.
+  if (spec.raw) {
+    ctx.output = EncodedImage{std::string(ctx.source), ctx.src_format, 0, 0};
+    return {};
+  }
+  if (ctx.src_format == ImageFormat::kUnknown || !CanDecode(ctx.source)) {
+    return Fail(ErrorCode::kUnsupported, "source is not a supported image format");
+  }
+  if (ctx.src_format == ImageFormat::kSvg) {
+    if (auto checked = CheckSvgIsSelfContained(ctx.source); !checked) return checked;
+  }
+  ctx.rotate = ((spec.rotate % 360) + 360) % 360;
+  if (ctx.rotate % 90 != 0) {
+    return Fail(ErrorCode::kInvalidArgument, "rotate must be 0, 90, 180 or 270");
+  }
+  if (!(spec.dpr > 0) || !(spec.zoom_x > 0) || !(spec.zoom_y > 0)) {
+    return Fail(ErrorCode::kInvalidArgument, "dpr and zoom must be positive");
+  }
+  if (spec.format != ImageFormat::kUnknown &&
+      (!IsWritable(spec.format) || !CanEncode(spec.format))) {
+    return Unavailable(spec.format);
+  }
+  if (spec.watermark && spec.watermark->opacity > 0 && ctx.limits.watermark_data.empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "watermark: no watermark configured on this server");
+  }
+  // enforce_thumbnail: HEIF containers may carry a small pre-rendered thumbnail; libheif falls
+  // back to the main image when there is none.
+  ctx.use_thumbnail = spec.enforce_thumbnail && IsHeif(ctx.src_format);
+  return {};
+}
+
+Result<void> ReadHeader(Context& ctx) {
+  // The header only: loaders are lazy, so no pixels are decoded before the limit check.
+  auto* options = VImage::option()->set("access", VIPS_ACCESS_SEQUENTIAL);
+  if (ctx.use_thumbnail) options->set("thumbnail", true);
+  const VImage header = OpenSource(ctx, options);
+  ctx.src_w = header.width();
+  ctx.src_h = header.height();
+  ctx.pages = header.get_typeof(VIPS_META_N_PAGES) != 0
+                  ? std::max(1, header.get_int(VIPS_META_N_PAGES))
+                  : 1;
+  const int64_t pixels = int64_t{ctx.src_w} * ctx.src_h * ctx.pages;
+  if (pixels > ctx.limits.max_src_pixels) {
+    return Fail(ErrorCode::kTooLarge,
+                "source image is " + std::to_string(ctx.src_w) + "×" + std::to_string(ctx.src_h) +
+                    (ctx.pages > 1 ? " × " + std::to_string(ctx.pages) + " frames" : "") +
+                    ", over the limit of " + std::to_string(ctx.limits.max_src_pixels) + " pixels");
+  }
+  ctx.orientation =
+      header.get_typeof(VIPS_META_ORIENTATION) != 0 ? header.get_int(VIPS_META_ORIENTATION) : 1;
+  ctx.src_alpha = header.has_alpha();
+  return {};
+}
+
+Result<void> ChooseOutput(Context& ctx) {
+  const TransformSpec& spec = ctx.spec;
+  if (Skipped(spec, ctx.src_format) &&
+      (spec.format == ImageFormat::kUnknown || spec.format == ctx.src_format)) {
+    ctx.output = EncodedImage{std::string(ctx.source), ctx.src_format, ctx.src_w, ctx.src_h};
+    return {};
+  }
+  // Animation: GIF and WebP frames stacked into one tall image ("page-height"). Over the frame
+  // limit, or into a format that cannot animate, only the first frame is kept.
+  const bool animated_source =
+      ctx.pages > 1 && ctx.pages <= ctx.limits.max_animation_frames &&
+      (ctx.src_format == ImageFormat::kGif || ctx.src_format == ImageFormat::kWebp);
+  const bool may_be_transparent =
+      !spec.background &&
+      (ctx.src_alpha || spec.extend || spec.extend_aspect_ratio || spec.padding != Padding{});
+  ctx.out_format = OutputFormat(spec, ctx.src_format, may_be_transparent, animated_source);
+  if (!IsWritable(ctx.out_format) || !CanEncode(ctx.out_format)) {
+    return Unavailable(ctx.out_format);
+  }
+  ctx.animated = animated_source && CanAnimate(ctx.out_format);
+  ctx.frame_count = ctx.animated ? ctx.pages : 1;
+
+  const Gravity& crop_gravity =
+      spec.crop && spec.crop->gravity ? *spec.crop->gravity : spec.gravity;
+  // Sequential access streams the decode; rotation, vertical flips, the attention crop, trim and
+  // frame splitting read out of order and need the decoded image in memory instead.
+  ctx.needs_random = ctx.rotate != 0 || ctx.orientation > 1 || spec.flip_vertical ||
+                     spec.gravity.type == GravityType::kSmart ||
+                     crop_gravity.type == GravityType::kSmart || spec.trim || ctx.animated;
+  return {};
+}
+
+// trim needs the decoded pixels to find the border, so it decodes the whole source first; the
+// trimmed image then stands in for the source (no shrink-on-load).
+Result<void> TrimSource(Context& ctx) {
+  if (!ctx.spec.trim || ctx.animated) return {};
+  const VImage full = OpenPixels(ctx, VImage::option());
+  EvalWatch watch(full, &ctx.deadline);
+  ctx.trimmed =
+      TrimBorder(ToWorkingSpace(full, !ctx.spec.strip_color_profile), *ctx.spec.trim).copy_memory();
+  return {};
+}
+
+Result<void> PlanGeometry(Context& ctx) {
+  const int w = ctx.trimmed ? ctx.trimmed->width() : ctx.src_w;
+  const int h = ctx.trimmed ? ctx.trimmed->height() : ctx.src_h;
+  ctx.plan =
+      MakePlan(w, h, ctx.orientation, ctx.rotate, ctx.spec, ctx.src_format == ImageFormat::kSvg);
+  const int max = ctx.limits.max_result_dimension;
+  if (ctx.plan.final_w > max || ctx.plan.final_h > max) {
+    return Fail(ErrorCode::kInvalidArgument, "result would be " + std::to_string(ctx.plan.final_w) +
+                                                 "×" + std::to_string(ctx.plan.final_h) +
+                                                 ", over the limit of " + std::to_string(max) +
+                                                 " pixels per side");
+  }
+  return {};
+}
+
+Result<void> LoadSource(Context& ctx) {
+  if (ctx.trimmed) {
+    ctx.working = *ctx.trimmed;
+  } else {
+    auto* options = VImage::option();
+    // Shrink-on-load: decode at the smallest size that is still at least the resized size.
+    // Animations are decoded at full size: the loaders shrink frames inconsistently.
+    const double prescale = std::max(ctx.plan.scale.x, ctx.plan.scale.y);
+    if (ctx.animated) {
+      options->set("n", ctx.frame_count);
+    } else if (ctx.src_format == ImageFormat::kJpeg && prescale < 1) {
+      const double shrink = 1 / prescale;
+      options->set("shrink", shrink >= 8 ? 8 : shrink >= 4 ? 4 : shrink >= 2 ? 2 : 1);
+    } else if ((ctx.src_format == ImageFormat::kWebp && prescale < 1) ||
+               ctx.src_format == ImageFormat::kSvg) {
+      options->set("scale", prescale);
+    }
+    const VImage loaded = OpenPixels(ctx, options);
+    ctx.load_watch.emplace(loaded, &ctx.deadline);
+    ctx.working = ToWorkingSpace(loaded, !ctx.spec.strip_color_profile);
+  }
+
+  const VImage& working = ctx.working;
+  const int frame_h = ctx.animated ? working.height() / ctx.frame_count : working.height();
+  ctx.frames.reserve(ctx.frame_count);
+  for (int i = 0; i < ctx.frame_count; ++i) {
+    ctx.frames.push_back(
+        ctx.animated ? working.extract_area(0, i * frame_h, working.width(), frame_h) : working);
+  }
+  return {};
+}
+
+}  // namespace imgorigin::transforms
