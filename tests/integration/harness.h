@@ -82,6 +82,9 @@ std::string Signed(const std::string& path);
 // A fresh directory under the test temp dir; removed by the OS test cleanup, not by us.
 std::string MakeTempDir();
 
+// A loopback TCP port that was free a moment ago (for servers that cannot bind port 0).
+uint16_t FreeLoopbackPort();
+
 // Decodes an image from bytes (throws vips::VError on garbage; tests expect valid images).
 vips::VImage Decode(const std::string& bytes);
 

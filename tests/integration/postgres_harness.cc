@@ -53,21 +53,6 @@ std::string FindBindir() {
   return best;
 }
 
-uint16_t FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  uint16_t port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
 // Runs argv[0] with `args`, output appended to `log`, as uid/gid when `switch_user`. The child
 // gets SIGQUIT (PostgreSQL's immediate shutdown) when the test process dies.
 pid_t Spawn(const std::vector<std::string>& args, const std::string& log, bool switch_user,
@@ -187,7 +172,7 @@ PostgresProcess::PostgresProcess() {
   }
   // Another process may take the port between our probe and the server's bind: retry.
   for (int attempt = 0; attempt < 3 && !initialised_; ++attempt) {
-    port_ = FreePort();
+    port_ = FreeLoopbackPort();
     initialised_ = Launch();
   }
 }
