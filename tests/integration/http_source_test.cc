@@ -132,6 +132,29 @@ TEST_F(HttpSourceTest, PrefixAllowlistIsCheckedAtEveryHop) {
   ExpectHalves(Get(*origin, Url("/img/r2.jpg?redirect=") + EscapePlain(Url("/img/a.jpg"))));
 }
 
+// The prefix is checked on the URL as it goes out, but the server resolves dot segments (the stub
+// does as WHATWG URL parsing does: "%2e" too, and it serves by base name, so "..%2f" reaches
+// /a.jpg). Every spelling is refused, at the first hop and after a redirect, before any request.
+TEST_F(HttpSourceTest, DotSegmentsCannotLeaveTheAllowedPrefix) {
+  auto origin = StartTrusting({{"IMGORIGIN_HTTP_ALLOWED_PREFIXES", Url("/img/")}});
+  for (const std::string& path :
+       {"/img/../a.jpg", "/img/./../a.jpg", "/img/%2e%2e/a.jpg", "/img/%2E%2e/a.jpg",
+        "/img/.%2e/a.jpg", "/img/..%2fa.jpg", "/img/%2e%2e%2Fa.jpg", "/img/..%5ca.jpg",
+        "/img/..;/a.jpg", "/img/%252e%252e/a.jpg"}) {
+    SCOPED_TRACE(path);
+    auto r = Get(*origin, Url(path));
+    EXPECT_EQ(r.status, 403) << r.body;
+    EXPECT_NE(r.body.find("source URL is not allowed"), std::string::npos) << r.body;
+  }
+  auto r = Get(*origin, Url("/img/r.jpg?redirect=") + EscapePlain(Url("/img/../a.jpg")));
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_EQ(StubStats(port_), "{\"/img/r.jpg\":1}");  // the redirecting hop, nothing else
+  // Dots inside a name are not segments.
+  std::filesystem::copy_file(g_files + "/a.jpg", g_files + "/a..b.jpg",
+                             std::filesystem::copy_options::overwrite_existing);
+  ExpectHalves(Get(*origin, Url("/img/a..b.jpg")));
+}
+
 TEST_F(HttpSourceTest, RedirectLimit) {
   auto origin = StartTrusting({{"IMGORIGIN_HTTP_MAX_REDIRECTS", "2"}});
   ExpectHalves(Get(*origin, Url("/img/a.jpg?hops=2")));
