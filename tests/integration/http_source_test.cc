@@ -190,6 +190,47 @@ TEST_F(HttpSourceTest, ByteCapIsEnforcedWhileStreaming) {
   ExpectHalves(Get(*origin, Url("/chunked/a.jpg")));
 }
 
+// imgproxy's cachebuster: replacing an original at the same URL and changing "cb:" must show the
+// new original (a fetch and a render of its own), while the old cb keeps its cached render and
+// variants of one cb share one fetch.
+TEST_F(HttpSourceTest, CachebusterFetchesAndRendersAgain) {
+  const std::string file = g_files + "/cb.jpg";
+  Halves().jpegsave(file.c_str());
+  auto origin = StartTrusting();
+  const std::string source = EscapePlain(Url("/img/cb.jpg"));
+  auto get = [&](const std::string& options) {
+    return origin->Get(Signed(options + "/rs:fit:100:0/plain/" + source));
+  };
+  ExpectHalves(get(""));
+  ExpectHalves(get("/cb:1"));
+  EXPECT_EQ(Hits("/img/cb.jpg"), 2);
+
+  // Replaced at the same URL: green now.
+  (vips::VImage::black(400, 150) + std::vector<double>{0, 255, 0})
+      .cast(VIPS_FORMAT_UCHAR)
+      .copy(vips::VImage::option()->set("interpretation", VIPS_INTERPRETATION_sRGB))
+      .jpegsave(file.c_str());
+  auto green = [](const HttpResponse& r) {
+    EXPECT_EQ(r.status, 200) << r.body;
+    if (r.status != 200) return false;
+    auto pixel = Decode(r.body).getpoint(10, 10);
+    return pixel[0] < 30 && pixel[1] > 220 && pixel[2] < 30;
+  };
+  auto fresh = get("/cb:2");
+  EXPECT_TRUE(green(fresh));
+  EXPECT_EQ(fresh.header("X-Cache"), "MISS");
+  EXPECT_EQ(Hits("/img/cb.jpg"), 3);
+  EXPECT_TRUE(green(origin->Get(Signed("/cachebuster:2/w:60/plain/" + source))));
+  EXPECT_EQ(Hits("/img/cb.jpg"), 3);  // another variant of cb 2: the same fetch
+
+  // The old cachebuster and no cachebuster keep what they had, from the cache.
+  auto old = get("/cb:1");
+  ExpectHalves(old);
+  EXPECT_EQ(old.header("X-Cache"), "HIT-MEMORY");
+  ExpectHalves(get(""));
+  EXPECT_EQ(Hits("/img/cb.jpg"), 3);
+}
+
 TEST_F(HttpSourceTest, HttpSourcesCanBeDisabled) {
   auto origin = StartTrusting({{"IMGORIGIN_HTTP_ENABLED", "false"}});
   EXPECT_EQ(Get(*origin, Url("/img/a.jpg")).status, 404);
