@@ -78,13 +78,17 @@ class Hasher {
 }  // namespace
 
 std::string VariantKey(std::string_view source, uint64_t source_generation,
-                       std::string_view canonical_spec, std::string_view output_format) {
+                       std::string_view canonical_spec, std::string_view output_format,
+                       std::string_view cachebuster) {
   Hasher h;
   h.Number(static_cast<uint64_t>(kKeyVersion));
   h.Field(source);
   h.Number(source_generation);
   h.Field(canonical_spec);
   h.Field(output_format);
+  // Only when set, so that URLs without one keep the keys already in the tiers. Length-prefixed
+  // like every field, so the bytes hashed with a cachebuster never equal those hashed without.
+  if (!cachebuster.empty()) h.Field(cachebuster);
   return h.HexDigest();
 }
 

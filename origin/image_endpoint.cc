@@ -207,8 +207,7 @@ void ImageEndpoint::LookUp(const ExchangePtr& exchange, PlanPtr plan, std::strin
 void ImageEndpoint::Render(const std::shared_ptr<const Plan>& plan) {
   Count(counters_.renders);
   auto start = Clock::now();
-  sources_.Fetch(plan->request.source, [this, plan,
-                                        start](const common::Result<sources::SourceImage>& source) {
+  auto fetched = [this, plan, start](const common::Result<sources::SourceImage>& source) {
     const double fetch_ms = MsSince(start);
     bool queued = source && cpu_.TrySubmit([this, plan, image = *source, fetch_ms] {
       Transform(*plan, image, fetch_ms);
@@ -220,7 +219,8 @@ void ImageEndpoint::Render(const std::shared_ptr<const Plan>& plan) {
       Count(counters_.overloaded);
     }
     Finish(*plan, Rendered{std::unexpected(std::move(error)), fetch_ms});
-  });
+  };
+  sources_.Fetch(plan->request.source, plan->request.cachebuster, std::move(fetched));
 }
 
 void ImageEndpoint::Transform(const Plan& plan, const sources::SourceImage& source,

@@ -152,7 +152,8 @@ void Planner::SetKey(Plan& plan, uint64_t generation) const {
                                 : transforms::FormatExtension(spec.format);
   plan.generation = generation;
   plan.key = cache::VariantKey(plan.request.source, generation,
-                               spec.Canonical() + "#" + output_fingerprint_, format);
+                               spec.Canonical() + "#" + output_fingerprint_, format,
+                               plan.request.cachebuster);
   // The key already names everything that decides the bytes, so it doubles as a strong ETag
   // that can be checked before any rendering; a purge (new generation) changes it too.
   plan.etag = "\"" + plan.key.substr(0, 32) + "\"";

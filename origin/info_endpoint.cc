@@ -41,8 +41,8 @@ void InfoEndpoint::Handle(const ExchangePtr& exchange) {
     exchange->loop().Post(
         [this, exchange, error] { ReplyError(*exchange, error, config_.not_found_max_age); });
   };
-  sources_.Fetch(shared->request.source, [this, exchange, shared, fail](
-                                             const common::Result<sources::SourceImage>& source) {
+  auto fetched = [this, exchange, shared,
+                  fail](const common::Result<sources::SourceImage>& source) {
     if (!source) return fail(source.error());
     bool queued = cpu_.TrySubmit([this, exchange, shared, image = *source] {
       auto info = InspectSource(image, config_.pipeline);
@@ -72,7 +72,8 @@ void InfoEndpoint::Handle(const ExchangePtr& exchange) {
       Count(counters_.overloaded);
       fail({ErrorCode::kOverloaded, "server is busy, retry shortly"});
     }
-  });
+  };
+  sources_.Fetch(shared->request.source, shared->request.cachebuster, std::move(fetched));
 }
 
 }  // namespace imgorigin::origin

@@ -19,7 +19,57 @@ bool HasSchemeHostSlash(std::string_view prefix) {
   return false;
 }
 
+// The path of an http(s) URL: from the "/" that ends the authority up to the query.
+std::string_view PathOf(std::string_view url) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) return {};
+  size_t start = url.find_first_of("/?#", scheme + 3);
+  if (start == std::string_view::npos || url[start] != '/') return {};
+  std::string_view path = url.substr(start);
+  return path.substr(0, path.find_first_of("?#"));
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Decodes each valid %XX once; malformed escapes stay as they are.
+std::string PercentDecode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && HexValue(text[i + 1]) >= 0 &&
+        HexValue(text[i + 2]) >= 0) {
+      out += static_cast<char>(HexValue(text[i + 1]) * 16 + HexValue(text[i + 2]));
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+bool HasDotSegment(std::string_view url) {
+  std::string path(PathOf(url));
+  // Until nothing changes: every round shortens the path, so this ends.
+  for (std::string decoded = PercentDecode(path); decoded != path; decoded = PercentDecode(path)) {
+    path = std::move(decoded);
+  }
+  size_t start = 0;
+  for (size_t i = 0; i <= path.size(); ++i) {
+    if (i < path.size() && path[i] != '/' && path[i] != '\\') continue;
+    std::string_view segment = std::string_view(path).substr(start, i - start);
+    segment = segment.substr(0, segment.find(';'));
+    if (segment == "." || segment == "..") return true;
+    start = i + 1;
+  }
+  return false;
+}
 
 std::string NormalizeHttpUrl(std::string_view url) {
   url = url.substr(0, url.find('#'));
@@ -45,6 +95,10 @@ Result<void> HttpSource::Config::Validate() const {
       return Fail(ErrorCode::kInvalidArgument,
                   "http allowed prefix \"" + prefix +
                       "\" must name scheme, host and path start, e.g. https://img.example.com/");
+    }
+    if (HasDotSegment(prefix)) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "http allowed prefix \"" + prefix + "\" must not hold \".\" or \"..\" segments");
     }
   }
   for (const auto& network : allowed_networks) {
@@ -79,6 +133,13 @@ Result<void> HttpSource::CheckUrl(std::string_view url) const {
                              [url](const std::string& prefix) { return url.starts_with(prefix); });
   if (!allowed)
     return Fail(ErrorCode::kPermissionDenied, "source URL is not allowed on this server");
+  // The URL goes out as it is here (CurlClient never resolves dots), but the server resolves
+  // them, and many decode "%2e", "%2f" or "\\" first. Refusing every spelling is safer than
+  // predicting each server's reading of "/img/..%2fsecret".
+  if (HasDotSegment(url)) {
+    return Fail(ErrorCode::kPermissionDenied,
+                "source URL is not allowed on this server (\".\" or \"..\" path segment)");
+  }
   return {};
 }
 

@@ -2,7 +2,9 @@
 //
 // Three fences, each re-applied at every redirect hop (redirects are followed here, not by
 // libcurl, up to max_redirects):
-//   - the URL must start with one of allowed_prefixes (when any are configured);
+//   - the URL must start with one of allowed_prefixes (when any are configured), and then may
+//     hold no dot segment in any spelling (see HasDotSegment): the URL goes out as checked, but
+//     the server would resolve "/img/../secret" outside the prefix "/img/";
 //   - only http and https;
 //   - the address actually connected to — after DNS, for every connection attempt — must be
 //     public, unless it is inside allowed_networks or allow_private_networks is set. That blocks
@@ -59,5 +61,10 @@ class HttpSource final : public Source {
 // Percent-encodes what may not appear in a URL (controls, space, non-ASCII, "\"<>\\^`{|}") and
 // drops a "#fragment"; everything else, existing %XX escapes included, is kept.
 std::string NormalizeHttpUrl(std::string_view url);
+
+// Whether the path of an http(s) URL holds a "." or ".." segment as some server may read it:
+// percent-escapes decoded (repeatedly: "%2e", "%252e"), "/" or "\" literal or escaped ("%2f",
+// "%5c") as separators, and a ";parameter" ignored ("..;", as Tomcat reads it).
+bool HasDotSegment(std::string_view url);
 
 }  // namespace imgorigin::sources

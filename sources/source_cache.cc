@@ -27,6 +27,15 @@ bool Cacheable(std::string_view url) {
   return url.starts_with("s3://") || url.starts_with("http://") || url.starts_with("https://");
 }
 
+// The entry of `url` under `cachebuster`. Without one it is the URL itself, as before
+// cachebusters counted, so existing disk entries stay valid. With one, the key starts with the
+// cachebuster's length: source URLs start with a letter (their scheme), so it can never equal a
+// bare URL, and the length makes the split between cachebuster and URL unambiguous.
+std::string EntryKey(const std::string& url, std::string_view cachebuster) {
+  if (cachebuster.empty()) return url;
+  return std::to_string(cachebuster.size()) + ":" + std::string(cachebuster) + ":" + url;
+}
+
 std::string Sha256Hex(std::string_view text) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
@@ -107,30 +116,31 @@ Result<std::unique_ptr<SourceCache>> SourceCache::Open(const Config& config,
       new SourceCache(config, sources, io, file_bytes, max_bytes, std::move(disk)));
 }
 
-void SourceCache::Fetch(const std::string& url, Done done) {
+void SourceCache::Fetch(const std::string& url, std::string_view cachebuster, Done done) {
+  std::string key = EntryKey(url, cachebuster);
   if (Cacheable(url)) {
-    if (auto hit = MemoryGet(url)) {
+    if (auto hit = MemoryGet(key)) {
       memory_hits_.fetch_add(1, std::memory_order_relaxed);
       done(*hit);
       return;
     }
   }
-  if (!loads_.Join(url, std::move(done))) {
+  if (!loads_.Join(key, std::move(done))) {
     coalesced_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  if (!io_.TrySubmit([this, url] { Load(url); })) {
-    loads_.Complete(url, Fail(ErrorCode::kOverloaded, "server is busy, retry shortly"));
+  if (!io_.TrySubmit([this, url, key] { Load(url, key); })) {
+    loads_.Complete(key, Fail(ErrorCode::kOverloaded, "server is busy, retry shortly"));
   }
 }
 
-void SourceCache::Load(const std::string& url) {
+void SourceCache::Load(const std::string& url, const std::string& key) {
   const bool cacheable = Cacheable(url);
   if (cacheable && disk_) {
-    if (auto hit = DiskGet(url)) {
+    if (auto hit = DiskGet(key)) {
       disk_hits_.fetch_add(1, std::memory_order_relaxed);
-      MemoryPut(url, *hit);
-      loads_.Complete(url, *hit);
+      MemoryPut(key, *hit);
+      loads_.Complete(key, *hit);
       return;
     }
   }
@@ -138,37 +148,37 @@ void SourceCache::Load(const std::string& url) {
   Result<SourceImage> result = sources_.Fetch(url);
   if (result && result->file) spilled_.fetch_add(1, std::memory_order_relaxed);
   // Into memory before the waiters are answered, so a request arriving right after finds it.
-  if (result && cacheable) MemoryPut(url, *result);
-  loads_.Complete(url, result);
-  if (result && cacheable && disk_) DiskPut(url, *result);
+  if (result && cacheable) MemoryPut(key, *result);
+  loads_.Complete(key, result);
+  if (result && cacheable && disk_) DiskPut(key, *result);
 }
 
-std::optional<SourceImage> SourceCache::MemoryGet(const std::string& url) {
-  auto entry = memory_.Get(url);
+std::optional<SourceImage> SourceCache::MemoryGet(const std::string& key) {
+  auto entry = memory_.Get(key);
   if (!entry) return std::nullopt;
   if (std::chrono::steady_clock::now() - entry->stored > config_.ttl) {
-    memory_.Erase(url);
+    memory_.Erase(key);
     return std::nullopt;
   }
   return entry->image;
 }
 
-void SourceCache::MemoryPut(const std::string& url, const SourceImage& image) {
+void SourceCache::MemoryPut(const std::string& key, const SourceImage& image) {
   if (!image.bytes) return;  // streamed to a file: too large for memory
-  memory_.Put(url, std::make_shared<const MemoryEntry>(
+  memory_.Put(key, std::make_shared<const MemoryEntry>(
                        MemoryEntry{image, std::chrono::steady_clock::now()}));
 }
 
-std::optional<SourceImage> SourceCache::DiskGet(const std::string& url) {
-  const std::string key = Sha256Hex(url);
-  auto hit = disk_->Get(key);
+std::optional<SourceImage> SourceCache::DiskGet(const std::string& key) {
+  const std::string file_key = Sha256Hex(key);
+  auto hit = disk_->Get(file_key);
   if (!hit || !*hit) return std::nullopt;
   auto& entry = **hit;
   auto times = ParseLabel(entry.label);
   // Expired, or over a size limit lowered since it was stored.
   if (!times || UnixNow() - times->first > config_.ttl.count() ||
       static_cast<int64_t>(entry.size) > max_bytes_) {
-    disk_->Erase(key);
+    disk_->Erase(file_key);
     return std::nullopt;
   }
   SourceImage image;
@@ -186,11 +196,11 @@ std::optional<SourceImage> SourceCache::DiskGet(const std::string& url) {
   return image;
 }
 
-void SourceCache::DiskPut(const std::string& url, const SourceImage& image) {
-  const std::string key = Sha256Hex(url);
+void SourceCache::DiskPut(const std::string& key, const SourceImage& image) {
+  const std::string file_key = Sha256Hex(key);
   const std::string label = Label(UnixNow(), image.last_modified);
-  auto stored = image.file ? disk_->PutFile(key, label, image.file->path())
-                           : disk_->Put(key, label, *image.bytes);
+  auto stored = image.file ? disk_->PutFile(file_key, label, image.file->path())
+                           : disk_->Put(file_key, label, *image.bytes);
   if (!stored)
     spdlog::warn("source cache: cannot write to {}: {}", config_.disk_dir, stored.error().message);
 }

@@ -3,7 +3,9 @@
 //
 // Fetch() never blocks: a memory hit answers on the caller's thread (an event loop), anything
 // else runs on the I/O pool (disk look-up, then the Source), and the answer arrives on that pool
-// thread. Only network sources (s3, http, https) are cached; local files are read every time
+// thread. Entries are per source URL and cachebuster (imgproxy's "cb:"): a new cachebuster
+// fetches the original again, while variants that share one reuse its fetch. Only network
+// sources (s3, http, https) are cached; local files are read every time
 // (they are already on disk, and edits must show). Entries live at most `ttl`, and both tiers
 // are bounded by size with least-recently-used eviction. Originals streamed to a file are not
 // kept in memory; on disk they are hard-linked, never copied through memory.
@@ -19,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "cache/coalescer.h"
 #include "common/lru_cache.h"
@@ -63,9 +66,10 @@ class SourceCache {
                                                            int64_t file_bytes, int64_t max_bytes);
   ~SourceCache();
 
-  // Calls `done` exactly once with the original behind `url`: at once on a memory hit, later on
-  // an I/O pool thread otherwise. kOverloaded when the I/O pool queue is full.
-  void Fetch(const std::string& url, Done done);
+  // Calls `done` exactly once with the original behind `url`, as cached under `cachebuster` ("" =
+  // none): at once on a memory hit, later on an I/O pool thread otherwise. kOverloaded when the
+  // I/O pool queue is full.
+  void Fetch(const std::string& url, std::string_view cachebuster, Done done);
 
   Stats stats() const;
 
@@ -78,11 +82,12 @@ class SourceCache {
 
   SourceCache(const Config& config, const SourceRouter& sources, common::ThreadPool& io,
               int64_t file_bytes, int64_t max_bytes, std::unique_ptr<storage::DiskLru> disk);
-  void Load(const std::string& url);  // on an I/O thread
-  std::optional<SourceImage> MemoryGet(const std::string& url);
-  void MemoryPut(const std::string& url, const SourceImage& image);
-  std::optional<SourceImage> DiskGet(const std::string& url);
-  void DiskPut(const std::string& url, const SourceImage& image);
+  // `key` names the entry (EntryKey() of the URL and cachebuster): loads, memory and disk.
+  void Load(const std::string& url, const std::string& key);  // on an I/O thread
+  std::optional<SourceImage> MemoryGet(const std::string& key);
+  void MemoryPut(const std::string& key, const SourceImage& image);
+  std::optional<SourceImage> DiskGet(const std::string& key);
+  void DiskPut(const std::string& key, const SourceImage& image);
 
   const Config config_;
   const SourceRouter& sources_;

@@ -311,6 +311,10 @@ CurlClient::Attempt CurlClient::PerformOnce(const HttpRequest& request) const {
     headers.reset(curl_slist_append(headers.release(), h.c_str()));
 
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
+  // Callers check the URL they pass (HTTP allow-lists, the S3 bucket), so that URL must be what
+  // goes out: by default libcurl resolves "." and ".." segments first, and the path-style
+  // "/allowed/../other/k" would become a request (signed, too) for bucket "other".
+  curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);

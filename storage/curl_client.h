@@ -1,11 +1,12 @@
 // A blocking HTTP client over libcurl for everything the origin fetches from the network: S3
 // objects, HTTP(S) originals and the AWS credential endpoints.
 //
-// One request per Perform(), with connect and total timeouts, a byte cap enforced while the body
-// streams (kTooLarge as soon as it is crossed, not after the download), large bodies streamed to a
-// temporary file, an optional guard on the address actually connected to (checked by libcurl's
-// open-socket hook, so DNS tricks and redirects cannot dodge it), and PerformWithRetry() for
-// 5xx/throttling answers with jittered exponential backoff.
+// One request per Perform(), sent to exactly the URL given (no dot-segment removal), with
+// connect and total timeouts, a byte cap enforced while the body streams (kTooLarge as soon as it
+// is crossed, not after the download), large bodies streamed to a temporary file, an optional
+// guard on the address actually connected to (checked by libcurl's open-socket hook, so DNS
+// tricks and redirects cannot dodge it), and PerformWithRetry() for 5xx/throttling answers with
+// jittered exponential backoff.
 //
 // Each CurlClient keeps its own pool of idle easy handles: connections and TLS sessions are
 // reused across requests from any thread, and a connection opened by one client (say, S3 to a

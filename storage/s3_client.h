@@ -6,7 +6,11 @@
 // credentials.
 //
 // Each key segment is percent-encoded once (RFC 3986 unreserved characters and "/" kept), the
-// canonical form SigV4 signs. Each client owns its credentials chain and its connection pool.
+// canonical form SigV4 signs. Keys are literal, dot segments included: "s3://b/../c/k" is key
+// "../c/k" in bucket "b", and the request path ends in "/../c/k" as sent and as signed
+// (CurlClient never resolves dots), so path-style addressing still names bucket "b". Escaping
+// the dots ("%2E%2E") would fail: S3 re-encodes each segment with "." unreserved when it checks
+// the signature. Each client owns its credentials chain and its connection pool.
 // Perform() blocks on the network: call it from an I/O thread. Thread-safe.
 #pragma once
 

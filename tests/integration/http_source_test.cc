@@ -132,6 +132,29 @@ TEST_F(HttpSourceTest, PrefixAllowlistIsCheckedAtEveryHop) {
   ExpectHalves(Get(*origin, Url("/img/r2.jpg?redirect=") + EscapePlain(Url("/img/a.jpg"))));
 }
 
+// The prefix is checked on the URL as it goes out, but the server resolves dot segments (the stub
+// does as WHATWG URL parsing does: "%2e" too, and it serves by base name, so "..%2f" reaches
+// /a.jpg). Every spelling is refused, at the first hop and after a redirect, before any request.
+TEST_F(HttpSourceTest, DotSegmentsCannotLeaveTheAllowedPrefix) {
+  auto origin = StartTrusting({{"IMGORIGIN_HTTP_ALLOWED_PREFIXES", Url("/img/")}});
+  for (const std::string& path :
+       {"/img/../a.jpg", "/img/./../a.jpg", "/img/%2e%2e/a.jpg", "/img/%2E%2e/a.jpg",
+        "/img/.%2e/a.jpg", "/img/..%2fa.jpg", "/img/%2e%2e%2Fa.jpg", "/img/..%5ca.jpg",
+        "/img/..;/a.jpg", "/img/%252e%252e/a.jpg"}) {
+    SCOPED_TRACE(path);
+    auto r = Get(*origin, Url(path));
+    EXPECT_EQ(r.status, 403) << r.body;
+    EXPECT_NE(r.body.find("source URL is not allowed"), std::string::npos) << r.body;
+  }
+  auto r = Get(*origin, Url("/img/r.jpg?redirect=") + EscapePlain(Url("/img/../a.jpg")));
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_EQ(StubStats(port_), "{\"/img/r.jpg\":1}");  // the redirecting hop, nothing else
+  // Dots inside a name are not segments.
+  std::filesystem::copy_file(g_files + "/a.jpg", g_files + "/a..b.jpg",
+                             std::filesystem::copy_options::overwrite_existing);
+  ExpectHalves(Get(*origin, Url("/img/a..b.jpg")));
+}
+
 TEST_F(HttpSourceTest, RedirectLimit) {
   auto origin = StartTrusting({{"IMGORIGIN_HTTP_MAX_REDIRECTS", "2"}});
   ExpectHalves(Get(*origin, Url("/img/a.jpg?hops=2")));
@@ -165,6 +188,47 @@ TEST_F(HttpSourceTest, ByteCapIsEnforcedWhileStreaming) {
   EXPECT_EQ(Get(*origin, Url("/img/big.jpg")).status, 413);      // Content-Length over the cap
   EXPECT_EQ(Get(*origin, Url("/chunked/big.jpg")).status, 413);  // no length: cut while reading
   ExpectHalves(Get(*origin, Url("/chunked/a.jpg")));
+}
+
+// imgproxy's cachebuster: replacing an original at the same URL and changing "cb:" must show the
+// new original (a fetch and a render of its own), while the old cb keeps its cached render and
+// variants of one cb share one fetch.
+TEST_F(HttpSourceTest, CachebusterFetchesAndRendersAgain) {
+  const std::string file = g_files + "/cb.jpg";
+  Halves().jpegsave(file.c_str());
+  auto origin = StartTrusting();
+  const std::string source = EscapePlain(Url("/img/cb.jpg"));
+  auto get = [&](const std::string& options) {
+    return origin->Get(Signed(options + "/rs:fit:100:0/plain/" + source));
+  };
+  ExpectHalves(get(""));
+  ExpectHalves(get("/cb:1"));
+  EXPECT_EQ(Hits("/img/cb.jpg"), 2);
+
+  // Replaced at the same URL: green now.
+  (vips::VImage::black(400, 150) + std::vector<double>{0, 255, 0})
+      .cast(VIPS_FORMAT_UCHAR)
+      .copy(vips::VImage::option()->set("interpretation", VIPS_INTERPRETATION_sRGB))
+      .jpegsave(file.c_str());
+  auto green = [](const HttpResponse& r) {
+    EXPECT_EQ(r.status, 200) << r.body;
+    if (r.status != 200) return false;
+    auto pixel = Decode(r.body).getpoint(10, 10);
+    return pixel[0] < 30 && pixel[1] > 220 && pixel[2] < 30;
+  };
+  auto fresh = get("/cb:2");
+  EXPECT_TRUE(green(fresh));
+  EXPECT_EQ(fresh.header("X-Cache"), "MISS");
+  EXPECT_EQ(Hits("/img/cb.jpg"), 3);
+  EXPECT_TRUE(green(origin->Get(Signed("/cachebuster:2/w:60/plain/" + source))));
+  EXPECT_EQ(Hits("/img/cb.jpg"), 3);  // another variant of cb 2: the same fetch
+
+  // The old cachebuster and no cachebuster keep what they had, from the cache.
+  auto old = get("/cb:1");
+  ExpectHalves(old);
+  EXPECT_EQ(old.header("X-Cache"), "HIT-MEMORY");
+  ExpectHalves(get(""));
+  EXPECT_EQ(Hits("/img/cb.jpg"), 3);
 }
 
 TEST_F(HttpSourceTest, HttpSourcesCanBeDisabled) {

@@ -61,6 +61,11 @@ void MakeFixtures() {
     Save(Halves(), bucket / key);
   }
   Save(Halves(), fs::path(g_fixtures) / "other-bucket" / "plain.jpg");
+  // Key "dir/../x.jpg" (the stub's spelling of a ".." key segment on disk), and a green "x.jpg",
+  // where a resolved path would land.
+  Save(Halves(), bucket / "dir" / "%2E%2E" / "x.jpg");
+  Save(Halves(), bucket / "dir" / "photo..jpg");
+  Save(Flat(400, 300, 0, 255, 0), bucket / "x.jpg");
 }
 
 class S3SourceTest : public ::testing::Test {
@@ -205,6 +210,30 @@ TEST_F(S3SourceTest, BucketAllowlist) {
   auto refused = Get(*origin, "/w:20", "s3://other-bucket/plain.jpg");
   EXPECT_EQ(refused.status, 403) << refused.body;
   EXPECT_EQ(StatCount(Stats(), "other-bucket/plain.jpg"), 0);
+}
+
+// "s3://media/../other-bucket/k" passed the allowlist and, its path resolved by libcurl, was sent
+// (and signed) for bucket "other-bucket". Now it is key "../other-bucket/k" of bucket "media".
+TEST_F(S3SourceTest, DotSegmentsCannotLeaveTheAllowedBucket) {
+  auto origin = Start({{"IMGORIGIN_S3_ALLOWED_BUCKETS", "media"}});
+  auto r = Get(*origin, "/w:20", "s3://media/../other-bucket/plain.jpg");
+  EXPECT_EQ(r.status, 404) << r.body;  // media has no such key
+  EXPECT_EQ(StatCount(Stats(), "media/../other-bucket/plain.jpg"), 1) << Stats();
+  EXPECT_EQ(StatCount(Stats(), "other-bucket/plain.jpg"), 0) << Stats();
+  EXPECT_EQ(StatCount(Stats(), "rejected"), 0) << Stats();
+}
+
+// Keys holding "." and ".." are legal S3 keys: sent and signed as they are, they name that object,
+// never the one a resolved path would name.
+TEST_F(S3SourceTest, KeysWithDotSegmentsAreKeys) {
+  auto origin = Start({{"IMGORIGIN_S3_ALLOWED_BUCKETS", "media"}});
+  for (const std::string key : {"dir/../x.jpg", "dir/photo..jpg"}) {
+    SCOPED_TRACE(key);
+    ExpectHalves(Get(*origin, "/rs:fit:100:0", "s3://media/" + key), 100);
+    EXPECT_EQ(StatCount(Stats(), "media/" + key), 1) << Stats();
+  }
+  EXPECT_EQ(StatCount(Stats(), "media/x.jpg"), 0) << Stats();
+  EXPECT_EQ(StatCount(Stats(), "rejected"), 0) << Stats();
 }
 
 TEST_F(S3SourceTest, StallingServerTimesOutWith504) {

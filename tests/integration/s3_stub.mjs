@@ -17,6 +17,9 @@
 //   object FIXTURES/<bucket>/.versions/V/<key>.
 // - Failure modes by key prefix: "stall/" never answers; "flaky/" answers 503 SlowDown twice, then
 //   the object; "throttle/" answers 429 once.
+// - Keys are literal, as in S3: a "." or ".." key segment is kept on s3rver's disk as "%2E" or
+//   "%2E%2E" (s3rver would resolve it as a file path, into another key or bucket). Fixtures for
+//   such keys are saved under that name: FIXTURES/media/dir/%2E%2E/x.jpg is key "dir/../x.jpg".
 // - GET /__stats: JSON of what was asked (per object, per "METHOD bucket/key", per access key,
 //   rejections).
 import http from 'node:http';
@@ -47,6 +50,9 @@ const bump = (table, key) => { table[key] = (table[key] || 0) + 1; };
 
 // RFC 3986 encoding, as S3 canonicalises each path segment and query component.
 const uriEscape = (s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+
+// A key segment as s3rver keeps it: dot segments spelled out so its file paths stay literal.
+const backendSegment = (seg) => (seg === '.' || seg === '..' ? seg.replaceAll('.', '%2E') : seg);
 
 function s3Error(res, status, code, message) {
   res.writeHead(status, { 'content-type': 'application/xml' });
@@ -155,7 +161,7 @@ async function handleS3(req, res, backendPort) {
   headers.host = `127.0.0.1:${backendPort}`;
   const forward = http.request({
     host: '127.0.0.1', port: backendPort, method: req.method, headers,
-    path: '/' + [bucket, ...key.split('/')].map(uriEscape).join('/'),
+    path: '/' + [bucket, ...key.split('/').map(backendSegment)].map(uriEscape).join('/'),
   }, (backend) => {
     if (backend.statusCode === 404 && versionId) {
       backend.resume();
