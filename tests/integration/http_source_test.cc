@@ -137,7 +137,7 @@ TEST_F(HttpSourceTest, PrefixAllowlistIsCheckedAtEveryHop) {
 // /a.jpg). Every spelling is refused, at the first hop and after a redirect, before any request.
 TEST_F(HttpSourceTest, DotSegmentsCannotLeaveTheAllowedPrefix) {
   auto origin = StartTrusting({{"IMGORIGIN_HTTP_ALLOWED_PREFIXES", Url("/img/")}});
-  for (const std::string& path :
+  for (const char* path :
        {"/img/../a.jpg", "/img/./../a.jpg", "/img/%2e%2e/a.jpg", "/img/%2E%2e/a.jpg",
         "/img/.%2e/a.jpg", "/img/..%2fa.jpg", "/img/%2e%2e%2Fa.jpg", "/img/..%5ca.jpg",
         "/img/..;/a.jpg", "/img/%252e%252e/a.jpg"}) {
