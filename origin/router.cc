@@ -15,6 +15,9 @@ Router::Router(const Config& config, const signing::Signer& signer, cache::Memor
 
 void Router::Handle(const ExchangePtr& exchange) {
   using common::ErrorCode;
+  if (!exchange->malformed().empty()) {
+    return ReplyError(*exchange, {ErrorCode::kInvalidArgument, exchange->malformed()});
+  }
   // Before any endpoint, so that no shortcut (the image endpoint's hot paths) can skip it.
   if (exchange->target().size() > max_url_length_) {
     return ReplyError(*exchange,

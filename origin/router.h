@@ -1,6 +1,7 @@
 // The router: one handler for every request the server accepts, dispatching by path to one
 // endpoint per family: images, /info, /v1/purge, and the admin endpoints (/health, /ready,
-// /metrics). Over-long URLs are refused before any endpoint sees them. Owns the endpoints, the plan maker they share and the request counters;
+// /metrics). Requests the server found malformed and over-long URLs are refused before any
+// endpoint sees them. Owns the endpoints, the plan maker they share and the request counters;
 // everything it is given lives longer than it. Handle() runs on event-loop threads.
 #pragma once
 
