@@ -141,6 +141,11 @@ const std::vector<Setting>& Settings() {
          c.client_timeout = std::chrono::seconds(s);
          return {};
        }},
+      {"server.header_timeout_ms", "IMGORIGIN_HEADER_TIMEOUT_MS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetMs(c.header_timeout, k, v);
+       }},
+      {"server.max_connections", "IMGORIGIN_MAX_CONNECTIONS", IntField(&Config::max_connections)},
       {"signing.key", "IMGORIGIN_KEY",
        [](Config&, KeyLists& l, std::string_view k, std::string_view v) {
          return SetHexList(l.keys, k, v);
@@ -588,6 +593,8 @@ Result<int64_t> ParseSize(std::string_view text) {
 Result<void> Config::Validate() const {
   if (auto hp = ParseHostPort(bind); !hp) return Invalid("server.bind", hp.error().message);
   if (queue_size > 100'000) return Invalid("server.queue_size", "at most 100000");
+  if (header_timeout.count() <= 0) return Invalid("server.header_timeout_ms", "must be > 0");
+  if (max_connections == 0) return Invalid("server.max_connections", "must be > 0");
   if (max_url_length < 64) return Invalid("url.max_length", "at least 64");
   if (max_src_bytes <= 0) return Invalid("limits.max_src_bytes", "must be positive");
   if (cache_tag_header.find_first_of(" :\r\n") != std::string::npos) {

@@ -39,6 +39,10 @@ struct Config {
   size_t queue_size = 64;               // transforms waiting beyond the running ones, then 503
   std::chrono::milliseconds shutdown_timeout{10'000};  // drain limit for in-flight requests
   std::chrono::seconds client_timeout{30};             // idle/slow client read and write timeout
+  // A request must have fully arrived this long after its connection was accepted, or after its
+  // first byte on a kept-alive connection, however slowly it trickles in.
+  std::chrono::milliseconds header_timeout{10'000};
+  size_t max_connections = 10'000;  // per process; accepting pauses while this many are open
   // Source fetches wait on the network here, never on the CPU pool or a loop.
   size_t io_threads = 16;
   size_t io_queue_size = 1024;  // fetches waiting beyond the running ones, then 503

@@ -22,15 +22,17 @@ double MsSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-// If-None-Match may list several tags, weak ones included; "*" matches anything.
-bool EtagMatches(std::string_view header, std::string_view etag) {
+// If-None-Match may list several tags, weak ones included. "*" matches any current
+// representation (RFC 9110 §13.1.2), which the ETag alone does not prove exists: it matches only
+// once the image is at hand.
+bool EtagMatches(std::string_view header, std::string_view etag, bool image_at_hand) {
   while (!header.empty()) {
     size_t comma = header.find(',');
     std::string_view tag = header.substr(0, comma);
     while (!tag.empty() && tag.front() == ' ') tag.remove_prefix(1);
     while (!tag.empty() && tag.back() == ' ') tag.remove_suffix(1);
     if (tag.starts_with("W/")) tag.remove_prefix(2);
-    if (tag == "*" || tag == etag) return true;
+    if ((tag == "*" && image_at_hand) || tag == etag) return true;
     if (comma == std::string_view::npos) break;
     header.remove_prefix(comma + 1);
   }
@@ -141,22 +143,18 @@ void ImageEndpoint::Handle(const ExchangePtr& exchange) {
 
 void ImageEndpoint::LookUp(const ExchangePtr& exchange, PlanPtr plan, std::string hot_key,
                            std::shared_ptr<const HotPath> hot) {
-  if (const char* inm = exchange->header("If-None-Match"); inm && EtagMatches(inm, plan->etag)) {
-    exchange->AddHeader("ETag", plan->etag);
-    exchange->AddHeader("Cache-Control", plan->cache_control);
-    if (!plan->vary.empty()) exchange->AddHeader("Vary", plan->vary);
-    exchange->Send(304, nullptr);
-    Count(counters_.not_modified);
-    return;
+  if (const char* inm = exchange->header("If-None-Match");
+      inm && EtagMatches(inm, plan->etag, /*image_at_hand=*/false)) {
+    return ReplyNotModified(*exchange, *plan);
   }
   if (auto hit = memory_.Get(plan->key)) {
     Count(counters_.memory_hits);
     const bool same_image = hot && !hot->image.owner_before(hit) && !hit.owner_before(hot->image);
     if (same_image) {
-      return ReplyImage(*exchange, hot->headers, *hit, "HIT-MEMORY", "cache;desc=memory");
+      return ReplyImage(*exchange, *plan, hot->headers, *hit, "HIT-MEMORY", "cache;desc=memory");
     }
     ReplyHeaders headers = ImageHeaders(*plan, *hit);
-    ReplyImage(*exchange, headers, *hit, "HIT-MEMORY", "cache;desc=memory");
+    ReplyImage(*exchange, *plan, headers, *hit, "HIT-MEMORY", "cache;desc=memory");
     if (!hot_key.empty()) {
       hot_paths_.Put(hot_key,
                      std::make_shared<const HotPath>(HotPath{plan, hit, std::move(headers)}));
@@ -172,10 +170,10 @@ void ImageEndpoint::LookUp(const ExchangePtr& exchange, PlanPtr plan, std::strin
       if (!rendered->tier.empty()) {
         std::string x_cache = "HIT-" + rendered->tier;
         std::transform(x_cache.begin(), x_cache.end(), x_cache.begin(), ::toupper);
-        return ReplyImage(*exchange, ImageHeaders(*plan, image), image, x_cache,
+        return ReplyImage(*exchange, *plan, ImageHeaders(*plan, image), image, x_cache,
                           "cache;desc=" + rendered->tier);
       }
-      ReplyImage(*exchange, ImageHeaders(*plan, image), image, "MISS",
+      ReplyImage(*exchange, *plan, ImageHeaders(*plan, image), image, "MISS",
                  "fetch;dur=" + FormatMs(rendered->fetch_ms) +
                      ", transform;dur=" + FormatMs(rendered->transform_ms));
     });
@@ -278,13 +276,25 @@ ImageEndpoint::ReplyHeaders ImageEndpoint::ImageHeaders(const Plan& plan,
   return headers;
 }
 
-void ImageEndpoint::ReplyImage(Exchange& exchange, const ReplyHeaders& headers,
+void ImageEndpoint::ReplyImage(Exchange& exchange, const Plan& plan, const ReplyHeaders& headers,
                                const cache::CachedImage& image, const std::string& x_cache,
                                const std::string& timing) const {
+  if (const char* inm = exchange.header("If-None-Match");
+      inm && EtagMatches(inm, image.etag, /*image_at_hand=*/true)) {
+    return ReplyNotModified(exchange, plan);
+  }
   for (const auto& [name, value] : headers) exchange.AddHeader(name, value);
   exchange.AddHeader("X-Cache", x_cache);
   exchange.AddHeader("Server-Timing", timing + ", total;dur=" + FormatMs(exchange.elapsed_ms()));
   exchange.Send(200, image.body);
+}
+
+void ImageEndpoint::ReplyNotModified(Exchange& exchange, const Plan& plan) const {
+  exchange.AddHeader("ETag", plan.etag);
+  exchange.AddHeader("Cache-Control", plan.cache_control);
+  if (!plan.vary.empty()) exchange.AddHeader("Vary", plan.vary);
+  exchange.Send(304, nullptr);
+  Count(counters_.not_modified);
 }
 
 void ImageEndpoint::ReplyError(Exchange& exchange, const common::Error& error) const {

@@ -71,8 +71,11 @@ class ImageEndpoint {
   void Transform(const Plan& plan, const sources::SourceImage& source, double fetch_ms);
   void Finish(const Plan& plan, Rendered rendered);
   ReplyHeaders ImageHeaders(const Plan& plan, const cache::CachedImage& image) const;
-  void ReplyImage(Exchange& exchange, const ReplyHeaders& headers, const cache::CachedImage& image,
-                  const std::string& x_cache, const std::string& timing) const;
+  // Answers 304 instead when If-None-Match matches the image.
+  void ReplyImage(Exchange& exchange, const Plan& plan, const ReplyHeaders& headers,
+                  const cache::CachedImage& image, const std::string& x_cache,
+                  const std::string& timing) const;
+  void ReplyNotModified(Exchange& exchange, const Plan& plan) const;
   void ReplyError(Exchange& exchange, const common::Error& error) const;
 
   const Config& config_;

@@ -60,10 +60,6 @@ Planner::Planner(const Config& config, const signing::Signer& signer)
 }
 
 common::Result<Plan> Planner::Make(const Exchange& exchange, std::string_view path) const {
-  if (exchange.target().size() > config_.max_url_length) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "URL is longer than " + std::to_string(config_.max_url_length) + " characters");
-  }
   // "/{signature}/{options…}/{source}": the signature covers everything after its segment.
   size_t slash = path.find('/', 1);
   if (path.size() < 2 || slash == std::string_view::npos || slash + 1 >= path.size()) {

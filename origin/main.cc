@@ -124,7 +124,9 @@ int Serve(const Config& config) {
       {.host = host_port->first,
        .port = host_port->second,
        .loops = config.loops ? config.loops : std::max(1u, std::thread::hardware_concurrency()),
-       .client_timeout = config.client_timeout},
+       .client_timeout = config.client_timeout,
+       .header_timeout = config.header_timeout,
+       .max_connections = config.max_connections},
       [&router](const ExchangePtr& exchange) { router.Handle(exchange); });
   auto port = server.Start();
   if (!port) {

@@ -6,7 +6,6 @@
 
 #include "cache/key.h"
 #include "origin/replies.h"
-#include "signing/base64url.h"
 #include "transforms/parser.h"
 
 namespace imgorigin::origin {
@@ -27,10 +26,18 @@ void PurgeEndpoint::Handle(const ExchangePtr& exchange) {
     return ReplyJsonError(ex, {ErrorCode::kInvalidArgument,
                                "expected JSON {\"source\": \"<source URL as in image URLs>\"}"});
   }
-  // Resolved exactly as an image URL's source is (base URL, scheme case), so the generation
-  // bumped is the one the image keys use.
-  auto request = transforms::ParseProcessingPath(
-      "/" + signing::Base64UrlEncode(json["source"].get<std::string>()), config_.parser);
+  // Read as the source of a plain/ image URL (percent-escapes decoded, base URL, scheme case),
+  // so the generation bumped is the one the image keys use. Only "@", which marks the output
+  // extension there, needs no escape here.
+  std::string plain;
+  for (char c : json["source"].get<std::string>()) {
+    if (c == '@') {
+      plain += "%40";
+    } else {
+      plain += c;
+    }
+  }
+  auto request = transforms::ParseProcessingPath("/plain/" + plain, config_.parser);
   if (!request) return ReplyJsonError(ex, request.error());
   std::string source = request->source;
   std::string tag = cache::SourceTag(source);

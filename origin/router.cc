@@ -6,13 +6,24 @@ namespace imgorigin::origin {
 
 Router::Router(const Config& config, const signing::Signer& signer, cache::MemoryTier& memory,
                common::ThreadPool& cpu, sources::SourceCache& sources, cache::TieredCache& tiers)
-    : planner_(config, signer),
+    : max_url_length_(config.max_url_length),
+      planner_(config, signer),
       image_(config, planner_, memory, cpu, sources, tiers, counters_),
       info_(config, planner_, cpu, sources, counters_),
       purge_(config, tiers),
       admin_(memory, tiers, sources, counters_) {}
 
 void Router::Handle(const ExchangePtr& exchange) {
+  using common::ErrorCode;
+  if (!exchange->malformed().empty()) {
+    return ReplyError(*exchange, {ErrorCode::kInvalidArgument, exchange->malformed()});
+  }
+  // Before any endpoint, so that no shortcut (the image endpoint's hot paths) can skip it.
+  if (exchange->target().size() > max_url_length_) {
+    return ReplyError(*exchange,
+                      {ErrorCode::kInvalidArgument,
+                       "URL is longer than " + std::to_string(max_url_length_) + " characters"});
+  }
   std::string_view path = exchange->path();
   if (path == "/v1/purge") return purge_.Handle(exchange);
   if (!exchange->is_get_or_head()) return ReplyMethodNotAllowed(*exchange, "GET, HEAD");

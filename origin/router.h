@@ -1,7 +1,8 @@
 // The router: one handler for every request the server accepts, dispatching by path to one
 // endpoint per family: images, /info, /v1/purge, and the admin endpoints (/health, /ready,
-// /metrics). Owns the endpoints, the plan maker they share and the request counters; everything
-// it is given lives longer than it. Handle() runs on event-loop threads.
+// /metrics). Requests the server found malformed and over-long URLs are refused before any
+// endpoint sees them. Owns the endpoints, the plan maker they share and the request counters;
+// everything it is given lives longer than it. Handle() runs on event-loop threads.
 #pragma once
 
 #include "cache/memory_tier.h"
@@ -31,6 +32,7 @@ class Router {
   void SetDraining() { admin_.SetDraining(); }
 
  private:
+  size_t max_url_length_;
   RequestCounters counters_;
   Planner planner_;
   ImageEndpoint image_;

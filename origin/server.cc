@@ -1,27 +1,36 @@
 #include "origin/server.h"
 
 #include <arpa/inet.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstring>
+#include <mutex>
 #include <random>
 #include <thread>
-
-#include "common/fd.h"
+#include <unordered_map>
 
 namespace imgorigin::origin {
 namespace {
 
 using common::ErrorCode;
 using common::Fail;
+using SteadyClock = std::chrono::steady_clock;
+
+// The first pause after accept() fails, doubled on each failure in a row up to the maximum.
+constexpr std::chrono::milliseconds kMinAcceptPause{100};
+constexpr std::chrono::milliseconds kMaxAcceptPause{1000};
+constexpr std::chrono::seconds kAcceptLogEvery{1};
 
 std::string NextRequestId() {
   // A per-process random prefix keeps ids unique across a fleet without coordination.
@@ -45,38 +54,150 @@ bool IsSafeRequestId(const char* id) {
   return true;
 }
 
-common::Result<common::UniqueFd> Listen(const std::string& host, uint16_t port) {
-  sockaddr_storage addr{};
-  socklen_t len = 0;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+// RFC 9110 §5.6.2 token: what a header name must be.
+bool IsToken(std::string_view name) {
+  constexpr std::string_view kSymbols = "!#$%&'*+-.^_`|~";
+  return !name.empty() && std::all_of(name.begin(), name.end(), [&](unsigned char c) {
+    return isalnum(c) || kSymbols.find(static_cast<char>(c)) != std::string_view::npos;
+  });
+}
+
+// Why `req` cannot be served as framed, or "". evhttp reads the first Content-Length or
+// Transfer-Encoding it finds, takes header names up to the colon whatever they contain, and reads
+// no body at all for HEAD; a proxy in front may frame the same bytes differently (RFC 9112 §6.3,
+// §5.1), and what one of them takes for a body the other takes for a request. So every message
+// whose length is not beyond doubt is refused.
+std::string Malformation(evhttp_request* req) {
+  // RFC 9112 §3.2: origin servers are sent origin-form; absolute-form is for proxies.
+  if (evhttp_request_get_uri(req)[0] != '/') {
+    return "bad request: only origin-form request targets (\"/path\") are served";
+  }
+  int content_lengths = 0;
+  int transfer_encodings = 0;
+  int hosts = 0;
+  std::string_view content_length;
+  std::string_view transfer_encoding;
+  const evkeyvalq* headers = evhttp_request_get_input_headers(req);
+  for (const evkeyval* h = headers->tqh_first; h != nullptr; h = h->next.tqe_next) {
+    if (!IsToken(h->key)) return "bad request: malformed header name";
+    if (strcasecmp(h->key, "Content-Length") == 0) {
+      ++content_lengths;
+      content_length = h->value;
+    } else if (strcasecmp(h->key, "Transfer-Encoding") == 0) {
+      ++transfer_encodings;
+      transfer_encoding = h->value;
+    } else if (strcasecmp(h->key, "Host") == 0) {
+      ++hosts;
+    }
+  }
+  if (content_lengths > 1) return "bad request: more than one Content-Length";
+  if (content_lengths == 1 &&
+      (content_length.empty() ||
+       content_length.find_first_not_of("0123456789") != std::string_view::npos)) {
+    return "bad request: Content-Length is not a number";
+  }
+  if (transfer_encodings > 0) {
+    if (content_lengths > 0) return "bad request: both Transfer-Encoding and Content-Length";
+    if (transfer_encodings > 1 || strcasecmp(std::string(transfer_encoding).c_str(), "chunked")) {
+      return "bad request: the only Transfer-Encoding accepted is \"chunked\"";
+    }
+  }
+  const bool has_body =
+      transfer_encodings > 0 || content_length.find_first_not_of('0') != std::string_view::npos;
+  const auto command = evhttp_request_get_command(req);
+  if (has_body && (command == EVHTTP_REQ_HEAD || command == EVHTTP_REQ_TRACE)) {
+    return "bad request: a body on a request that has none";
+  }
+  if (hosts > 1) return "bad request: more than one Host header";
+  return "";
+}
+
+struct Address {
+  sockaddr_storage storage{};
+  socklen_t size = 0;
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+};
+
+common::Result<Address> ParseAddress(const std::string& host, uint16_t port) {
+  Address address;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&address.storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&address.storage);
   if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
     v4->sin_family = AF_INET;
     v4->sin_port = htons(port);
-    len = sizeof(*v4);
+    address.size = sizeof(*v4);
   } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
     v6->sin6_family = AF_INET6;
     v6->sin6_port = htons(port);
-    len = sizeof(*v6);
+    address.size = sizeof(*v6);
   } else {
     return Fail(ErrorCode::kInternal, "bind address \"" + host + "\" is not an IP address");
   }
-  common::UniqueFd socket_fd(socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!socket_fd.valid())
-    return Fail(ErrorCode::kInternal, std::string("socket: ") + strerror(errno));
-  const int fd = socket_fd.get();
+  return address;
+}
+
+void SetPort(Address& address, uint16_t port) {
+  if (address.storage.ss_family == AF_INET6) {
+    reinterpret_cast<sockaddr_in6*>(&address.storage)->sin6_port = htons(port);
+  } else {
+    reinterpret_cast<sockaddr_in*>(&address.storage)->sin_port = htons(port);
+  }
+}
+
+common::Result<common::UniqueFd> BoundSocket(const Address& address, bool reuse_port,
+                                             const std::string& where) {
+  common::UniqueFd fd(
+      socket(address.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return Fail(ErrorCode::kInternal, std::string("socket: ") + strerror(errno));
   int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  // Lets a restarted server bind while connections of the previous one sit in TIME_WAIT; it
+  // never lets two sockets listen on one port (SO_REUSEPORT is what does).
+  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reuse_port) setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (bind(fd.get(), address.get(), address.size) != 0) {
+    const int error = errno;
+    return Fail(ErrorCode::kInternal,
+                "cannot listen on " + where + ": " +
+                    (error == EADDRINUSE ? std::string("the address is already in use")
+                                         : std::string(strerror(error))));
+  }
+  return fd;
+}
+
+common::Result<common::UniqueFd> Listen(const Address& address, const std::string& where) {
+  auto fd = BoundSocket(address, /*reuse_port=*/true, where);
+  if (!fd) return fd;
+  int one = 1;
   // Accepted sockets inherit it on Linux. Without it, a reply that leaves in two writes waits
   // for the client's delayed ACK (40 ms) before its second segment goes out.
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || listen(fd, 1024) != 0) {
-    std::string why = strerror(errno);
-    return Fail(ErrorCode::kInternal,
-                "cannot listen on " + host + ":" + std::to_string(port) + ": " + why);
+  setsockopt(fd->get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (listen(fd->get(), 1024) != 0) {
+    return Fail(ErrorCode::kInternal, "cannot listen on " + where + ": " + strerror(errno));
   }
-  return socket_fd;
+  return fd;
+}
+
+// Two servers started at once on one address could both find it free (the check in Start())
+// before either binds it, and then share it through SO_REUSEPORT. An abstract Unix socket named
+// after the address serialises them: binding the name is atomic and the kernel releases it when
+// the process ends, however it ends. Invalid (no lock) where no such socket can be made; the
+// check in Start() still holds then, only without this guard against a simultaneous start.
+common::Result<common::UniqueFd> LockAddress(const std::string& where) {
+  common::UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return fd;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string name = "imgorigin listening on " + where;
+  // sun_path[0] stays '\0': the abstract namespace, no file.
+  const size_t size = std::min(name.size(), sizeof(addr.sun_path) - 1);
+  memcpy(addr.sun_path + 1, name.data(), size);
+  const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + size);
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), length) == 0) return fd;
+  if (errno == EADDRINUSE) {
+    return Fail(ErrorCode::kInternal, "cannot listen on " + where +
+                                          ": the address is already in use by another imgorigin");
+  }
+  return common::UniqueFd();
 }
 
 uint16_t BoundPort(int fd) {
@@ -87,29 +208,115 @@ uint16_t BoundPort(int fd) {
   return ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
 }
 
-// Each connection's buffer. libevent writes at most 16 KiB per call by default, so a 100 KB
-// image would cost seven writes (and, before TCP_NODELAY, a delayed-ACK stall between them).
-bufferevent* NewConnectionBuffer(event_base* base, void* /*arg*/) {
-  bufferevent* bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-  if (bev != nullptr) bufferevent_set_max_single_write(bev, 1 << 20);
-  return bev;
+timeval ToTimeval(std::chrono::microseconds duration) {
+  duration = std::max(duration, std::chrono::microseconds(0));
+  return timeval{static_cast<time_t>(duration.count() / 1'000'000),
+                 static_cast<suseconds_t>(duration.count() % 1'000'000)};
 }
 
 void FreeSharedBytes(const void*, size_t, void* holder) {
   std::unique_ptr<common::SharedBytes>(static_cast<common::SharedBytes*>(holder));
 }
 
+// evhttp keeps the listener's one callback argument (its evhttp) for itself, so the accept-error
+// callback finds its loop in this table. Written when a loop binds or drops its socket.
+class ListenerLoops {
+ public:
+  void Add(evconnlistener* listener, void* loop) {
+    std::lock_guard lock(mu_);
+    loops_[listener] = loop;
+  }
+  void Remove(evconnlistener* listener) {
+    std::lock_guard lock(mu_);
+    loops_.erase(listener);
+  }
+  void* Find(evconnlistener* listener) {
+    std::lock_guard lock(mu_);
+    auto found = loops_.find(listener);
+    return found == loops_.end() ? nullptr : found->second;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<evconnlistener*, void*> loops_;
+};
+
+ListenerLoops& Listeners() {
+  static ListenerLoops listeners;
+  return listeners;
+}
+
 }  // namespace
+
+// One accepted connection, from OnAccept() to OnClose(). Owned by its loop and keyed by the
+// connection's bufferevent, through which evhttp's request callbacks find it.
+//
+// libevent 2.1 tells nobody about a connection between its accept and its first request (2.2 has
+// evhttp_set_newreqcb), and only the connection's close callback says when it is freed. So
+// OnAccept() keeps a reference on the bufferevent it creates, and on the loop's next turn, once
+// evhttp has built its connection around it and before anything is read, Adopt() finds that
+// connection as the argument of the bufferevent's callbacks (evhttp passes it there), sets the
+// close callback and drops the reference. From then on OnClose() frees this state with the
+// connection, so no timer outlives its bufferevent.
+struct Server::Connection {
+  enum class Phase {
+    kHead,     // a request is arriving, against the header deadline
+    kRequest,  // a request is being answered
+    kIdle,     // kept alive between requests: evhttp's client timeout applies
+  };
+
+  Connection(Loop& l, bufferevent* b) : loop(l), bev(b) { bufferevent_incref(bev); }
+  ~Connection() {
+    if (input_watch != nullptr) evbuffer_remove_cb_entry(bufferevent_get_input(bev), input_watch);
+    if (evcon == nullptr) bufferevent_decref(bev);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  Loop& loop;
+  bufferevent* bev;
+  evhttp_connection* evcon = nullptr;  // set by Adopt()
+  Phase phase = Phase::kHead;
+  SteadyClock::time_point head_deadline;
+  // Fires once at once for Adopt(), then at each request's header deadline.
+  common::Handle<event, event_free> timer;
+  evbuffer_cb_entry* input_watch = nullptr;  // tells OnInput() a kept-alive request began
+};
+
+struct Server::Loop {
+  ~Loop() {
+    if (socket != nullptr) Listeners().Remove(evhttp_bound_socket_get_listener(socket));
+    // evhttp_free() closes the listener before the connections, whose OnClose() must not touch
+    // it any more.
+    socket = nullptr;
+    http.reset();
+  }
+
+  Server* owner = nullptr;
+  std::unique_ptr<EventLoop> loop;
+  size_t max_connections = 0;
+  std::unordered_map<bufferevent*, std::unique_ptr<Connection>> connections;
+  // While accept() fails, accepting pauses, and this timer resumes it.
+  common::Handle<event, event_free> resume_accept;
+  bool accept_paused = false;
+  std::chrono::milliseconds next_pause = kMinAcceptPause;
+  bool accepting = true;  // whether the listener is enabled
+  evhttp_bound_socket* socket = nullptr;
+  common::Handle<evhttp, evhttp_free> http;
+};
 
 Exchange::Exchange(evhttp_request* req, EventLoop& loop, std::atomic<int64_t>& in_flight)
     : req_(req),
       loop_(loop),
       in_flight_(in_flight),
       target_(evhttp_request_get_uri(req)),
+      malformed_(Malformation(req)),
       start_(std::chrono::steady_clock::now()) {
   in_flight_.fetch_add(1);
   const char* incoming = header("X-Request-Id");
   request_id_ = incoming && IsSafeRequestId(incoming) ? incoming : NextRequestId();
+  // Set here rather than by whoever answers, so no reply can forget it.
+  if (!malformed_.empty()) AddHeader("Connection", "close");
 }
 
 Exchange::~Exchange() {
@@ -182,14 +389,33 @@ Server::Server(Options options, Handler handler)
 Server::~Server() { Stop(); }
 
 common::Result<uint16_t> Server::Start() {
+  auto address = ParseAddress(options_.host, options_.port);
+  if (!address) return std::unexpected(address.error());
+  const std::string where = options_.host + ":" + std::to_string(options_.port);
+  if (options_.port != 0) {
+    auto lock = LockAddress(where);
+    if (!lock) return std::unexpected(lock.error());
+    address_lock_ = *std::move(lock);
+    // The loops' sockets set SO_REUSEPORT to share the port among themselves, which would as
+    // well let them join the listening sockets of another process that set it (another
+    // imgorigin), and both would then serve half the traffic. A socket without SO_REUSEPORT
+    // cannot bind while anything listens on the address, so this one tells.
+    auto probe = BoundSocket(*address, /*reuse_port=*/false, where);
+    if (!probe) return std::unexpected(probe.error());
+  }
+  const size_t loops = std::max<size_t>(1, options_.loops);
   uint16_t port = options_.port;
-  for (size_t i = 0; i < std::max<size_t>(1, options_.loops); ++i) {
-    auto fd = Listen(options_.host, port);
+  for (size_t i = 0; i < loops; ++i) {
+    auto fd = Listen(*address, where);
     if (!fd) return std::unexpected(fd.error());
-    port = BoundPort(fd->get());  // later sockets join the port the first one got
+    port = BoundPort(fd->get());
+    SetPort(*address, port);  // later sockets join the port the first one got
     auto loop = std::make_unique<Loop>();
     loop->owner = this;
     loop->loop = std::make_unique<EventLoop>();
+    loop->max_connections = std::max<size_t>(
+        1, options_.max_connections / loops + (i < options_.max_connections % loops ? 1 : 0));
+    loop->resume_accept.reset(evtimer_new(loop->loop->base(), &Server::OnAcceptResume, loop.get()));
     loop->http.reset(evhttp_new(loop->loop->base()));
     evhttp_set_timeout(loop->http.get(), static_cast<int>(options_.client_timeout.count()));
     evhttp_set_max_headers_size(loop->http.get(),
@@ -199,12 +425,15 @@ common::Result<uint16_t> Server::Start() {
                                EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
                                    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(loop->http.get(), &Server::OnRequest, loop.get());
-    evhttp_set_bevcb(loop->http.get(), &NewConnectionBuffer, nullptr);
+    evhttp_set_bevcb(loop->http.get(), &Server::OnAccept, loop.get());
     loop->socket = evhttp_accept_socket_with_handle(loop->http.get(), fd->get());
     if (loop->socket == nullptr) {
       return Fail(ErrorCode::kInternal, "evhttp could not accept on the listening socket");
     }
     fd->release();  // evhttp owns it now
+    evconnlistener* listener = evhttp_bound_socket_get_listener(loop->socket);
+    evconnlistener_set_error_cb(listener, &Server::OnAcceptError);
+    Listeners().Add(listener, loop.get());
     loops_.push_back(std::move(loop));
   }
   // Handler and Server outlive the loops, so the callbacks' back pointer stays valid.
@@ -212,19 +441,159 @@ common::Result<uint16_t> Server::Start() {
   return port;
 }
 
+bufferevent* Server::OnAccept(event_base* base, void* arg) {
+  Loop& loop = *static_cast<Loop*>(arg);
+  bufferevent* bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+  if (bev == nullptr) return nullptr;
+  // libevent writes at most 16 KiB per call by default, so a 100 KB image would cost seven
+  // writes (and, before TCP_NODELAY, a delayed-ACK stall between them).
+  bufferevent_set_max_single_write(bev, 1 << 20);
+  auto connection = std::make_unique<Connection>(loop, bev);
+  connection->timer.reset(event_new(base, -1, 0, &Server::OnConnectionTimer, connection.get()));
+  connection->input_watch =
+      evbuffer_add_cb(bufferevent_get_input(bev), &Server::OnInput, connection.get());
+  if (!connection->timer || connection->input_watch == nullptr) return bev;  // out of memory
+  connection->head_deadline = SteadyClock::now() + loop.owner->options_.header_timeout;
+  event_active(connection->timer.get(), EV_TIMEOUT, 0);  // Adopt() on the next turn
+  loop.connections.emplace(bev, std::move(connection));
+  loop.next_pause = kMinAcceptPause;
+  UpdateListener(loop);
+  return bev;
+}
+
+void Server::OnConnectionTimer(evutil_socket_t, short, void* arg) {
+  Connection& connection = *static_cast<Connection*>(arg);
+  if (connection.evcon == nullptr) {
+    bufferevent_event_cb event_cb = nullptr;
+    void* evcon = nullptr;
+    bufferevent_getcb(connection.bev, nullptr, nullptr, &event_cb, &evcon);
+    if (event_cb != nullptr) return Adopt(connection, static_cast<evhttp_connection*>(evcon));
+    // evhttp gave the connection up while setting it up and freed it, but for our reference.
+    Loop& loop = connection.loop;
+    loop.connections.erase(connection.bev);
+    return UpdateListener(loop);
+  }
+  // The request did not arrive in time. Failing the bufferevent makes evhttp drop the connection
+  // without an answer, which ends in OnClose(): `connection` is gone after this call.
+  bufferevent_trigger_event(connection.bev, BEV_EVENT_ERROR | BEV_EVENT_READING, 0);
+}
+
+void Server::Adopt(Connection& connection, evhttp_connection* evcon) {
+  connection.evcon = evcon;
+  evhttp_connection_set_closecb(evcon, &Server::OnClose, &connection);
+  bufferevent_decref(connection.bev);  // evhttp's own reference keeps it from here on
+  StartHeaderDeadline(connection, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      connection.head_deadline - SteadyClock::now()));
+}
+
+void Server::StartHeaderDeadline(Connection& connection, std::chrono::milliseconds left) {
+  connection.phase = Connection::Phase::kHead;
+  connection.head_deadline = SteadyClock::now() + left;
+  const timeval tv = ToTimeval(left);
+  evtimer_add(connection.timer.get(), &tv);
+}
+
+void Server::OnInput(evbuffer*, const evbuffer_cb_info* info, void* arg) {
+  Connection& connection = *static_cast<Connection*>(arg);
+  if (connection.phase == Connection::Phase::kIdle && info->n_added > 0) {
+    StartHeaderDeadline(connection, connection.loop.owner->options_.header_timeout);
+  }
+}
+
 void Server::OnRequest(evhttp_request* req, void* arg) {
-  auto* loop = static_cast<Loop*>(arg);
-  Server* server = loop->owner;
-  auto exchange = std::make_shared<Exchange>(req, *loop->loop, server->in_flight_);
-  server->handler_(exchange);
+  Loop& loop = *static_cast<Loop*>(arg);
+  evhttp_connection* evcon = evhttp_request_get_connection(req);
+  if (auto found = loop.connections.find(evhttp_connection_get_bufferevent(evcon));
+      found != loop.connections.end()) {
+    Connection& connection = *found->second;
+    if (connection.evcon == nullptr) Adopt(connection, evcon);
+    event_del(connection.timer.get());
+    connection.phase = Connection::Phase::kRequest;
+    evhttp_request_set_on_complete_cb(req, &Server::OnReplySent, &connection);
+  }
+  auto exchange = std::make_shared<Exchange>(req, *loop.loop, loop.owner->in_flight_);
+  loop.owner->handler_(exchange);
+}
+
+void Server::OnReplySent(evhttp_request*, void* arg) {
+  Connection& connection = *static_cast<Connection*>(arg);
+  // A pipelined request may be waiting already; otherwise the next deadline starts with the next
+  // request's first byte (OnInput).
+  if (evbuffer_get_length(bufferevent_get_input(connection.bev)) > 0) {
+    StartHeaderDeadline(connection, connection.loop.owner->options_.header_timeout);
+  } else {
+    connection.phase = Connection::Phase::kIdle;
+  }
+}
+
+void Server::OnClose(evhttp_connection*, void* arg) {
+  Connection& connection = *static_cast<Connection*>(arg);
+  Loop& loop = connection.loop;
+  loop.connections.erase(connection.bev);
+  UpdateListener(loop);
+}
+
+void Server::UpdateListener(Loop& loop) {
+  if (loop.socket == nullptr) return;
+  const bool accept = loop.connections.size() < loop.max_connections && !loop.accept_paused;
+  if (accept == loop.accepting) return;
+  loop.accepting = accept;
+  evconnlistener* listener = evhttp_bound_socket_get_listener(loop.socket);
+  if (accept) {
+    evconnlistener_enable(listener);
+  } else {
+    evconnlistener_disable(listener);
+  }
+}
+
+void Server::OnAcceptError(evconnlistener* listener, void*) {
+  const int error = EVUTIL_SOCKET_ERROR();
+  auto* loop = static_cast<Loop*>(Listeners().Find(listener));
+  if (loop == nullptr) return;
+  // Retrying at once fails at once (EMFILE, ENFILE, ENOBUFS: the listener stays readable), so
+  // the loop would spin; a pause lets connections close and free what accept() needs.
+  loop->owner->LogAcceptError(error, loop->next_pause);
+  loop->accept_paused = true;
+  UpdateListener(*loop);
+  const timeval tv = ToTimeval(loop->next_pause);
+  evtimer_add(loop->resume_accept.get(), &tv);
+  loop->next_pause = std::min(loop->next_pause * 2, kMaxAcceptPause);
+}
+
+void Server::OnAcceptResume(evutil_socket_t, short, void* arg) {
+  Loop& loop = *static_cast<Loop*>(arg);
+  loop.accept_paused = false;
+  UpdateListener(loop);
+}
+
+void Server::LogAcceptError(int error, std::chrono::milliseconds pause) {
+  const int64_t now =
+      std::chrono::duration_cast<std::chrono::seconds>(SteadyClock::now().time_since_epoch())
+          .count();
+  int64_t last = accept_error_logged_.load(std::memory_order_relaxed);
+  if (now - last < kAcceptLogEvery.count() ||
+      !accept_error_logged_.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+    accept_errors_unlogged_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const bool descriptors = error == EMFILE || error == ENFILE;
+  spdlog::error("accept failed: {}{}; not accepting for {} ms ({} more failure(s) not logged)",
+                strerror(error),
+                descriptors ? " (raise the descriptor limit, ulimit -n, or lower "
+                              "server.max_connections)"
+                            : "",
+                pause.count(), accept_errors_unlogged_.exchange(0, std::memory_order_relaxed));
 }
 
 void Server::StopAccepting() {
   for (auto& l : loops_) {
     Loop* raw = l.get();
     l->loop->Post([raw] {
-      if (raw->socket) evhttp_del_accept_socket(raw->http.get(), raw->socket);
+      if (raw->socket == nullptr) return;
+      Listeners().Remove(evhttp_bound_socket_get_listener(raw->socket));
+      evhttp_del_accept_socket(raw->http.get(), raw->socket);
       raw->socket = nullptr;
+      event_del(raw->resume_accept.get());
     });
   }
 }

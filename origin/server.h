@@ -1,5 +1,11 @@
 // The HTTP front: N libevent loops, each with its own evhttp and its own listening socket, all
-// bound to one port with SO_REUSEPORT so the kernel spreads connections across loops.
+// bound to one port with SO_REUSEPORT so the kernel spreads connections across loops. Start()
+// refuses a port another process listens on, so no second server can join the group.
+//
+// Each loop guards itself against hostile clients: a request's head must arrive within
+// Options::header_timeout however slowly it trickles in, the loop stops accepting while it holds
+// its share of Options::max_connections, and while accept() fails (descriptors exhausted) it
+// pauses accepting with a back-off instead of retrying at once.
 //
 // Each request becomes an Exchange owned by shared_ptr: the loop that accepted it is the only
 // thread that touches it; workers hold a reference and Post() back to exchange.loop() to answer.
@@ -7,7 +13,10 @@
 // in-flight requests, stop whatever still posts to the loops (the CPU pool), then Stop().
 #pragma once
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 
 #include <atomic>
 #include <chrono>
@@ -20,6 +29,7 @@
 #include <vector>
 
 #include "common/bytes.h"
+#include "common/fd.h"
 #include "common/handle.h"
 #include "common/status.h"
 #include "origin/event_loop.h"
@@ -33,6 +43,10 @@ class Exchange {
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
 
+  // Why the request cannot be served as it was framed (ambiguous length, a target that is not
+  // origin-form, …), or "" when it can. A malformed request's connection closes after the reply,
+  // so nothing after it on the connection is ever read as a request.
+  const std::string& malformed() const { return malformed_; }
   bool is_head() const;
   bool is_get_or_head() const;
   bool is_post() const;
@@ -57,6 +71,7 @@ class Exchange {
   std::atomic<int64_t>& in_flight_;
   std::string target_;
   std::string request_id_;
+  std::string malformed_;
   std::chrono::steady_clock::time_point start_;
   bool sent_ = false;
 };
@@ -70,6 +85,11 @@ class Server {
     uint16_t port = 0;
     size_t loops = 1;
     std::chrono::seconds client_timeout{30};
+    // From a connection's accept, or from the first byte of a kept-alive connection's next
+    // request, until the request has fully arrived (head and body, which is at most 1 MiB).
+    std::chrono::milliseconds header_timeout{10'000};
+    // Open connections, split evenly across the loops (at least one each).
+    size_t max_connections = 10'000;
     size_t max_headers_size = 16 << 10;
   };
   using Handler = std::function<void(const ExchangePtr&)>;
@@ -91,18 +111,31 @@ class Server {
   int64_t in_flight() const { return in_flight_.load(); }
 
  private:
-  struct Loop {
-    Server* owner = nullptr;
-    std::unique_ptr<EventLoop> loop;
-    common::Handle<evhttp, evhttp_free> http;
-    evhttp_bound_socket* socket = nullptr;
-  };
-  static void OnRequest(evhttp_request* req, void* arg);
+  struct Connection;
+  struct Loop;
+
+  // evhttp's callbacks, on the loop's thread.
+  static bufferevent* OnAccept(event_base* base, void* loop);
+  static void OnRequest(evhttp_request* req, void* loop);
+  static void OnReplySent(evhttp_request* req, void* connection);
+  static void OnClose(evhttp_connection* evcon, void* connection);
+  static void OnInput(evbuffer* input, const evbuffer_cb_info* info, void* connection);
+  static void OnConnectionTimer(evutil_socket_t, short, void* connection);
+  static void OnAcceptError(evconnlistener* listener, void* http);
+  static void OnAcceptResume(evutil_socket_t, short, void* loop);
+  static void Adopt(Connection& connection, evhttp_connection* evcon);
+  static void StartHeaderDeadline(Connection& connection, std::chrono::milliseconds left);
+  static void UpdateListener(Loop& loop);
+  void LogAcceptError(int error, std::chrono::milliseconds pause);
 
   Options options_;
   Handler handler_;
+  // Held while serving: see LockAddress() in server.cc.
+  common::UniqueFd address_lock_;
   std::vector<std::unique_ptr<Loop>> loops_;
   std::atomic<int64_t> in_flight_{0};
+  std::atomic<int64_t> accept_error_logged_{0};  // steady seconds of the last log line
+  std::atomic<uint64_t> accept_errors_unlogged_{0};
 };
 
 }  // namespace imgorigin::origin
