@@ -42,9 +42,9 @@ Rgb DominantColour(const uint8_t* pixels, size_t count, int bands) {
 }
 
 common::Result<void> Run(std::string_view source, const PipelineLimits& limits, ImageInfo& info) {
-  info.format = SniffFormat(source);
+  info.format = LoaderFormat(source);
   info.bytes = static_cast<int64_t>(source.size());
-  if (info.format == ImageFormat::kUnknown || !CanDecode(source)) {
+  if (info.format == ImageFormat::kUnknown) {
     return Fail(ErrorCode::kUnsupported, "source is not a supported image format");
   }
   if (info.format == ImageFormat::kSvg) {

@@ -1,0 +1,163 @@
+// Hostile inputs (issue 13): sources and options built to reach outside the document, to run
+// past the deadline, to take unbounded memory or to overflow the plan. Each test names the class
+// it guards.
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vips/vips8>
+
+#include "tests/unit/transforms_test_images.h"
+#include "transforms/pipeline.h"
+
+namespace imgorigin::transforms {
+namespace {
+
+using common::ErrorCode;
+using namespace test_images;
+
+class VipsEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override { InitVips("transforms_hostile_test"); }
+};
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new VipsEnvironment);
+
+// A file in a fresh temporary directory, removed with it.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& bytes) {
+    char dir[] = "/tmp/imgorigin-hostile-XXXXXX";
+    dir_ = mkdtemp(dir);
+    path_ = dir_ + "/source";
+    std::ofstream(path_, std::ios::binary) << bytes;
+  }
+  ~TempFile() { std::filesystem::remove_all(dir_); }
+  const std::string& path() const { return path_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  std::string path_;
+};
+
+TransformSpec ToPng(int w = 0) {
+  TransformSpec spec;
+  spec.width = w;
+  spec.format = ImageFormat::kPng;
+  return spec;
+}
+
+// The error code of a call expected to fail (kOk-less ErrorCode: a success reports as kInternal
+// after failing the expectation).
+ErrorCode CodeOf(const common::Result<EncodedImage>& r) {
+  EXPECT_FALSE(r.has_value()) << "expected an error, got a " << (r ? r->width : 0) << " px image";
+  return r ? ErrorCode::kInternal : r.error().code;
+}
+
+std::string Gzip(const std::string& text) {
+  z_stream stream{};
+  EXPECT_EQ(deflateInit2(&stream, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  std::string out(deflateBound(&stream, text.size()), '\0');
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+  stream.avail_in = static_cast<uInt>(text.size());
+  stream.next_out = reinterpret_cast<Bytef*>(out.data());
+  stream.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(deflate(&stream, Z_FINISH), Z_STREAM_END);
+  out.resize(stream.total_out);
+  deflateEnd(&stream);
+  return out;
+}
+
+// --- 1. SVG: the loader decides, and librsvg never gets a file path ---
+
+// Sniffs as AVIF ("ftyp" at offset 4, brand "avif"), but libvips' SVG loader claims it.
+constexpr const char* kFakeAvifPrefix = "<!--ftypavif-->";
+
+std::string FakeAvifSvg(const std::string& body) {
+  return std::string(kFakeAvifPrefix) +
+         "<svg xmlns=\"http://www.w3.org/2000/svg\" "
+         "xmlns:xlink=\"http://www.w3.org/1999/xlink\" width=\"64\" height=\"64\">" +
+         body + "</svg>";
+}
+
+TEST(HostileSvg, FakeAvifPrefixIsTheSvgLoadersAndIsChecked) {
+  const std::string svg =
+      FakeAvifSvg("<image width=\"64\" height=\"64\" href=\"file:///etc/passwd\"/>");
+  ASSERT_EQ(SniffFormat(svg), ImageFormat::kAvif);  // what our own sniffing says
+  EXPECT_EQ(LoaderFormat(svg), ImageFormat::kSvg);  // what libvips will do
+  const auto r = Process(svg, ToPng(), PipelineLimits{});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::kUnsupported);
+  EXPECT_NE(r.error().message.find("SVG"), std::string::npos) << r.error().message;
+}
+
+TEST(HostileSvg, FakeAvifWithRelativeImageIsRefusedFromAFile) {
+  // The attack: a relative reference resolved against the temp directory the file sits in.
+  const TempFile file(FakeAvifSvg("<image width=\"64\" height=\"64\" href=\"secret.png\"/>"));
+  std::ofstream(file.dir() + "/secret.png", std::ios::binary) << Png(Solid(64, 64, kRed));
+  const auto r = ProcessFile(file.path(), ToPng(), PipelineLimits{});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::kUnsupported) << r.error().message;
+}
+
+TEST(HostileSvg, XIncludeIsRefusedFromBufferAndFile) {
+  const std::string svg = FakeAvifSvg(
+      "<text xmlns:xi=\"http://www.w3.org/2001/XInclude\" x=\"0\" y=\"20\">"
+      "<xi:include href=\"file:///etc/passwd\" parse=\"text\"/></text>");
+  EXPECT_EQ(CodeOf(Process(svg, ToPng(), PipelineLimits{})), ErrorCode::kUnsupported);
+  const TempFile file(svg);
+  EXPECT_EQ(CodeOf(ProcessFile(file.path(), ToPng(), PipelineLimits{})),
+            ErrorCode::kUnsupported);
+}
+
+TEST(HostileSvg, CharacterReferencesAndCssEscapesCannotHideUrl) {
+  const std::string by_reference =
+      FakeAvifSvg("<rect width=\"9\" height=\"9\" style=\"fill:u&#114;l(file:///x#a)\"/>");
+  EXPECT_EQ(CodeOf(Process(by_reference, ToPng(), PipelineLimits{})),
+            ErrorCode::kUnsupported);
+  const std::string by_escape = FakeAvifSvg(
+      "<style>rect{fill:u\\72 l(file:///x#a)}</style><rect width=\"9\" height=\"9\"/>");
+  EXPECT_EQ(CodeOf(Process(by_escape, ToPng(), PipelineLimits{})), ErrorCode::kUnsupported);
+}
+
+constexpr const char* kRedSquare =
+    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"40\" height=\"40\">"
+    "<rect width=\"40\" height=\"40\" fill=\"#f00\"/></svg>";
+
+TEST(HostileSvg, CommentDoctypeAndXmlDeclarationFirstStillRender) {
+  const std::string svg = std::string("<?xml version=\"1.0\"?>\n<!-- exported -->\n") +
+                          "<!DOCTYPE svg PUBLIC \"-//W3C//DTD SVG 1.1//EN\" "
+                          "\"http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd\">\n" +
+                          kRedSquare;
+  const auto out = MustProcess(svg, ToPng(20));
+  EXPECT_EQ(out.width, 20);
+  ExpectRegion(Decode(out.bytes), 2, 2, 16, 16, kRed);
+  const auto comment_first = MustProcess(std::string("<!-- a comment -->") + kRedSquare, ToPng());
+  EXPECT_EQ(comment_first.width, 40);
+}
+
+TEST(HostileSvg, SvgzRendersFromBufferAndFile) {
+  const std::string svgz = Gzip(kRedSquare);
+  ASSERT_EQ(LoaderFormat(svgz), ImageFormat::kSvg);
+  const auto out = MustProcess(svgz, ToPng(20));
+  EXPECT_EQ(out.width, 20);
+  ExpectRegion(Decode(out.bytes), 2, 2, 16, 16, kRed);
+  const TempFile file(svgz);
+  const auto from_file = ProcessFile(file.path(), ToPng(20), PipelineLimits{});
+  ASSERT_TRUE(from_file.has_value()) << from_file.error().message;
+  EXPECT_EQ(from_file->width, 20);
+}
+
+TEST(HostileSvg, SvgzWithExternalReferenceIsRefused) {
+  const std::string svgz = Gzip(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"9\" height=\"9\">"
+      "<image width=\"9\" height=\"9\" href=\"file:///etc/passwd\"/></svg>");
+  EXPECT_EQ(CodeOf(Process(svgz, ToPng(), PipelineLimits{})), ErrorCode::kUnsupported);
+}
+
+}  // namespace
+}  // namespace imgorigin::transforms
