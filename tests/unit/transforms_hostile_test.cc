@@ -12,6 +12,8 @@
 #include <vips/vips8>
 
 #include "tests/unit/transforms_test_images.h"
+#include "transforms/geometry.h"
+#include "transforms/parser.h"
 #include "transforms/pipeline.h"
 
 namespace imgorigin::transforms {
@@ -157,6 +159,77 @@ TEST(HostileSvg, SvgzWithExternalReferenceIsRefused) {
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"9\" height=\"9\">"
       "<image width=\"9\" height=\"9\" href=\"file:///etc/passwd\"/></svg>");
   EXPECT_EQ(CodeOf(Process(svgz, ToPng(), PipelineLimits{})), ErrorCode::kUnsupported);
+}
+
+// --- 6. Arithmetic and arguments ---
+
+// A 400 whose message starts with the option's name.
+void ExpectBadOption(const std::string& options, const std::string& option) {
+  const auto r = ParseProcessingPath("/" + options + "/plain/local:///a.png", ParserConfig{});
+  ASSERT_FALSE(r.has_value()) << options << " was accepted";
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(r.error().message.starts_with(option + ":")) << r.error().message;
+}
+
+TEST(HostileArguments, AbsurdSizesAreRefusedNamingTheOption) {
+  ExpectBadOption("pd:2147483647", "padding");
+  ExpectBadOption("pd:0:0:0:9000", "padding");
+  ExpectBadOption("pd:5000/dpr:2", "padding");
+  ExpectBadOption("w:100/z:42949673/el:1", "zoom");
+  ExpectBadOption("z:9000", "zoom");
+  ExpectBadOption("pix:400000", "pixelate");
+  ExpectBadOption("mw:2147483647", "min-width");
+  ExpectBadOption("bl:5000", "blur");
+  ExpectBadOption("sh:1e9", "sharpen");
+}
+
+TEST(HostileArguments, ReasonableValuesStillParse) {
+  for (const char* options : {"pd:8192", "w:100/z:81", "pix:8192", "bl:250", "sh:20", "mw:4096/dpr:2"}) {
+    const auto r = ParseProcessingPath(std::string("/") + options + "/plain/local:///a.png",
+                                       ParserConfig{});
+    EXPECT_TRUE(r.has_value()) << options << ": " << r.error().message;
+  }
+}
+
+TEST(HostileArguments, PlanSaturatesInsteadOfWrapping) {
+  // Specs the parser would refuse, built directly: the plan must still not overflow.
+  TransformSpec padded;
+  padded.padding = Padding{2147483647, 2147483647, 2147483647, 2147483647};
+  const Plan p = MakePlan(100, 100, 1, 0, padded, false);
+  EXPECT_GT(p.final_w, 8192);
+  EXPECT_GT(p.final_h, 8192);
+
+  TransformSpec zoomed;
+  zoomed.width = 100;
+  zoomed.zoom_x = zoomed.zoom_y = 42949673;
+  zoomed.enlarge = true;
+  const Plan z = MakePlan(100, 100, 1, 0, zoomed, false);
+  EXPECT_GT(z.final_w, 8192);
+
+  TransformSpec cropped;
+  cropped.crop = Crop{.width = 1e300, .height = 1e300};
+  const Plan c = MakePlan(100, 50, 1, 0, cropped, false);
+  EXPECT_EQ(c.crop_w, 100);
+  EXPECT_EQ(c.crop_h, 50);
+}
+
+TEST(HostileArguments, OverflowingPaddingIsOverTheResultLimit) {
+  TransformSpec spec = ToPng();
+  spec.padding = Padding{2147483647, 2147483647, 2147483647, 2147483647};
+  EXPECT_EQ(CodeOf(Process(Png(Solid(8, 8, kRed)), spec, PipelineLimits{})),
+            ErrorCode::kInvalidArgument);
+}
+
+TEST(HostileArguments, HugePixelateOnATinyImageIsOneBlock) {
+  TransformSpec spec = ToPng();
+  spec.pixelate = 400000;
+  const auto start = std::chrono::steady_clock::now();
+  const auto out = MustProcess(Png(Quadrants(8, 8)), spec);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_EQ(out.width, 8);
+  // One block: the image's mean colour everywhere.
+  const VImage img = Decode(out.bytes);
+  EXPECT_NEAR(Mean(img, 0, 0, 0, 8, 8), Mean(img, 0, 0, 0, 1, 1), 1);
 }
 
 }  // namespace
