@@ -10,6 +10,7 @@
 #include <vips/vector.h>  // after vips8: it relies on its types
 
 #include "common/handle.h"
+#include "transforms/jpeg_scans.h"
 #include "transforms/steps.h"
 #include "transforms/vips_boundary.h"
 
@@ -94,6 +95,9 @@ common::Result<void> PipelineLimits::Validate() const {
   if (timeout.count() <= 0) {
     return Fail(ErrorCode::kInvalidArgument, "timeout must be positive");
   }
+  if (max_jpeg_scans < 1) {
+    return Fail(ErrorCode::kInvalidArgument, "max_jpeg_scans must be at least 1");
+  }
   if (max_animation_frames < 1) {
     return Fail(ErrorCode::kInvalidArgument, "max_animation_frames must be at least 1");
   }
@@ -176,6 +180,20 @@ common::Result<EncodedImage> ProcessFile(const std::string& path, const Transfor
     }
     if (in.bad()) return Fail(ErrorCode::kInternal, "source file could not be read");
     return Process(whole, spec, limits);
+  }
+  if (format == ImageFormat::kJpeg) {
+    // CheckRequest only sees the head: the scans are counted over the whole file here.
+    JpegScanCounter scans;
+    in.clear();
+    in.seekg(0);
+    char buffer[65536];
+    while (in.read(buffer, sizeof(buffer)) || in.gcount() > 0) {
+      scans.Feed(std::string_view(buffer, static_cast<size_t>(in.gcount())));
+    }
+    if (in.bad()) return Fail(ErrorCode::kInternal, "source file could not be read");
+    if (auto checked = scans.Check(limits.max_jpeg_scans); !checked) {
+      return std::unexpected(checked.error());
+    }
   }
   return Run(head, path.c_str(), spec, limits);
 }

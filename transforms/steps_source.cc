@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <string>
 
+#include "transforms/jpeg_scans.h"
 #include "transforms/steps.h"
 
 namespace imgorigin::transforms {
@@ -177,6 +178,12 @@ Result<void> CheckRequest(Context& ctx) {
       return Fail(ErrorCode::kInternal, "SVG sources must be decoded from memory");
     }
     if (auto checked = CheckSvgIsSelfContained(ctx.source); !checked) return checked;
+  }
+  // A file's scans were counted by ProcessFile(), which reads all of it.
+  if (ctx.src_format == ImageFormat::kJpeg && ctx.path == nullptr) {
+    JpegScanCounter scans;
+    scans.Feed(ctx.source);
+    if (auto checked = scans.Check(ctx.limits.max_jpeg_scans); !checked) return checked;
   }
   ctx.rotate = ((spec.rotate % 360) + 360) % 360;
   if (ctx.rotate % 90 != 0) {

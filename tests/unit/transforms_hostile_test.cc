@@ -13,6 +13,8 @@
 
 #include "tests/unit/transforms_test_images.h"
 #include "transforms/geometry.h"
+#include "transforms/inspect.h"
+#include "transforms/jpeg_scans.h"
 #include "transforms/parser.h"
 #include "transforms/pipeline.h"
 
@@ -159,6 +161,77 @@ TEST(HostileSvg, SvgzWithExternalReferenceIsRefused) {
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"9\" height=\"9\">"
       "<image width=\"9\" height=\"9\" href=\"file:///etc/passwd\"/></svg>");
   EXPECT_EQ(CodeOf(Process(svgz, ToPng(), PipelineLimits{})), ErrorCode::kUnsupported);
+}
+
+// --- 2. Deadlines: work bounded before it starts ---
+
+int64_t CountScans(std::string_view jpeg, size_t piece) {
+  JpegScanCounter counter;
+  for (size_t i = 0; i < jpeg.size(); i += piece) counter.Feed(jpeg.substr(i, piece));
+  return counter.scans();
+}
+
+std::string ProgressiveJpeg(int w, int h) {
+  return Blob(Noise(w, h).jpegsave_buffer(VImage::option()->set("interlace", true)));
+}
+
+// A progressive JPEG whose last scan is repeated `extra` more times: libjpeg only warns about the
+// bogus progression and runs every scan over the whole image.
+std::string ManyScanJpeg(int w, int h, int extra) {
+  const std::string jpeg = ProgressiveJpeg(w, h);
+  const size_t last_sos = jpeg.rfind("\xFF\xDA");
+  const std::string scan = jpeg.substr(last_sos, jpeg.size() - 2 - last_sos);
+  std::string out = jpeg.substr(0, jpeg.size() - 2);
+  for (int i = 0; i < extra; ++i) out += scan;
+  return out + "\xFF\xD9";
+}
+
+TEST(HostileDeadline, ScanCounterReadsMarkersInAnyPieces) {
+  const std::string baseline = Jpeg(Noise(64, 64));
+  const std::string progressive = ProgressiveJpeg(64, 64);
+  for (const size_t piece : {size_t{1}, size_t{3}, size_t{4096}}) {
+    EXPECT_EQ(CountScans(baseline, piece), 1);
+    EXPECT_EQ(CountScans(progressive, piece), 10);  // libjpeg's default progression
+    EXPECT_EQ(CountScans(ManyScanJpeg(64, 64, 500), piece), 510);
+  }
+  // Stuffed 0xFF00, restart markers and fill bytes inside a scan are no markers; a length that
+  // hides "FF DA" inside a segment is skipped; counting stops at EOI and at garbage.
+  const std::string crafted = std::string("\xFF\xD8\xFF\xE0\x00\x06\xFF\xDA\x00\x00", 10) +
+                              std::string("\xFF\xDA\x00\x02", 4) + std::string("ab\xFF\x00\xFF\xD3" "cd", 8) +
+                              std::string("\xFF\xFF\xDA\x00\x02", 5) + "\xFF\xD9" +
+                              std::string("\xFF\xDA\x00\x02", 4);
+  EXPECT_EQ(CountScans(crafted, 1), 2);
+  EXPECT_EQ(CountScans(crafted, 100), 2);
+  EXPECT_EQ(CountScans("not a jpeg \xFF\xDA", 100), 0);
+}
+
+TEST(HostileDeadline, JpegWithTooManyScansIsRefusedBeforeDecoding) {
+  const std::string jpeg = ManyScanJpeg(512, 512, 2000);
+  const PipelineLimits limits;
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = Process(jpeg, ToPng(100), limits);
+  EXPECT_EQ(CodeOf(r), ErrorCode::kTooLarge);
+  if (!r) {
+    EXPECT_NE(r.error().message.find("2010 scans"), std::string::npos) << r.error().message;
+  }
+  const TempFile file(jpeg);
+  EXPECT_EQ(CodeOf(ProcessFile(file.path(), ToPng(100), limits)), ErrorCode::kTooLarge);
+  const auto info = Inspect(jpeg, limits);
+  ASSERT_FALSE(info.has_value());
+  EXPECT_EQ(info.error().code, ErrorCode::kTooLarge);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  // An ordinary progressive JPEG still renders.
+  EXPECT_EQ(MustProcess(ProgressiveJpeg(64, 64), ToPng(32)).width, 32);
+}
+
+TEST(HostileDeadline, InspectStopsAtTheDeadline) {
+  PipelineLimits limits;
+  limits.timeout = std::chrono::milliseconds(1);
+  // Large enough that the thumbnail's decode outlives 1 ms.
+  const std::string png = Png(Noise(3000, 3000));
+  const auto info = Inspect(png, limits);
+  ASSERT_FALSE(info.has_value());
+  EXPECT_EQ(info.error().code, ErrorCode::kDeadlineExceeded) << info.error().message;
 }
 
 // --- 6. Arithmetic and arguments ---
