@@ -1,6 +1,7 @@
 #include "transforms/format.h"
 
 #include <vips/vips.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <array>
@@ -145,17 +146,38 @@ bool LooksLikeSvg(std::string_view bytes) {
 
 }  // namespace
 
-bool CanDecode(std::string_view bytes) {
-  const char* name = vips_foreign_find_load_buffer(bytes.data(), bytes.size());
+ImageFormat LoaderFormat(std::string_view bytes, const char* path) {
+  const char* name = path != nullptr ? vips_foreign_find_load(path)
+                                     : vips_foreign_find_load_buffer(bytes.data(), bytes.size());
   if (name == nullptr) {
     vips_error_clear();
-    return false;
+    return ImageFormat::kUnknown;
   }
+  const GType type = g_type_from_name(name);
   // The lookup has just instantiated the class, so peeking cannot return null for a real name.
-  const auto* cls =
-      static_cast<const VipsOperationClass*>(g_type_class_peek(g_type_from_name(name)));
-  return cls != nullptr && (cls->flags & VIPS_OPERATION_BLOCKED) == 0;
+  const auto* cls = static_cast<const VipsOperationClass*>(g_type_class_peek(type));
+  if (cls == nullptr || (cls->flags & VIPS_OPERATION_BLOCKED) != 0) return ImageFormat::kUnknown;
+  // Nicknames are "<family>load[_buffer|_source]" in every libvips we build against.
+  const std::string_view nick = vips_nickname_find(type);
+  const auto family = [nick](std::string_view prefix) { return nick.starts_with(prefix); };
+  if (family("jpegload")) return ImageFormat::kJpeg;
+  if (family("pngload")) return ImageFormat::kPng;
+  if (family("webpload")) return ImageFormat::kWebp;
+  if (family("gifload")) return ImageFormat::kGif;
+  if (family("tiffload")) return ImageFormat::kTiff;
+  if (family("svgload")) return ImageFormat::kSvg;
+  if (family("jxlload")) return ImageFormat::kJxl;
+  if (family("heifload")) {
+    return SniffFormat(bytes) == ImageFormat::kAvif ? ImageFormat::kAvif : ImageFormat::kHeic;
+  }
+  if (family("magickload")) {
+    const ImageFormat sniffed = SniffFormat(bytes);
+    if (sniffed == ImageFormat::kBmp || sniffed == ImageFormat::kIco) return sniffed;
+  }
+  return ImageFormat::kUnknown;
 }
+
+bool CanDecode(std::string_view bytes) { return LoaderFormat(bytes) != ImageFormat::kUnknown; }
 
 std::optional<ImageFormat> FormatFromExtension(std::string_view ext) {
   for (const auto& info : kFormats) {
@@ -317,11 +339,89 @@ std::unexpected<common::Error> SvgRefused(std::string_view why) {
                       "SVG source refused: " + std::string(why));
 }
 
+std::unexpected<common::Error> SvgTooLarge() {
+  return common::Fail(common::ErrorCode::kTooLarge,
+                      "SVG source is over the limit of " + std::to_string(kMaxSvgBytes) + " bytes");
+}
+
+void InflateEnd(z_stream* stream) { inflateEnd(stream); }
+
+// SVGZ: librsvg inflates gzip itself, so the check must read the inflated document.
+common::Result<std::string> Inflate(std::string_view gz) {
+  z_stream stream{};
+  // 16 + MAX_WBITS: gzip framing only, as librsvg accepts.
+  if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) {
+    return common::Fail(common::ErrorCode::kInternal, "zlib could not be initialised");
+  }
+  const common::Handle<z_stream, InflateEnd> owner(&stream);
+  std::string out;
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
+  stream.avail_in = static_cast<uInt>(std::min<size_t>(gz.size(), kMaxSvgBytes));
+  for (;;) {
+    const size_t done = out.size();
+    if (done >= kMaxSvgBytes) return SvgTooLarge();
+    out.resize(std::min(kMaxSvgBytes, std::max<size_t>(done * 2, 64 * 1024)));
+    stream.next_out = reinterpret_cast<Bytef*>(out.data() + done);
+    stream.avail_out = static_cast<uInt>(out.size() - done);
+    const int rc = inflate(&stream, Z_NO_FLUSH);
+    out.resize(out.size() - stream.avail_out);
+    if (rc == Z_STREAM_END) return out;
+    if (rc != Z_OK) return SvgRefused("its gzip stream is corrupt");
+  }
+}
+
+// Numeric character references (&#114; &#x72;) for ASCII, decoded as the XML parser will, so
+// that "u&#114;l(" is read as "url(". Others cannot spell an ASCII keyword and are kept.
+std::string DecodeAsciiCharacterReferences(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '&' && i + 2 < text.size() && text[i + 1] == '#') {
+      const bool hex = text[i + 2] == 'x' || text[i + 2] == 'X';
+      const size_t digits = i + (hex ? 3 : 2);
+      const size_t semi = text.find(';', digits);
+      unsigned value = 0;
+      if (semi != std::string_view::npos && semi > digits) {
+        const auto [ptr, ec] =
+            std::from_chars(text.data() + digits, text.data() + semi, value, hex ? 16 : 10);
+        if (ec == std::errc() && ptr == text.data() + semi && value > 0 && value < 0x80) {
+          out += static_cast<char>(value);
+          i = semi;
+          continue;
+        }
+      }
+    }
+    out += text[i];
+  }
+  return out;
+}
+
+common::Result<void> CheckSvgText(const std::string& text);
+
 }  // namespace
 
 common::Result<void> CheckSvgIsSelfContained(std::string_view svg) {
-  // Case-folded once; attribute and function names are ASCII, so offsets carry over.
-  const std::string text = Lowercase(svg);
+  std::string inflated;
+  if (StartsWith(svg, "\x1F\x8B")) {
+    auto document = Inflate(svg);
+    if (!document) return std::unexpected(std::move(document.error()));
+    inflated = std::move(*document);
+    svg = inflated;
+  }
+  if (svg.size() > kMaxSvgBytes) return SvgTooLarge();
+  if (svg.find('\\') != std::string_view::npos) {
+    return SvgRefused("it contains a backslash (CSS escapes could hide a reference)");
+  }
+  // Twice: as written (where attributes are delimited) and with character references decoded
+  // (as CSS and URLs are read).
+  if (auto checked = CheckSvgText(Lowercase(svg)); !checked) return checked;
+  return CheckSvgText(Lowercase(DecodeAsciiCharacterReferences(svg)));
+}
+
+namespace {
+
+// `text` is case-folded; attribute and function names are ASCII, so offsets carry over.
+common::Result<void> CheckSvgText(const std::string& text) {
   if (text.find("<!entity") != std::string::npos) {
     return SvgRefused("it declares XML entities");
   }
@@ -358,5 +458,7 @@ common::Result<void> CheckSvgIsSelfContained(std::string_view svg) {
   if (text.find("@import") != std::string::npos) return SvgRefused("it imports a stylesheet");
   return {};
 }
+
+}  // namespace
 
 }  // namespace imgorigin::transforms

@@ -26,12 +26,20 @@ std::string_view FormatMimeType(ImageFormat format);
 // Whether this build's libvips can encode `format` (checked once against the loaded savers).
 bool CanEncode(ImageFormat format);
 
-// Whether this libvips has a loader for these bytes that InitVips() left unblocked. libvips'
-// loader lookup ignores blocking, so without this check a blocked format would look like a broken
-// file (422) instead of an unsupported one (415).
+// The format of the loader libvips picks for `bytes`: the lookup new_from_buffer() itself makes,
+// so this, not SniffFormat(), says what will decode a source (a file starting "<!--ftypavif-->"
+// sniffs as AVIF but goes to the SVG loader). With `path` set, the lookup new_from_file() makes
+// for that file, and `bytes` are its first bytes (they tell AVIF from HEIC within the HEIF
+// loader). kUnknown when no loader takes the bytes, when InitVips() blocked the one that would
+// (libvips' lookup ignores blocking: a blocked format must be 415, not a broken file's 422), or
+// when the loader is none of the formats above.
+ImageFormat LoaderFormat(std::string_view bytes, const char* path = nullptr);
+
+// Whether LoaderFormat() names a format for these bytes.
 bool CanDecode(std::string_view bytes);
 
-// Sniffs the format from the first bytes of a file; kUnknown when nothing matches.
+// Sniffs the format from the first bytes of a file (for labelling bytes that are not decoded,
+// such as raw responses); kUnknown when nothing matches.
 ImageFormat SniffFormat(std::string_view bytes);
 
 // JPEG, PNG and GIF: the formats every browser displays, so they need no negotiation.
@@ -62,9 +70,15 @@ bool AcceptsMimeType(std::string_view accept, std::string_view mime);
 ImageFormat ChooseOutputFormat(ImageFormat source, std::string_view accept,
                                const FormatPreferences& prefs);
 
-// Rejects SVGs that could make the renderer reach outside the document: href/xlink:href,
-// url(…) and @import to anything but "#fragment" or "data:", and DTD entity declarations.
-// Error: kUnsupported with a message naming the problem.
+// Largest SVG document (after gzip inflation for SVGZ) the pipeline reads: SVGs are checked and
+// decoded from memory, never from a file, so their size is bounded here.
+inline constexpr size_t kMaxSvgBytes = 16 << 20;
+
+// Rejects SVGs that could make the renderer reach outside the document: href/xlink:href (XInclude
+// and xml-stylesheet included), url(…) and @import to anything but "#fragment" or "data:", and DTD
+// entity declarations. Reads the document as librsvg will: SVGZ is inflated, numeric character
+// references are decoded, and CSS escapes (a backslash), which could spell "url(" otherwise, are
+// refused. Errors: kUnsupported with a message naming the problem; kTooLarge over kMaxSvgBytes.
 common::Result<void> CheckSvgIsSelfContained(std::string_view svg);
 
 }  // namespace imgorigin::transforms

@@ -1,6 +1,7 @@
 #include "transforms/geometry.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 
 namespace imgorigin::transforms {
@@ -8,8 +9,8 @@ namespace {
 
 int CropSize(int full, double requested) {
   if (requested <= 0) return full;
-  const int size =
-      requested >= 1 ? static_cast<int>(requested) : std::max(1, Round(full * requested));
+  const int size = requested >= 1 ? static_cast<int>(std::min<double>(requested, full))
+                                   : std::max(1, Round(full * requested));
   return std::min(size, full);
 }
 
@@ -196,8 +197,9 @@ Plan MakePlan(int src_w, int src_h, int orientation, int rotate, const Transform
   p.pad_right = Round(spec.padding.right * spec.dpr);
   p.pad_bottom = Round(spec.padding.bottom * spec.dpr);
   p.pad_left = Round(spec.padding.left * spec.dpr);
-  p.final_w = p.aspect_w + p.pad_left + p.pad_right;
-  p.final_h = p.aspect_h + p.pad_top + p.pad_bottom;
+  // In 64 bits, then saturated: each term is at most kMaxPlanSize, their sum may not fit an int.
+  p.final_w = Round(static_cast<double>(int64_t{p.aspect_w} + p.pad_left + p.pad_right));
+  p.final_h = Round(static_cast<double>(int64_t{p.aspect_h} + p.pad_top + p.pad_bottom));
   return p;
 }
 

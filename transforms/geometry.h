@@ -12,7 +12,15 @@
 
 namespace imgorigin::transforms {
 
-inline int Round(double v) { return static_cast<int>(std::lround(v)); }
+// Sizes and offsets saturate here instead of overflowing: far beyond any limit, so a saturated
+// size still fails the result-size check, and small enough that a few of them add up in an int.
+inline constexpr int kMaxPlanSize = 1 << 28;
+
+inline int Round(double v) {
+  if (!(v > -kMaxPlanSize)) return std::isnan(v) ? 0 : -kMaxPlanSize;
+  if (!(v < kMaxPlanSize)) return kMaxPlanSize;
+  return static_cast<int>(std::lround(v));
+}
 
 struct Scale {
   double x = 1;

@@ -7,6 +7,7 @@
 #include <vips/vips8>
 
 #include "transforms/blurhash.h"
+#include "transforms/jpeg_scans.h"
 #include "transforms/vips_boundary.h"
 
 namespace imgorigin::transforms {
@@ -41,16 +42,22 @@ Rgb DominantColour(const uint8_t* pixels, size_t count, int bands) {
              static_cast<uint8_t>(best.b / best.count)};
 }
 
-common::Result<void> Run(std::string_view source, const PipelineLimits& limits, ImageInfo& info) {
-  info.format = SniffFormat(source);
+common::Result<void> Run(std::string_view source, const PipelineLimits& limits, Deadline& deadline,
+                         VipsStage& stage, ImageInfo& info) {
+  info.format = LoaderFormat(source);
   info.bytes = static_cast<int64_t>(source.size());
-  if (info.format == ImageFormat::kUnknown || !CanDecode(source)) {
+  if (info.format == ImageFormat::kUnknown) {
     return Fail(ErrorCode::kUnsupported, "source is not a supported image format");
   }
   if (info.format == ImageFormat::kSvg) {
     if (auto checked = CheckSvgIsSelfContained(source); !checked) {
       return std::unexpected(checked.error());
     }
+  }
+  if (info.format == ImageFormat::kJpeg) {
+    JpegScanCounter scans;
+    scans.Feed(source);
+    if (auto checked = scans.Check(limits.max_jpeg_scans); !checked) return checked;
   }
 
   {  // the header is let go before the thumbnail below opens the source again
@@ -85,7 +92,13 @@ common::Result<void> Run(std::string_view source, const PipelineLimits& limits, 
   }
   if (thumb.format() != VIPS_FORMAT_UCHAR) thumb = thumb.cast(VIPS_FORMAT_UCHAR);
   if (thumb.bands() > 4) thumb = thumb.extract_band(0, VImage::option()->set("n", 4));
-  thumb = thumb.copy_memory();
+  {
+    // The decode behind the thumbnail is the only long part: the deadline watches it.
+    const EvalWatch watch(thumb, &deadline);
+    stage = VipsStage::kProcessing;
+    thumb = thumb.copy_memory();
+  }
+  if (deadline.Passed()) return Fail(ErrorCode::kDeadlineExceeded, deadline.Message());
 
   const size_t count = static_cast<size_t>(thumb.width()) * thumb.height();
   size_t size = 0;
@@ -110,9 +123,12 @@ common::Result<void> Run(std::string_view source, const PipelineLimits& limits, 
 
 common::Result<ImageInfo> Inspect(std::string_view source, const PipelineLimits& limits) {
   ImageInfo info;
-  // Nothing here runs against a deadline, and whatever libvips refuses is the source's fault.
-  const VipsStage stage = VipsStage::kDecoding;
-  const auto done = CatchVipsErrors([&] { return Run(source, limits, info); }, stage, nullptr);
+  // Failures while the source is opened are the source's fault; after that, a kill by the
+  // deadline is told apart by CatchVipsErrors.
+  Deadline deadline(limits.timeout);
+  VipsStage stage = VipsStage::kDecoding;
+  const auto done = CatchVipsErrors(
+      [&] { return Run(source, limits, deadline, stage, info); }, stage, &deadline);
   if (!done) return std::unexpected(done.error());
   return info;
 }

@@ -34,7 +34,8 @@ struct ImageInfo {
   std::string blurhash;      // 4×3 components
 };
 
-// Errors: 415 not a supported image, 422 undecodable, 413 over limits.max_src_pixels.
+// Errors: 415 not a supported image, 422 undecodable, 413 over limits.max_src_pixels or
+// limits.max_jpeg_scans, 504 past limits.timeout (the decode is stopped, as in Process()).
 common::Result<ImageInfo> Inspect(std::string_view source, const PipelineLimits& limits);
 
 }  // namespace imgorigin::transforms

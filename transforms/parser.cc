@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -33,6 +34,10 @@ using ArgResult = std::expected<void, std::string>;
 constexpr char kArgumentSeparator = ':';
 constexpr size_t kUnlimited = std::numeric_limits<size_t>::max();
 constexpr double kMaxDpr = 8;
+// Sigmas past these change nothing a person can see, while libvips builds masks that grow with
+// them (gaussblur refuses one wider than 10 000 taps, sigma ≈ 2 800) and spends time accordingly.
+constexpr double kMaxBlurSigma = 250;
+constexpr double kMaxSharpenSigma = 20;
 constexpr size_t kMaxQuotedArgument = 64;
 
 std::vector<std::string_view> Split(std::string_view text, char separator) {
@@ -345,12 +350,23 @@ ArgResult ApplyAutoRotate(ParseState& state, Args args) {
   return SetBool(state.request.spec.auto_rotate, "", args[0]);
 }
 
+ArgResult SetSigma(double& out, double max, std::string_view arg) {
+  const auto value = ToDouble(arg);
+  if (!value || *value < 0 || *value > max) {
+    char limit[32];
+    const auto end = std::to_chars(limit, limit + sizeof(limit), max).ptr;
+    return Expected("", "a number in [0, " + std::string(limit, end) + "]", arg);
+  }
+  out = *value == 0 ? 0 : *value;  // folds -0
+  return {};
+}
+
 ArgResult ApplyBlur(ParseState& state, Args args) {
-  return SetNonNegative(state.request.spec.blur, "", args[0]);
+  return SetSigma(state.request.spec.blur, kMaxBlurSigma, args[0]);
 }
 
 ArgResult ApplySharpen(ParseState& state, Args args) {
-  return SetNonNegative(state.request.spec.sharpen, "", args[0]);
+  return SetSigma(state.request.spec.sharpen, kMaxSharpenSigma, args[0]);
 }
 
 std::optional<Rgb> HexColor(std::string_view hex) {
@@ -946,20 +962,47 @@ Result<DecodedSource> DecodeBase64Source(Args parts) {
   return DecodedSource{std::move(*url), dot == std::string::npos ? "" : joined.substr(dot + 1)};
 }
 
+std::string Number(double value) {
+  char text[32];
+  const auto end = std::to_chars(text, text + sizeof(text), value).ptr;
+  return std::string(text, end);
+}
+
+// Every argument that becomes a size in output pixels, after dpr (and zoom for the box), is at
+// most max_dimension: the plan's arithmetic and libvips' stay in range, and an absurd request is
+// a 400 naming its option rather than a render that runs until the deadline. Checked once the
+// whole path is read, so the order of options does not matter.
 ArgResult CheckDimensions(const TransformSpec& spec, int max_dimension) {
-  const std::pair<std::string_view, int> sides[] = {{"width", spec.width}, {"height", spec.height}};
-  for (const auto& [name, value] : sides) {
-    const std::string limit = std::to_string(max_dimension);
-    if (value > max_dimension) {
-      return std::unexpected(std::string(name) + ": " + std::to_string(value) +
-                             " is larger than the maximum " + limit);
+  const std::string limit = std::to_string(max_dimension);
+  const auto over = [&](double value) { return !(value <= max_dimension); };
+  // "padding: top 9000 × 2 is larger than the maximum 8192"
+  const auto too_large = [&](std::string_view option, const std::string& what) {
+    return std::unexpected(std::string(option) + ": " + what + " is larger than the maximum " +
+                           limit);
+  };
+  const auto times_dpr = [&](std::string_view field, double value) {
+    return std::string(field) + (field.empty() ? "" : " ") + Number(value) +
+           (spec.dpr == 1 ? "" : " × " + Number(spec.dpr));
+  };
+  const std::tuple<std::string_view, int, double> sides[] = {
+      {"width", spec.width, spec.zoom_x}, {"height", spec.height, spec.zoom_y}};
+  for (const auto& [name, value, zoom] : sides) {
+    if (value > max_dimension) return too_large(name, std::to_string(value));
+    if (over(value * spec.dpr)) return too_large("dpr", times_dpr(name, value));
+    if (over(value * spec.dpr * zoom)) {
+      return too_large("zoom", times_dpr(name, value) + " × " + Number(zoom));
     }
-    if (std::llround(value * spec.dpr) > max_dimension) {
-      char dpr[32];
-      const auto end = std::to_chars(dpr, dpr + sizeof(dpr), spec.dpr).ptr;
-      return std::unexpected("dpr: " + std::string(name) + " " + std::to_string(value) + " × " +
-                             std::string(dpr, end) + " is larger than the maximum " + limit);
-    }
+  }
+  // A zoom past the limit makes even a 1-pixel source too large.
+  if (over(spec.zoom_x)) return too_large("zoom", Number(spec.zoom_x));
+  if (over(spec.zoom_y)) return too_large("zoom", Number(spec.zoom_y));
+  const std::tuple<std::string_view, std::string_view, int> scaled[] = {
+      {"min-width", "", spec.min_width},        {"min-height", "", spec.min_height},
+      {"padding", "top", spec.padding.top},     {"padding", "right", spec.padding.right},
+      {"padding", "bottom", spec.padding.bottom}, {"padding", "left", spec.padding.left},
+      {"pixelate", "", spec.pixelate}};
+  for (const auto& [option, field, value] : scaled) {
+    if (over(value * spec.dpr)) return too_large(option, times_dpr(field, value));
   }
   return {};
 }

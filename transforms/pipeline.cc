@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
-#include <iterator>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -11,6 +10,7 @@
 #include <vips/vector.h>  // after vips8: it relies on its types
 
 #include "common/handle.h"
+#include "transforms/jpeg_scans.h"
 #include "transforms/steps.h"
 #include "transforms/vips_boundary.h"
 
@@ -95,6 +95,9 @@ common::Result<void> PipelineLimits::Validate() const {
   if (timeout.count() <= 0) {
     return Fail(ErrorCode::kInvalidArgument, "timeout must be positive");
   }
+  if (max_jpeg_scans < 1) {
+    return Fail(ErrorCode::kInvalidArgument, "max_jpeg_scans must be at least 1");
+  }
   if (max_animation_frames < 1) {
     return Fail(ErrorCode::kInvalidArgument, "max_animation_frames must be at least 1");
   }
@@ -109,9 +112,8 @@ common::Result<void> PipelineLimits::Validate() const {
     }
   }
   if (!watermark_data.empty()) {
-    const ImageFormat format = SniffFormat(watermark_data);
-    if (format == ImageFormat::kUnknown || format == ImageFormat::kSvg ||
-        !CanDecode(watermark_data)) {
+    const ImageFormat format = LoaderFormat(watermark_data);
+    if (format == ImageFormat::kUnknown || format == ImageFormat::kSvg) {
       return Fail(ErrorCode::kInvalidArgument, "watermark: not a supported raster image");
     }
   }
@@ -157,16 +159,41 @@ common::Result<EncodedImage> ProcessFile(const std::string& path, const Transfor
   in.read(head.data(), static_cast<std::streamsize>(head.size()));
   if (in.bad()) return Fail(ErrorCode::kInternal, "source file could not be read");
   head.resize(static_cast<size_t>(in.gcount()));
-  // raw and skip_processing answer with the source bytes themselves, and the SVG check reads the
-  // whole document: those need the file in memory anyway.
-  const ImageFormat format = SniffFormat(head);
-  if (spec.raw || format == ImageFormat::kSvg ||
+  // raw and skip_processing answer with the source bytes themselves, and SVGs are never decoded
+  // from a file (librsvg would resolve references against its directory): those are read into
+  // memory. The loader new_from_file() would pick decides what the file is.
+  const ImageFormat format = LoaderFormat(head, path.c_str());
+  const bool svg = format == ImageFormat::kSvg;
+  if (spec.raw || svg ||
       std::find(spec.skip_processing.begin(), spec.skip_processing.end(), format) !=
           spec.skip_processing.end()) {
     in.clear();
     in.seekg(0);
-    std::string whole((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string whole;
+    char buffer[65536];
+    while (in.read(buffer, sizeof(buffer)) || in.gcount() > 0) {
+      whole.append(buffer, static_cast<size_t>(in.gcount()));
+      if (svg && whole.size() > kMaxSvgBytes) {
+        return Fail(ErrorCode::kTooLarge, "SVG source is over the limit of " +
+                                              std::to_string(kMaxSvgBytes) + " bytes");
+      }
+    }
+    if (in.bad()) return Fail(ErrorCode::kInternal, "source file could not be read");
     return Process(whole, spec, limits);
+  }
+  if (format == ImageFormat::kJpeg) {
+    // CheckRequest only sees the head: the scans are counted over the whole file here.
+    JpegScanCounter scans;
+    in.clear();
+    in.seekg(0);
+    char buffer[65536];
+    while (in.read(buffer, sizeof(buffer)) || in.gcount() > 0) {
+      scans.Feed(std::string_view(buffer, static_cast<size_t>(in.gcount())));
+    }
+    if (in.bad()) return Fail(ErrorCode::kInternal, "source file could not be read");
+    if (auto checked = scans.Check(limits.max_jpeg_scans); !checked) {
+      return std::unexpected(checked.error());
+    }
   }
   return Run(head, path.c_str(), spec, limits);
 }

@@ -32,6 +32,10 @@ struct PipelineLimits {
   std::chrono::milliseconds timeout{10'000};  // processing is killed past this
   // Animated GIF/WebP with more frames than this are processed as their first frame only.
   int max_animation_frames = 100;
+  // JPEGs with more scans (SOS segments) than this are refused before decoding: libjpeg runs
+  // every scan over the whole image in one call the deadline cannot stop. Encoders write at most
+  // a few dozen (libjpeg's progressive default is 10, mozjpeg's under 20).
+  int max_jpeg_scans = 100;
   // Quality when the URL names none: `quality` for every lossy format, unless `format_quality`
   // has an entry for the output format (imgproxy's IMGPROXY_QUALITY / IMGPROXY_FORMAT_QUALITY).
   int quality = 80;

@@ -47,10 +47,12 @@ VImage Embed(VImage img, int left, int top, int w, int h, const TransformSpec& s
       VImage::option()->set("extend", VIPS_EXTEND_BACKGROUND)->set("background", fill));
 }
 
-// pixelate: averages size×size blocks (anchored at the top-left) and scales them back up.
-VImage Pixelate(const VImage& img, int size) {
+// pixelate: averages size×size blocks (anchored at the top-left) and scales them back up. A block
+// larger than the image would only add copied edge pixels to pad it: one block covers it all.
+VImage Pixelate(const VImage& img, int requested) {
   const int w = img.width();
   const int h = img.height();
+  const int size = std::min(requested, std::max(w, h));
   const int padded_w = (w + size - 1) / size * size;
   const int padded_h = (h + size - 1) / size * size;
   return Premultiplied(img, [&](const VImage& in) {

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <string>
 
+#include "transforms/jpeg_scans.h"
 #include "transforms/steps.h"
 
 namespace imgorigin::transforms {
@@ -159,17 +160,30 @@ VImage ToWorkingSpace(VImage img, bool keep_profile) {
 
 Result<void> CheckRequest(Context& ctx) {
   const TransformSpec& spec = ctx.spec;
-  ctx.src_format = SniffFormat(ctx.source);
   // raw is "unchecked" in imgproxy: the bytes go out as they came, even if they are not an image.
   if (spec.raw) {
-    ctx.output = EncodedImage{std::string(ctx.source), ctx.src_format, 0, 0};
+    ctx.output = EncodedImage{std::string(ctx.source), SniffFormat(ctx.source), 0, 0};
     return {};
   }
-  if (ctx.src_format == ImageFormat::kUnknown || !CanDecode(ctx.source)) {
+  // The loader that will decode the source decides what it is, so everything the SVG loader gets
+  // is checked first.
+  ctx.src_format = LoaderFormat(ctx.source, ctx.path);
+  if (ctx.src_format == ImageFormat::kUnknown) {
     return Fail(ErrorCode::kUnsupported, "source is not a supported image format");
   }
   if (ctx.src_format == ImageFormat::kSvg) {
+    // librsvg resolves relative references against a file's directory: ProcessFile() hands SVGs
+    // over in memory, and no other path may reach the loader with a file.
+    if (ctx.path != nullptr) {
+      return Fail(ErrorCode::kInternal, "SVG sources must be decoded from memory");
+    }
     if (auto checked = CheckSvgIsSelfContained(ctx.source); !checked) return checked;
+  }
+  // A file's scans were counted by ProcessFile(), which reads all of it.
+  if (ctx.src_format == ImageFormat::kJpeg && ctx.path == nullptr) {
+    JpegScanCounter scans;
+    scans.Feed(ctx.source);
+    if (auto checked = scans.Check(ctx.limits.max_jpeg_scans); !checked) return checked;
   }
   ctx.rotate = ((spec.rotate % 360) + 360) % 360;
   if (ctx.rotate % 90 != 0) {
