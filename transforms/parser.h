@@ -44,7 +44,7 @@ struct ImageRequest {
   std::optional<int64_t> expires;  // exp: unix seconds; exp:0 (never, in imgproxy) is unset
   std::string filename;            // fn: (already decoded), "" = derive from the source
   bool attachment = false;         // att:
-  std::string cachebuster;         // cb: (not part of the image, so not part of the key)
+  std::string cachebuster;         // cb: part of the cache keys, so a new one renders again
 };
 
 // Parses `path`, the part of the URL after the signature segment, starting with "/"
