@@ -1,6 +1,5 @@
 #include "sources/source_cache.h"
 
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -8,6 +7,7 @@
 #include <filesystem>
 
 #include "common/fd.h"
+#include "storage/digest.h"
 
 namespace imgorigin::sources {
 namespace {
@@ -34,19 +34,6 @@ bool Cacheable(std::string_view url) {
 std::string EntryKey(const std::string& url, std::string_view cachebuster) {
   if (cachebuster.empty()) return url;
   return std::to_string(cachebuster.size()) + ":" + std::string(cachebuster) + ":" + url;
-}
-
-std::string Sha256Hex(std::string_view text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_Digest(text.data(), text.size(), digest, &size, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < size; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
-  }
-  return out;
 }
 
 // Disk entry labels: "<stored unix s>-<last-modified unix s>".
@@ -170,7 +157,7 @@ void SourceCache::MemoryPut(const std::string& key, const SourceImage& image) {
 }
 
 std::optional<SourceImage> SourceCache::DiskGet(const std::string& key) {
-  const std::string file_key = Sha256Hex(key);
+  const std::string file_key = storage::Sha256Hex(key);
   auto hit = disk_->Get(file_key);
   if (!hit || !*hit) return std::nullopt;
   auto& entry = **hit;
@@ -197,7 +184,7 @@ std::optional<SourceImage> SourceCache::DiskGet(const std::string& key) {
 }
 
 void SourceCache::DiskPut(const std::string& key, const SourceImage& image) {
-  const std::string file_key = Sha256Hex(key);
+  const std::string file_key = storage::Sha256Hex(key);
   const std::string label = Label(UnixNow(), image.last_modified);
   auto stored = image.file ? disk_->PutFile(file_key, label, image.file->path())
                            : disk_->Put(file_key, label, *image.bytes);

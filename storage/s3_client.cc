@@ -1,9 +1,9 @@
 #include "storage/s3_client.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <cctype>
+
+#include "storage/digest.h"
 
 namespace imgorigin::storage {
 namespace {
@@ -12,20 +12,6 @@ using common::ErrorCode;
 using common::Fail;
 using common::Result;
 
-// Lowercase hex SHA-256 of `data`: the payload hash SigV4 signs for S3.
-std::string Sha256Hex(std::string_view data) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr);
-  std::string out;
-  out.reserve(size * 2);
-  for (unsigned int i = 0; i < size; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
-  }
-  return out;
-}
 
 }  // namespace
 
