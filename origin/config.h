@@ -52,6 +52,10 @@ struct Config {
 
   // [limits]
   int64_t max_src_bytes = 50ll << 20;
+  // What concurrent renders may reserve together (limits.render_memory_budget); 0 = half the
+  // memory of the machine or of the container's cgroup, whichever is smaller. LoadConfig puts
+  // the budget itself in pipeline.memory_budget.
+  int64_t render_memory_budget = 0;
 
   // [source]
   std::string local_root;  // "" disables local:/// sources

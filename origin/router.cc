@@ -11,7 +11,7 @@ Router::Router(const Config& config, const signing::Signer& signer, cache::Memor
       image_(config, planner_, memory, cpu, sources, tiers, counters_),
       info_(config, planner_, cpu, sources, counters_),
       purge_(config, tiers),
-      admin_(memory, tiers, sources, counters_) {}
+      admin_(memory, tiers, sources, counters_, config.pipeline.memory_budget.get()) {}
 
 void Router::Handle(const ExchangePtr& exchange) {
   using common::ErrorCode;
