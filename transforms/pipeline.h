@@ -46,7 +46,7 @@ struct PipelineLimits {
   std::shared_ptr<common::MemoryBudget> memory_budget;
   // Output pixels per frame, per format whose encoder takes a whole frame in one call that the
   // deadline cannot stop (render_cost.h): sized so that one frame's encode fits in the default
-  // timeout at the slowest rate bench_encode measured (AVIF 0.5 Mpx/s, GIF 0.25, WebP 4).
+  // timeout at the slowest rate bench_encode measured (AVIF 0.5 Mpx/s, GIF 0.25, WebP 4, JXL 3).
   std::map<ImageFormat, int64_t> max_result_pixels = {{ImageFormat::kAvif, 2048 * 2048},
                                                       {ImageFormat::kJxl, 4096 * 4096},
                                                       {ImageFormat::kWebp, 4096 * 4096},
