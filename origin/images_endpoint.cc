@@ -81,26 +81,14 @@ std::optional<common::Error> CheckKey(const evkeyvalq* headers, const std::strin
 
 }  // namespace
 
-std::optional<common::Error> ImagesEndpoint::Admit(const evkeyvalq* headers) const {
-  if (auto refused = CheckKey(headers, config_.api_key)) return refused;
-  if (ingest_ == nullptr) return Disabled();
+Result<int64_t> ImagesEndpoint::Admit(const evkeyvalq* headers) const {
+  if (auto refused = CheckKey(headers, config_.api_key)) return std::unexpected(*refused);
+  if (ingest_ == nullptr) return std::unexpected(Disabled());
   const char* type = evhttp_find_header(headers, "Content-Type");
-  if (type == nullptr || !IsUploadContentType(type)) return kUnsupportedBody;
-  // A raw image is the body itself: its own limit holds for its declared length. Wrapped forms
-  // are judged once unwrapped, within the server's larger body limit.
-  const char* length = evhttp_find_header(headers, "Content-Length");
-  if (length != nullptr && strncasecmp(type, "image/", 6) == 0) {
-    int64_t declared = 0;
-    const std::string_view text(length);
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), declared);
-    if (ec == std::errc() && declared > config_.ingest.upload.max_upload_bytes) {
-      return common::Error{ErrorCode::kTooLarge,
-                           "the image is " + std::string(text) +
-                               " bytes, over the upload limit of " +
-                               std::to_string(config_.ingest.upload.max_upload_bytes) + " bytes"};
-    }
-  }
-  return std::nullopt;
+  if (type == nullptr || !IsUploadContentType(type)) return std::unexpected(kUnsupportedBody);
+  // A raw image is the body itself; the wrapped forms are judged again once unwrapped.
+  if (strncasecmp(type, "image/", 6) == 0) return config_.ingest.upload.max_upload_bytes;
+  return config_.ingest.max_body_bytes();
 }
 
 void ImagesEndpoint::Handle(const ExchangePtr& exchange) {

@@ -50,10 +50,11 @@ class ImagesEndpoint {
 
   void Handle(const ExchangePtr& exchange);
 
-  // The streaming policy for upload heads: refuses a missing or wrong API key, a body type the
-  // endpoint does not take and an image declared over ingest.max_upload_bytes, before any body
-  // byte is read.
-  std::optional<common::Error> Admit(const evkeyvalq* headers) const;
+  // The streaming policy for upload heads (Server::Options::Streaming::admit): refuses a missing
+  // or wrong API key and a body type the endpoint does not take, before any body byte is read,
+  // and answers the body limit: ingest.max_upload_bytes for a raw image, room for base64 and
+  // metadata (Config::Ingest::max_body_bytes()) for the wrapped forms.
+  common::Result<int64_t> Admit(const evkeyvalq* headers) const;
 
  private:
   void Upload(const ExchangePtr& exchange);

@@ -144,7 +144,6 @@ int Serve(const Config& config) {
        .max_connections = config.max_connections,
        .streaming =
            {.path = config.ingest.enabled ? ImagesEndpoint::kPath : "",
-            .max_bytes = config.ingest.max_body_bytes(),
             .timeout = config.ingest.upload_timeout,
             .temp_dir = config.fetch.TempDir(),
             .admit = [&router](const evkeyvalq* headers) { return router.AdmitUpload(headers); }}},

@@ -37,7 +37,7 @@ class Router {
   void SetDraining() { admin_.SetDraining(); }
 
   // For Server::Options::streaming. Loop threads.
-  std::optional<common::Error> AdmitUpload(const evkeyvalq* headers) const {
+  common::Result<int64_t> AdmitUpload(const evkeyvalq* headers) const {
     return images_.Admit(headers);
   }
 

@@ -609,22 +609,26 @@ int Server::OnHead(evhttp_request* req, void* http) {
   upload->req = req;
   upload->malformed = Malformation(req);
   evkeyvalq* headers = evhttp_request_get_input_headers(req);
+  int64_t limit = 0;
   if (upload->malformed.empty()) {
+    if (auto admitted = streaming.admit(headers)) {
+      limit = *admitted;
+    } else {
+      upload->refused = admitted.error();
+    }
+  }
+  if (upload->malformed.empty() && !upload->refused) {
     if (const char* length = evhttp_find_header(headers, "Content-Length")) {
       const std::string_view text(length);
       int64_t declared = 0;
       const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), declared);
-      if (ec == std::errc::result_out_of_range ||
-          (ec == std::errc() && declared > streaming.max_bytes)) {
-        upload->refused =
-            common::Error{ErrorCode::kTooLarge, "the request body is " + std::string(text) +
-                                                    " bytes, over the upload limit of " +
-                                                    std::to_string(streaming.max_bytes) + " bytes"};
+      if (ec == std::errc::result_out_of_range || (ec == std::errc() && declared > limit)) {
+        upload->refused = common::Error{
+            ErrorCode::kTooLarge, "the request body is " + std::string(text) +
+                                      " bytes, over the upload limit of " + std::to_string(limit) +
+                                      " bytes"};
       }
     }
-  }
-  if (upload->malformed.empty() && !upload->refused && streaming.admit) {
-    upload->refused = streaming.admit(headers);
   }
   if (upload->malformed.empty() && !upload->refused) {
     std::string path = streaming.temp_dir + "/imgorigin-upload-XXXXXX";
@@ -645,7 +649,7 @@ int Server::OnHead(evhttp_request* req, void* http) {
   } else {
     evhttp_request_set_chunked_cb(req, &Server::OnBodyChunk);
     // A chunked body is only known to be too long as it grows: evhttp stops reading it there.
-    evhttp_connection_set_max_body_size(evcon, streaming.max_bytes);
+    evhttp_connection_set_max_body_size(evcon, limit);
     connection.phase = Connection::Phase::kBody;
     const timeval tv = ToTimeval(streaming.timeout);
     evtimer_add(connection.timer.get(), &tv);

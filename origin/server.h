@@ -116,13 +116,14 @@ class Server {
     // other body is buffered in memory, at most kMaxBufferedBody bytes.
     struct Streaming {
       std::string path;
-      int64_t max_bytes = 50ll << 20;  // declared larger: refused from the head (kTooLarge)
       // From the end of the head until the whole body has arrived; then the connection closes.
       std::chrono::milliseconds timeout{120'000};
       std::string temp_dir = "/tmp";
-      // Sees the head before any body byte is read (the loop's thread); an Error refuses the
-      // request there, without reading its body.
-      std::function<std::optional<common::Error>(const evkeyvalq* headers)> admit;
+      // Sees the head before any body byte is read (the loop's thread) and answers the longest
+      // body this request may have: a longer declared length is refused there (kTooLarge), a
+      // chunked body is cut off once it grows past it. An Error refuses the request from the
+      // head; its body is never read.
+      std::function<common::Result<int64_t>(const evkeyvalq* headers)> admit;
     };
     Streaming streaming;
   };
