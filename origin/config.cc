@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cache/redis_tier.h"
+#include "ingest/originals_store.h"
 #include "signing/base64url.h"
 #include "transforms/format.h"
 
@@ -495,6 +496,53 @@ const std::vector<Setting>& Settings() {
        }},
       {"headers.not_found_max_age", "IMGORIGIN_NOT_FOUND_MAX_AGE",
        IntField(&Config::not_found_max_age)},
+      // Uploads, records and originals (docs/ingest.md).
+      {"ingest.enabled", "IMGORIGIN_INGEST_ENABLED",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetBool(c.ingest.enabled, k, v);
+       }},
+      {"ingest.data_dir", "IMGORIGIN_DATA_DIR",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.ingest.data_dir = v;
+         return {};
+       }},
+      {"ingest.records", "IMGORIGIN_RECORDS",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.ingest.records = v;
+         return {};
+       }},
+      {"ingest.originals", "IMGORIGIN_ORIGINALS",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.ingest.originals = v;
+         return {};
+       }},
+      {"ingest.originals_dir", "IMGORIGIN_ORIGINALS_DIR",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.ingest.originals_dir = v;
+         return {};
+       }},
+      {"ingest.sse", "IMGORIGIN_ORIGINALS_SSE",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.ingest.sse = v;
+         return {};
+       }},
+      {"ingest.sse_kms_key_id", "IMGORIGIN_ORIGINALS_SSE_KMS_KEY_ID",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.ingest.sse_kms_key_id = v;
+         return {};
+       }},
+      {"ingest.max_upload_bytes", "IMGORIGIN_MAX_UPLOAD_BYTES",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetSize(c.ingest.upload.max_upload_bytes, k, v);
+       }},
+      {"ingest.max_metadata_bytes", "IMGORIGIN_MAX_METADATA_BYTES",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetSize(c.ingest.upload.max_metadata_bytes, k, v);
+       }},
+      {"ingest.upload_timeout_ms", "IMGORIGIN_UPLOAD_TIMEOUT_MS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetMs(c.ingest.upload_timeout, k, v);
+       }},
   };
   return settings;
 }
@@ -663,6 +711,48 @@ Result<void> Config::Validate() const {
   if (auto r = s3.Validate(); !r) return Invalid("s3", r.error().message);
   if (auto r = http.Validate(); !r) return Invalid("http", r.error().message);
   if (auto r = source_cache.Validate(); !r) return Invalid("source_cache", r.error().message);
+  if (ingest.enabled) {
+    if (api_key.empty()) {
+      return Invalid("ingest.enabled", "uploads need api.key (their Bearer token)");
+    }
+    if (ingest.data_dir.empty() && ingest.records == "sqlite") {
+      return Invalid("ingest.data_dir", "SQLite records need a data directory");
+    }
+    if (ingest.records.empty()) {
+      return Invalid("ingest.records", "\"sqlite\" or a PostgreSQL connection string");
+    }
+    if (auto r = ingest.upload.Validate(); !r) return Invalid("ingest", r.error().message);
+    if (ingest.upload_timeout.count() <= 0) {
+      return Invalid("ingest.upload_timeout_ms", "must be > 0");
+    }
+    if (ingest.originals == "local") {
+      if (local_root.empty()) {
+        return Invalid("ingest.originals",
+                       "local originals are rendered as local:/// sources: set source.local_root");
+      }
+      if (!ingest.sse.empty() || !ingest.sse_kms_key_id.empty()) {
+        return Invalid("ingest.sse", "server-side encryption is for s3:// originals");
+      }
+    } else {
+      auto location = ingest::S3OriginalsStore::ParseLocation(ingest.originals);
+      if (!location) {
+        return Invalid("ingest.originals",
+                       "\"local\" or s3://bucket/prefix/: " + location.error().message);
+      }
+      location->sse = ingest.sse;
+      location->sse_kms_key_id = ingest.sse_kms_key_id;
+      if (auto r = location->Validate(); !r) return Invalid("ingest.sse", r.error().message);
+      if (!s3.enabled) {
+        return Invalid("ingest.originals",
+                       "s3:// originals are rendered as s3:// sources: set s3.enabled");
+      }
+      if (!s3.allowed_buckets.empty() &&
+          std::find(s3.allowed_buckets.begin(), s3.allowed_buckets.end(), location->bucket) ==
+              s3.allowed_buckets.end()) {
+        return Invalid("ingest.originals", "the bucket is not in s3.allowed_buckets");
+      }
+    }
+  }
   return {};
 }
 

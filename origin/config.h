@@ -21,6 +21,7 @@
 #include "cache/s3_result_tier.h"
 #include "cache/tiered_cache.h"
 #include "common/status.h"
+#include "ingest/uploader.h"
 #include "signing/signer.h"
 #include "sources/http_source.h"
 #include "sources/s3_source.h"
@@ -89,7 +90,33 @@ struct Config {
   bool client_hints = false;  // honour Sec-CH-DPR/DPR, Sec-CH-Width/Width and Save-Data
 
   // [api]
-  std::string api_key;  // Bearer token for /v1/… (purge); "" disables those endpoints
+  std::string api_key;  // Bearer token for /v1/… (purge, images); "" disables those endpoints
+
+  // [ingest] (docs/ingest.md): POST /v1/images, image records and the originals store.
+  struct Ingest {
+    bool enabled = false;
+    std::string data_dir = "data";  // SQLite records live here (records.sqlite3)
+    // "sqlite" = <data_dir>/records.sqlite3; anything else is a PostgreSQL connection string
+    // ("postgresql://user@host/db" or "host=… dbname=…"), never logged.
+    std::string records = "sqlite";
+    // "local": files in originals_dir, rendered as local:///<originals_dir below
+    // source.local_root>/<id>; or "s3://bucket/prefix/", rendered as s3://bucket/prefix/<id>.
+    std::string originals = "local";
+    std::string originals_dir;   // "" = <source.local_root>/uploads
+    std::string sse;             // S3 originals: "", "AES256" or "aws:kms"
+    std::string sse_kms_key_id;  // with aws:kms; "" = the bucket's default key
+    // From the end of an upload's head until its whole body has arrived.
+    std::chrono::milliseconds upload_timeout{120'000};
+    ingest::Uploader::Config upload;  // max_upload_bytes, max_metadata_bytes
+
+    // The largest body POST /v1/images reads: a base64 document carries 4/3 of its image, plus
+    // metadata and JSON around it.
+    int64_t max_body_bytes() const {
+      return (upload.max_upload_bytes + 2) / 3 * 4 +
+             2 * static_cast<int64_t>(upload.max_metadata_bytes) + (64 << 10);
+    }
+  };
+  Ingest ingest;
 
   storage::FetchConfig fetch;                 // [source] timeouts, retries; [limits] stream_to_file
   sources::S3Source::Config s3;               // [s3]

@@ -14,6 +14,8 @@
 #include "common/thread_pool.h"
 #include "origin/cache_tiers.h"
 #include "origin/config.h"
+#include "origin/images_endpoint.h"
+#include "origin/ingest_setup.h"
 #include "origin/router.h"
 #include "origin/server.h"
 #include "signing/signer.h"
@@ -117,7 +119,20 @@ int Serve(const Config& config) {
   const size_t workers =
       config.workers ? config.workers : 2 * std::max(1u, std::thread::hardware_concurrency());
   common::ThreadPool cpu({.threads = workers, .queue_capacity = config.queue_size});
-  Router router(config, signer, memory, cpu, **source_cache, **tiers);
+  std::optional<IngestServices> ingest;
+  if (config.ingest.enabled) {
+    auto opened = OpenIngest(config);
+    if (!opened) {
+      spdlog::error("{}", opened.error().message);
+      return 2;
+    }
+    ingest.emplace(*std::move(opened));
+    spdlog::info("uploads on: {} records, originals {} (up to {} bytes each)",
+                 config.ingest.records == "sqlite" ? "SQLite" : "PostgreSQL",
+                 ingest->originals->SourceUrl("<id>"), config.ingest.upload.max_upload_bytes);
+  }
+  Router router(config, signer, memory, cpu, io, **source_cache, **tiers,
+                ingest ? &*ingest : nullptr, http.get());
 
   auto host_port = ParseHostPort(config.bind);  // validated with the config
   Server server(
@@ -126,7 +141,12 @@ int Serve(const Config& config) {
        .loops = config.loops ? config.loops : std::max(1u, std::thread::hardware_concurrency()),
        .client_timeout = config.client_timeout,
        .header_timeout = config.header_timeout,
-       .max_connections = config.max_connections},
+       .max_connections = config.max_connections,
+       .streaming =
+           {.path = config.ingest.enabled ? ImagesEndpoint::kPath : "",
+            .timeout = config.ingest.upload_timeout,
+            .temp_dir = config.fetch.TempDir(),
+            .admit = [&router](const evkeyvalq* headers) { return router.AdmitUpload(headers); }}},
       [&router](const ExchangePtr& exchange) { router.Handle(exchange); });
   auto port = server.Start();
   if (!port) {

@@ -39,26 +39,32 @@ void PurgeEndpoint::Handle(const ExchangePtr& exchange) {
   }
   auto request = transforms::ParseProcessingPath("/plain/" + plain, config_.parser);
   if (!request) return ReplyJsonError(ex, request.error());
-  std::string source = request->source;
+  PurgeAndReply(exchange, request->source, 200, nlohmann::json::object());
+}
+
+void PurgeEndpoint::PurgeAndReply(const ExchangePtr& exchange, std::string source, int status,
+                                  nlohmann::json body) {
   std::string tag = cache::SourceTag(source);
-  tiers_.Purge(source, [this, exchange, source, tag](common::Result<uint64_t> generation) {
-    exchange->loop().Post([this, exchange, source, tag, generation] {
-      if (!generation) {
-        spdlog::warn("purge of {} failed: {} (request {})", source, generation.error().message,
-                     exchange->request_id());
-        return ReplyJsonError(*exchange, {ErrorCode::kUnavailable, generation.error().message});
-      }
-      spdlog::info("purged {} (generation {}, cache tag {})", source, *generation, tag);
-      exchange->AddHeader(config_.cache_tag_header.c_str(), tag);
-      const bool fleet = tiers_.has_shared();
-      ReplyJson(*exchange, 200,
-                {{"source", source},
-                 {"generation", *generation},
-                 {"cache_tag", tag},
-                 {"cache_tag_header", config_.cache_tag_header},
-                 {"scope", fleet ? "fleet" : "node"},
-                 {"propagation_ms", fleet ? tiers_.purge_bound().count() : 0}});
-    });
+  tiers_.Purge(source, [this, exchange, source, tag, status,
+                        body = std::move(body)](common::Result<uint64_t> generation) mutable {
+    exchange->loop().Post(
+        [this, exchange, source, tag, status, generation, body = std::move(body)]() mutable {
+          if (!generation) {
+            spdlog::warn("purge of {} failed: {} (request {})", source, generation.error().message,
+                         exchange->request_id());
+            return ReplyJsonError(*exchange, {ErrorCode::kUnavailable, generation.error().message});
+          }
+          spdlog::info("purged {} (generation {}, cache tag {})", source, *generation, tag);
+          exchange->AddHeader(config_.cache_tag_header.c_str(), tag);
+          const bool fleet = tiers_.has_shared();
+          body["source"] = source;
+          body["generation"] = *generation;
+          body["cache_tag"] = tag;
+          body["cache_tag_header"] = config_.cache_tag_header;
+          body["scope"] = fleet ? "fleet" : "node";
+          body["propagation_ms"] = fleet ? tiers_.purge_bound().count() : 0;
+          ReplyJson(*exchange, status, body);
+        });
   });
 }
 

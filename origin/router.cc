@@ -5,12 +5,15 @@
 namespace imgorigin::origin {
 
 Router::Router(const Config& config, const signing::Signer& signer, cache::MemoryTier& memory,
-               common::ThreadPool& cpu, sources::SourceCache& sources, cache::TieredCache& tiers)
+               common::ThreadPool& cpu, common::ThreadPool& io, sources::SourceCache& sources,
+               cache::TieredCache& tiers, const IngestServices* ingest,
+               const sources::Source* url_source)
     : max_url_length_(config.max_url_length),
       planner_(config, signer),
       image_(config, planner_, memory, cpu, sources, tiers, counters_),
       info_(config, planner_, cpu, sources, counters_),
       purge_(config, tiers),
+      images_(config, signer, io, ingest, url_source, purge_),
       admin_(memory, tiers, sources, counters_, config.pipeline.memory_budget.get()) {}
 
 void Router::Handle(const ExchangePtr& exchange) {
@@ -26,6 +29,11 @@ void Router::Handle(const ExchangePtr& exchange) {
   }
   std::string_view path = exchange->path();
   if (path == "/v1/purge") return purge_.Handle(exchange);
+  if (path == ImagesEndpoint::kPath ||
+      (path.starts_with(ImagesEndpoint::kPath) &&
+       path[std::string_view(ImagesEndpoint::kPath).size()] == '/')) {
+    return images_.Handle(exchange);
+  }
   if (!exchange->is_get_or_head()) return ReplyMethodNotAllowed(*exchange, "GET, HEAD");
   if (path.starts_with("/info/")) return info_.Handle(exchange);
   if (path == "/health") return admin_.Health(*exchange);

@@ -1,6 +1,6 @@
 // The router: one handler for every request the server accepts, dispatching by path to one
-// endpoint per family: images, /info, /v1/purge, and the admin endpoints (/health, /ready,
-// /metrics). Requests the server found malformed and over-long URLs are refused before any
+// endpoint per family: images, /info, /v1/purge, /v1/images, and the admin endpoints (/health,
+// /ready, /metrics). Requests the server found malformed and over-long URLs are refused before any
 // endpoint sees them. Owns the endpoints, the plan maker they share and the request counters;
 // everything it is given lives longer than it. Handle() runs on event-loop threads.
 #pragma once
@@ -13,7 +13,9 @@
 #include "origin/counters.h"
 #include "origin/image_endpoint.h"
 #include "origin/image_plan.h"
+#include "origin/images_endpoint.h"
 #include "origin/info_endpoint.h"
+#include "origin/ingest_setup.h"
 #include "origin/purge_endpoint.h"
 #include "origin/server.h"
 #include "signing/signer.h"
@@ -23,13 +25,21 @@ namespace imgorigin::origin {
 
 class Router {
  public:
+  // `ingest` null: ingest is disabled. `url_source`: the HTTP source for uploads by URL, or null.
   Router(const Config& config, const signing::Signer& signer, cache::MemoryTier& memory,
-         common::ThreadPool& cpu, sources::SourceCache& sources, cache::TieredCache& tiers);
+         common::ThreadPool& cpu, common::ThreadPool& io, sources::SourceCache& sources,
+         cache::TieredCache& tiers, const IngestServices* ingest,
+         const sources::Source* url_source);
 
   void Handle(const ExchangePtr& exchange);
 
   // See AdminEndpoint::SetDraining(). Any thread.
   void SetDraining() { admin_.SetDraining(); }
+
+  // For Server::Options::streaming. Loop threads.
+  common::Result<int64_t> AdmitUpload(const evkeyvalq* headers) const {
+    return images_.Admit(headers);
+  }
 
  private:
   size_t max_url_length_;
@@ -38,6 +48,7 @@ class Router {
   ImageEndpoint image_;
   InfoEndpoint info_;
   PurgeEndpoint purge_;
+  ImagesEndpoint images_;
   AdminEndpoint admin_;
 };
 

@@ -1,6 +1,7 @@
 #include "origin/server.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <event2/keyvalq_struct.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -13,7 +14,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -219,18 +222,19 @@ void FreeSharedBytes(const void*, size_t, void* holder) {
 }
 
 // evhttp keeps the listener's one callback argument (its evhttp) for itself, so the accept-error
-// callback finds its loop in this table. Written when a loop binds or drops its socket.
+// callback finds its loop in this table. Written when a loop binds or drops its socket. The same
+// table maps each loop's evhttp to the loop for the request hook (Https()).
 class ListenerLoops {
  public:
-  void Add(evconnlistener* listener, void* loop) {
+  void Add(const void* listener, void* loop) {
     std::lock_guard lock(mu_);
     loops_[listener] = loop;
   }
-  void Remove(evconnlistener* listener) {
+  void Remove(const void* listener) {
     std::lock_guard lock(mu_);
     loops_.erase(listener);
   }
-  void* Find(evconnlistener* listener) {
+  void* Find(const void* listener) {
     std::lock_guard lock(mu_);
     auto found = loops_.find(listener);
     return found == loops_.end() ? nullptr : found->second;
@@ -238,12 +242,28 @@ class ListenerLoops {
 
  private:
   std::mutex mu_;
-  std::unordered_map<evconnlistener*, void*> loops_;
+  std::unordered_map<const void*, void*> loops_;
 };
 
 ListenerLoops& Listeners() {
   static ListenerLoops listeners;
   return listeners;
+}
+
+ListenerLoops& Https() {
+  static ListenerLoops https;
+  return https;
+}
+
+std::string_view PathOf(evhttp_request* req) {
+  std::string_view uri = evhttp_request_get_uri(req);
+  return uri.substr(0, uri.find('?'));
+}
+
+// Removes every `name` header, so evhttp reads no body for the request.
+void RemoveAll(evkeyvalq* headers, const char* name) {
+  while (evhttp_remove_header(headers, name) == 0) {
+  }
 }
 
 }  // namespace
@@ -258,9 +278,38 @@ ListenerLoops& Listeners() {
 // connection as the argument of the bufferevent's callbacks (evhttp passes it there), sets the
 // close callback and drops the reference. From then on OnClose() frees this state with the
 // connection, so no timer outlives its bufferevent.
+// The streamed body of the request a connection is reading (Options::streaming), from its head
+// to its hand-over in OnRequest(). The file is removed unless handed over.
+struct Server::Upload {
+  ~Upload() {
+    if (!path.empty()) ::unlink(path.c_str());
+  }
+
+  // The request as the Exchange takes it; the file is the Exchange's from then on.
+  StreamedRequest Take() {
+    StreamedRequest taken{std::move(malformed), std::move(refused), nullptr};
+    if (write_failed && !taken.refused) {
+      taken.refused = common::Error{ErrorCode::kUnavailable, "the upload could not be spooled"};
+    }
+    if (!taken.refused && !path.empty()) {
+      taken.body = std::make_shared<const storage::SpilledFile>(std::exchange(path, ""), bytes);
+    }
+    return taken;
+  }
+
+  evhttp_request* req = nullptr;
+  std::string malformed;
+  std::optional<common::Error> refused;
+  std::string path;  // the temporary file, "" when there is none
+  common::UniqueFd fd;
+  int64_t bytes = 0;
+  bool write_failed = false;  // the rest of the body is read and dropped
+};
+
 struct Server::Connection {
   enum class Phase {
     kHead,     // a request is arriving, against the header deadline
+    kBody,     // a streamed body is arriving, against the upload deadline
     kRequest,  // a request is being answered
     kIdle,     // kept alive between requests: evhttp's client timeout applies
   };
@@ -281,11 +330,13 @@ struct Server::Connection {
   // Fires once at once for Adopt(), then at each request's header deadline.
   common::Handle<event, event_free> timer;
   evbuffer_cb_entry* input_watch = nullptr;  // tells OnInput() a kept-alive request began
+  std::unique_ptr<Upload> upload;            // the streamed body being read, if any
 };
 
 struct Server::Loop {
   ~Loop() {
     if (socket != nullptr) Listeners().Remove(evhttp_bound_socket_get_listener(socket));
+    Https().Remove(http.get());
     // evhttp_free() closes the listener before the connections, whose OnClose() must not touch
     // it any more.
     socket = nullptr;
@@ -305,18 +356,22 @@ struct Server::Loop {
   common::Handle<evhttp, evhttp_free> http;
 };
 
-Exchange::Exchange(evhttp_request* req, EventLoop& loop, std::atomic<int64_t>& in_flight)
+Exchange::Exchange(evhttp_request* req, EventLoop& loop, std::atomic<int64_t>& in_flight,
+                   std::optional<StreamedRequest> streamed)
     : req_(req),
       loop_(loop),
       in_flight_(in_flight),
       target_(evhttp_request_get_uri(req)),
-      malformed_(Malformation(req)),
+      // A streamed request's framing headers may be gone (OnHead()): judged as it arrived.
+      malformed_(streamed ? streamed->malformed : Malformation(req)),
+      streamed_(std::move(streamed)),
       start_(std::chrono::steady_clock::now()) {
   in_flight_.fetch_add(1);
   const char* incoming = header("X-Request-Id");
   request_id_ = incoming && IsSafeRequestId(incoming) ? incoming : NextRequestId();
-  // Set here rather than by whoever answers, so no reply can forget it.
-  if (!malformed_.empty()) AddHeader("Connection", "close");
+  // Set here rather than by whoever answers, so no reply can forget it. A request answered from
+  // its head leaves its body unread on the connection, where it must never be read as a request.
+  if (!malformed_.empty() || (streamed_ && streamed_->refused)) AddHeader("Connection", "close");
 }
 
 Exchange::~Exchange() {
@@ -327,6 +382,8 @@ Exchange::~Exchange() {
 bool Exchange::is_head() const { return evhttp_request_get_command(req_) == EVHTTP_REQ_HEAD; }
 
 bool Exchange::is_post() const { return evhttp_request_get_command(req_) == EVHTTP_REQ_POST; }
+
+bool Exchange::is_delete() const { return evhttp_request_get_command(req_) == EVHTTP_REQ_DELETE; }
 
 std::optional<std::string> Exchange::body(size_t limit) const {
   evbuffer* in = evhttp_request_get_input_buffer(req_);
@@ -420,12 +477,13 @@ common::Result<uint16_t> Server::Start() {
     evhttp_set_timeout(loop->http.get(), static_cast<int>(options_.client_timeout.count()));
     evhttp_set_max_headers_size(loop->http.get(),
                                 static_cast<ev_ssize_t>(options_.max_headers_size));
-    evhttp_set_max_body_size(loop->http.get(), 1 << 20);
+    evhttp_set_max_body_size(loop->http.get(), kMaxBufferedBody);
     evhttp_set_allowed_methods(loop->http.get(),
                                EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
                                    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(loop->http.get(), &Server::OnRequest, loop.get());
     evhttp_set_bevcb(loop->http.get(), &Server::OnAccept, loop.get());
+    Https().Add(loop->http.get(), loop.get());
     loop->socket = evhttp_accept_socket_with_handle(loop->http.get(), fd->get());
     if (loop->socket == nullptr) {
       return Fail(ErrorCode::kInternal, "evhttp could not accept on the listening socket");
@@ -503,6 +561,7 @@ void Server::OnInput(evbuffer*, const evbuffer_cb_info* info, void* arg) {
 void Server::OnRequest(evhttp_request* req, void* arg) {
   Loop& loop = *static_cast<Loop*>(arg);
   evhttp_connection* evcon = evhttp_request_get_connection(req);
+  std::optional<StreamedRequest> streamed;
   if (auto found = loop.connections.find(evhttp_connection_get_bufferevent(evcon));
       found != loop.connections.end()) {
     Connection& connection = *found->second;
@@ -510,9 +569,115 @@ void Server::OnRequest(evhttp_request* req, void* arg) {
     event_del(connection.timer.get());
     connection.phase = Connection::Phase::kRequest;
     evhttp_request_set_on_complete_cb(req, &Server::OnReplySent, &connection);
+    if (connection.upload && connection.upload->req == req) {
+      streamed = connection.upload->Take();
+      connection.upload.reset();
+    }
   }
-  auto exchange = std::make_shared<Exchange>(req, *loop.loop, loop.owner->in_flight_);
+  auto exchange =
+      std::make_shared<Exchange>(req, *loop.loop, loop.owner->in_flight_, std::move(streamed));
   loop.owner->handler_(exchange);
+}
+
+// libevent 2.1 has no hook between a request's head and its body (2.2 adds evhttp_set_newreqcb
+// for that): a server sees a request only once evhttp has buffered its whole body. Every request
+// evhttp makes goes through evhttp_request_new(), which libevent calls through the dynamic
+// linker, so the executable defines it (exported, see origin/CMakeLists.txt), lets libevent's
+// own make the request, and gives requests of this server's loops a header callback. Where that
+// does not take (a libevent linked so that its calls bind internally), nothing breaks: bodies
+// are buffered as before, at most kMaxBufferedBody bytes, and handed over in memory.
+void Server::OnNewRequest(evhttp_request* req, void* http) {
+  if (Https().Find(http) != nullptr) evhttp_request_set_header_cb(req, &Server::OnHead);
+}
+
+int Server::OnHead(evhttp_request* req, void* http) {
+  auto* loop = static_cast<Loop*>(Https().Find(http));
+  if (loop == nullptr) return 0;
+  evhttp_connection* evcon = evhttp_request_get_connection(req);
+  auto found = loop->connections.find(evhttp_connection_get_bufferevent(evcon));
+  if (found == loop->connections.end()) return 0;
+  Connection& connection = *found->second;
+  if (connection.evcon == nullptr) Adopt(connection, evcon);
+  const Options::Streaming& streaming = loop->owner->options_.streaming;
+  connection.upload.reset();
+  if (streaming.path.empty() || evhttp_request_get_command(req) != EVHTTP_REQ_POST ||
+      PathOf(req) != streaming.path) {
+    evhttp_connection_set_max_body_size(evcon, kMaxBufferedBody);
+    return 0;
+  }
+  auto upload = std::make_unique<Upload>();
+  upload->req = req;
+  upload->malformed = Malformation(req);
+  evkeyvalq* headers = evhttp_request_get_input_headers(req);
+  int64_t limit = 0;
+  if (upload->malformed.empty()) {
+    if (auto admitted = streaming.admit(headers)) {
+      limit = *admitted;
+    } else {
+      upload->refused = admitted.error();
+    }
+  }
+  if (upload->malformed.empty() && !upload->refused) {
+    if (const char* length = evhttp_find_header(headers, "Content-Length")) {
+      const std::string_view text(length);
+      int64_t declared = 0;
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), declared);
+      if (ec == std::errc::result_out_of_range || (ec == std::errc() && declared > limit)) {
+        upload->refused = common::Error{
+            ErrorCode::kTooLarge, "the request body is " + std::string(text) +
+                                      " bytes, over the upload limit of " + std::to_string(limit) +
+                                      " bytes"};
+      }
+    }
+  }
+  if (upload->malformed.empty() && !upload->refused) {
+    std::string path = streaming.temp_dir + "/imgorigin-upload-XXXXXX";
+    common::UniqueFd fd(::mkostemp(path.data(), O_CLOEXEC));
+    if (fd.valid()) {
+      upload->path = std::move(path);
+      upload->fd = std::move(fd);
+    } else {
+      spdlog::error("cannot create an upload file in {}: {}", streaming.temp_dir, strerror(errno));
+      upload->refused = common::Error{ErrorCode::kUnavailable, "uploads cannot be taken now"};
+    }
+  }
+  if (!upload->malformed.empty() || upload->refused) {
+    // Answered from the head: told that there is no body, evhttp hands the request over at once
+    // and never reads the rest, and the reply closes the connection (Exchange).
+    RemoveAll(headers, "Content-Length");
+    RemoveAll(headers, "Transfer-Encoding");
+  } else {
+    evhttp_request_set_chunked_cb(req, &Server::OnBodyChunk);
+    // A chunked body is only known to be too long as it grows: evhttp stops reading it there.
+    evhttp_connection_set_max_body_size(evcon, limit);
+    connection.phase = Connection::Phase::kBody;
+    const timeval tv = ToTimeval(streaming.timeout);
+    evtimer_add(connection.timer.get(), &tv);
+  }
+  connection.upload = std::move(upload);
+  return 0;
+}
+
+void Server::OnBodyChunk(evhttp_request* req, void* http) {
+  auto* loop = static_cast<Loop*>(Https().Find(http));
+  if (loop == nullptr) return;
+  auto found =
+      loop->connections.find(evhttp_connection_get_bufferevent(evhttp_request_get_connection(req)));
+  if (found == loop->connections.end()) return;
+  Upload* upload = found->second->upload.get();
+  if (upload == nullptr || upload->req != req) return;
+  evbuffer* in = evhttp_request_get_input_buffer(req);
+  upload->bytes += static_cast<int64_t>(evbuffer_get_length(in));
+  // Written on the loop, as nginx writes request bodies to its temporary files: a write to the
+  // page cache costs microseconds, and handing each chunk to another thread would need its own
+  // flow control against evhttp's reads.
+  while (!upload->write_failed && evbuffer_get_length(in) > 0) {
+    if (evbuffer_write(in, upload->fd.get()) <= 0 && errno != EINTR) {
+      spdlog::error("cannot write an upload file: {}", strerror(errno));
+      upload->write_failed = true;
+    }
+  }
+  // evhttp drains what is left, so a failed upload is read to its end and dropped.
 }
 
 void Server::OnReplySent(evhttp_request*, void* arg) {
@@ -617,3 +782,11 @@ void Server::Stop() {
 }
 
 }  // namespace imgorigin::origin
+
+extern "C" evhttp_request* evhttp_request_new(void (*cb)(evhttp_request*, void*), void* arg) {
+  using Make = evhttp_request* (*)(void (*)(evhttp_request*, void*), void*);
+  static const Make make = reinterpret_cast<Make>(dlsym(RTLD_NEXT, "evhttp_request_new"));
+  evhttp_request* req = make(cb, arg);
+  if (req != nullptr) imgorigin::origin::Server::OnNewRequest(req, arg);
+  return req;
+}

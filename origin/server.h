@@ -7,6 +7,11 @@
 // its share of Options::max_connections, and while accept() fails (descriptors exhausted) it
 // pauses accepting with a back-off instead of retrying at once.
 //
+// Upload bodies (Options::streaming) are not buffered: from the end of the head they go to a
+// temporary file as they arrive, under their own deadline instead of the header deadline, and a
+// declared length over the limit (or a head the streaming policy refuses) is answered from the
+// head alone, without reading the body, on a connection that then closes.
+//
 // Each request becomes an Exchange owned by shared_ptr: the loop that accepted it is the only
 // thread that touches it; workers hold a reference and Post() back to exchange.loop() to answer.
 // Server is driven from the main thread: Start(); at the end StopAccepting(), WaitIdle() for
@@ -33,12 +38,22 @@
 #include "common/handle.h"
 #include "common/status.h"
 #include "origin/event_loop.h"
+#include "storage/spilled_file.h"
 
 namespace imgorigin::origin {
 
+// What the server learnt about a streamed request (Server::Options::streaming) before handing
+// it over.
+struct StreamedRequest {
+  std::string malformed;                 // Malformation of the head as it arrived, or ""
+  std::optional<common::Error> refused;  // set: answered from the head, the body was never read
+  std::shared_ptr<const storage::SpilledFile> body;  // the whole body, unless refused
+};
+
 class Exchange {
  public:
-  Exchange(evhttp_request* req, EventLoop& loop, std::atomic<int64_t>& in_flight);
+  Exchange(evhttp_request* req, EventLoop& loop, std::atomic<int64_t>& in_flight,
+           std::optional<StreamedRequest> streamed = std::nullopt);
   ~Exchange();  // answers 500 if the handler never replied (a bug, but never a hung client)
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
@@ -50,8 +65,12 @@ class Exchange {
   bool is_head() const;
   bool is_get_or_head() const;
   bool is_post() const;
-  // The request body, or nullopt when it is longer than `limit` bytes.
+  bool is_delete() const;
+  // The request body, or nullopt when it is longer than `limit` bytes. Empty for a streamed
+  // request: see streamed().
   std::optional<std::string> body(size_t limit) const;
+  // Set for requests whose body was streamed to a file (Server::Options::streaming).
+  const std::optional<StreamedRequest>& streamed() const { return streamed_; }
   std::string_view target() const { return target_; }  // raw request target, query included
   std::string_view path() const;                       // target up to '?'
   const char* header(const char* name) const;          // nullptr if absent
@@ -72,6 +91,7 @@ class Exchange {
   std::string target_;
   std::string request_id_;
   std::string malformed_;
+  std::optional<StreamedRequest> streamed_;
   std::chrono::steady_clock::time_point start_;
   bool sent_ = false;
 };
@@ -91,7 +111,23 @@ class Server {
     // Open connections, split evenly across the loops (at least one each).
     size_t max_connections = 10'000;
     size_t max_headers_size = 16 << 10;
+
+    // POST requests to exactly `path` have their bodies streamed to a file; "" = none. Every
+    // other body is buffered in memory, at most kMaxBufferedBody bytes.
+    struct Streaming {
+      std::string path;
+      // From the end of the head until the whole body has arrived; then the connection closes.
+      std::chrono::milliseconds timeout{120'000};
+      std::string temp_dir = "/tmp";
+      // Sees the head before any body byte is read (the loop's thread) and answers the longest
+      // body this request may have: a longer declared length is refused there (kTooLarge), a
+      // chunked body is cut off once it grows past it. An Error refuses the request from the
+      // head; its body is never read.
+      std::function<common::Result<int64_t>(const evkeyvalq* headers)> admit;
+    };
+    Streaming streaming;
   };
+  static constexpr size_t kMaxBufferedBody = 1 << 20;
   using Handler = std::function<void(const ExchangePtr&)>;
 
   Server(Options options, Handler handler);
@@ -113,10 +149,18 @@ class Server {
  private:
   struct Connection;
   struct Loop;
+  struct Upload;
 
+ public:
+  // Called by the evhttp_request_new hook (server.cc) for every request evhttp creates.
+  static void OnNewRequest(evhttp_request* req, void* http);
+
+ private:
   // evhttp's callbacks, on the loop's thread.
   static bufferevent* OnAccept(event_base* base, void* loop);
   static void OnRequest(evhttp_request* req, void* loop);
+  static int OnHead(evhttp_request* req, void* http);
+  static void OnBodyChunk(evhttp_request* req, void* http);
   static void OnReplySent(evhttp_request* req, void* connection);
   static void OnClose(evhttp_connection* evcon, void* connection);
   static void OnInput(evbuffer* input, const evbuffer_cb_info* info, void* connection);

@@ -49,9 +49,9 @@ constexpr Step kSteps[] = {
 };
 
 // With `path` set, `source` holds only the file's first bytes (enough to tell the format) and
-// libvips reads the file itself.
+// libvips reads the file itself. `facts`, when given, receives what the header said.
 Result<EncodedImage> Run(std::string_view source, const char* path, const TransformSpec& spec,
-                         const PipelineLimits& limits) {
+                         const PipelineLimits& limits, SourceFacts* facts = nullptr) {
   Context ctx(source, path, spec, limits);
   const auto ran = CatchVipsErrors(
       [&ctx]() -> Result<void> {
@@ -66,7 +66,58 @@ Result<EncodedImage> Run(std::string_view source, const char* path, const Transf
       },
       ctx.stage, &ctx.deadline);
   if (!ran) return std::unexpected(ran.error());
+  if (facts != nullptr) {
+    const bool swap = ctx.orientation >= 5 && ctx.orientation <= 8;
+    *facts = SourceFacts{ctx.src_format, swap ? ctx.src_h : ctx.src_w, swap ? ctx.src_w : ctx.src_h,
+                         ctx.pages};
+  }
   return std::move(*ctx.output);
+}
+
+Result<EncodedImage> RunFile(const std::string& path, const TransformSpec& spec,
+                             const PipelineLimits& limits, SourceFacts* facts) {
+  std::ifstream in(path, std::ios::binary);
+  std::string head(64 * 1024, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  if (in.bad()) return Fail(ErrorCode::kInternal, "source file could not be read");
+  head.resize(static_cast<size_t>(in.gcount()));
+  // raw and skip_processing answer with the source bytes themselves, and SVGs are never decoded
+  // from a file (librsvg would resolve references against its directory): those are read into
+  // memory. The loader new_from_file() would pick decides what the file is.
+  const ImageFormat format = LoaderFormat(head, path.c_str());
+  const bool svg = format == ImageFormat::kSvg;
+  if (spec.raw || svg ||
+      std::find(spec.skip_processing.begin(), spec.skip_processing.end(), format) !=
+          spec.skip_processing.end()) {
+    in.clear();
+    in.seekg(0);
+    std::string whole;
+    char buffer[65536];
+    while (in.read(buffer, sizeof(buffer)) || in.gcount() > 0) {
+      whole.append(buffer, static_cast<size_t>(in.gcount()));
+      if (svg && whole.size() > kMaxSvgBytes) {
+        return Fail(ErrorCode::kTooLarge,
+                    "SVG source is over the limit of " + std::to_string(kMaxSvgBytes) + " bytes");
+      }
+    }
+    if (in.bad()) return Fail(ErrorCode::kInternal, "source file could not be read");
+    return Run(whole, nullptr, spec, limits, facts);
+  }
+  if (format == ImageFormat::kJpeg) {
+    // CheckRequest only sees the head: the scans are counted over the whole file here.
+    JpegScanCounter scans;
+    in.clear();
+    in.seekg(0);
+    char buffer[65536];
+    while (in.read(buffer, sizeof(buffer)) || in.gcount() > 0) {
+      scans.Feed(std::string_view(buffer, static_cast<size_t>(in.gcount())));
+    }
+    if (in.bad()) return Fail(ErrorCode::kInternal, "source file could not be read");
+    if (auto checked = scans.Check(limits.max_jpeg_scans); !checked) {
+      return std::unexpected(checked.error());
+    }
+  }
+  return Run(head, path.c_str(), spec, limits, facts);
 }
 
 }  // namespace
@@ -165,48 +216,22 @@ common::Result<EncodedImage> Process(std::string_view source, const TransformSpe
 
 common::Result<EncodedImage> ProcessFile(const std::string& path, const TransformSpec& spec,
                                          const PipelineLimits& limits) {
-  std::ifstream in(path, std::ios::binary);
-  std::string head(64 * 1024, '\0');
-  in.read(head.data(), static_cast<std::streamsize>(head.size()));
-  if (in.bad()) return Fail(ErrorCode::kInternal, "source file could not be read");
-  head.resize(static_cast<size_t>(in.gcount()));
-  // raw and skip_processing answer with the source bytes themselves, and SVGs are never decoded
-  // from a file (librsvg would resolve references against its directory): those are read into
-  // memory. The loader new_from_file() would pick decides what the file is.
-  const ImageFormat format = LoaderFormat(head, path.c_str());
-  const bool svg = format == ImageFormat::kSvg;
-  if (spec.raw || svg ||
-      std::find(spec.skip_processing.begin(), spec.skip_processing.end(), format) !=
-          spec.skip_processing.end()) {
-    in.clear();
-    in.seekg(0);
-    std::string whole;
-    char buffer[65536];
-    while (in.read(buffer, sizeof(buffer)) || in.gcount() > 0) {
-      whole.append(buffer, static_cast<size_t>(in.gcount()));
-      if (svg && whole.size() > kMaxSvgBytes) {
-        return Fail(ErrorCode::kTooLarge, "SVG source is over the limit of " +
-                                              std::to_string(kMaxSvgBytes) + " bytes");
-      }
-    }
-    if (in.bad()) return Fail(ErrorCode::kInternal, "source file could not be read");
-    return Process(whole, spec, limits);
+  return RunFile(path, spec, limits, nullptr);
+}
+
+common::Result<SourceFacts> CheckSourceFile(const std::string& path, const PipelineLimits& limits) {
+  // A small render decodes every pixel (shrunk on load where the format allows) with the
+  // render's own checks, so whatever would fail a render later fails here: a truncated body
+  // (the loaders fail on truncation), a corrupt one, a bomb, a format this build refuses.
+  TransformSpec probe;
+  probe.width = kCheckThumbnail;
+  probe.height = kCheckThumbnail;
+  probe.format = ImageFormat::kPng;
+  SourceFacts facts;
+  if (auto rendered = RunFile(path, probe, limits, &facts); !rendered) {
+    return std::unexpected(rendered.error());
   }
-  if (format == ImageFormat::kJpeg) {
-    // CheckRequest only sees the head: the scans are counted over the whole file here.
-    JpegScanCounter scans;
-    in.clear();
-    in.seekg(0);
-    char buffer[65536];
-    while (in.read(buffer, sizeof(buffer)) || in.gcount() > 0) {
-      scans.Feed(std::string_view(buffer, static_cast<size_t>(in.gcount())));
-    }
-    if (in.bad()) return Fail(ErrorCode::kInternal, "source file could not be read");
-    if (auto checked = scans.Check(limits.max_jpeg_scans); !checked) {
-      return std::unexpected(checked.error());
-    }
-  }
-  return Run(head, path.c_str(), spec, limits);
+  return facts;
 }
 
 }  // namespace imgorigin::transforms

@@ -75,6 +75,18 @@ struct EncodedImage {
   int height = 0;
 };
 
+// What a checked source turned out to be. Width and height are as displayed: after the EXIF
+// orientation, as /info reports them.
+struct SourceFacts {
+  ImageFormat format = ImageFormat::kUnknown;
+  int width = 0;
+  int height = 0;
+  int pages = 1;
+};
+
+// Side of the thumbnail CheckSourceFile() decodes into.
+inline constexpr int kCheckThumbnail = 64;
+
 // Initialises libvips for a server process: no operation cache, concurrency 1 per call (the
 // CPU pool gives the parallelism), untrusted loaders blocked when libvips supports that.
 // Safe to call more than once.
@@ -94,5 +106,11 @@ common::Result<EncodedImage> Process(std::string_view source, const TransformSpe
 // in memory. Same results and errors as Process() on the file's bytes.
 common::Result<EncodedImage> ProcessFile(const std::string& path, const TransformSpec& spec,
                                          const PipelineLimits& limits);
+
+// Checks that the file at `path` is an original renders will accept, before it is stored (an
+// upload): the format, SVG, JPEG-scan and pixel checks of ProcessFile(), then a decode of every
+// pixel (shrunk on load) into a small thumbnail, so a truncated or corrupt file is refused now.
+// Same errors as ProcessFile(); bounded by limits.timeout.
+common::Result<SourceFacts> CheckSourceFile(const std::string& path, const PipelineLimits& limits);
 
 }  // namespace imgorigin::transforms

@@ -1,0 +1,263 @@
+#include "ingest/originals_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "ingest/record.h"
+
+namespace imgorigin::ingest {
+namespace {
+
+using common::ErrorCode;
+using common::Fail;
+using common::Result;
+
+Result<void> CheckId(std::string_view id) {
+  // Ids become file names and object keys: nothing but a canonical UUID may get there.
+  if (auto valid = ValidateId(id); !valid) {
+    return Fail(ErrorCode::kInternal, "originals store: not an image id");
+  }
+  return {};
+}
+
+Result<void> IoError(const std::string& what) {
+  return Fail(ErrorCode::kUnavailable,
+              "the originals store could not " + what + ": " + std::strerror(errno));
+}
+
+// Copies all of `from` into `to` in the kernel (no bytes pass through user space).
+bool CopyFile(int from, int to) {
+  for (;;) {
+    const ssize_t n = ::copy_file_range(from, nullptr, to, nullptr, 1 << 30, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    if (n == 0) return true;
+  }
+  // Older kernels and some file systems have no copy_file_range between these files.
+  if (errno != EXDEV && errno != ENOSYS && errno != EOPNOTSUPP && errno != EINVAL) return false;
+  if (::lseek(from, 0, SEEK_SET) < 0 || ::lseek(to, 0, SEEK_SET) < 0 || ::ftruncate(to, 0) != 0) {
+    return false;
+  }
+  char buffer[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(from, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n == 0) return true;
+    if (!common::WriteAll(to, std::string_view(buffer, static_cast<size_t>(n)))) return false;
+  }
+}
+
+bool IsOk(long status) { return status >= 200 && status < 300; }
+
+}  // namespace
+
+Result<void> LocalOriginalsStore::Config::Validate() const {
+  if (dir.empty()) return Fail(ErrorCode::kInvalidArgument, "the originals directory is not set");
+  if (!url_prefix.starts_with("local:///") || !url_prefix.ends_with("/")) {
+    return Fail(ErrorCode::kInvalidArgument, "local originals need a local:///…/ URL prefix");
+  }
+  return {};
+}
+
+Result<std::unique_ptr<LocalOriginalsStore>> LocalOriginalsStore::Open(Config config) {
+  if (auto valid = config.Validate(); !valid) return std::unexpected(valid.error());
+  std::error_code error;
+  std::filesystem::create_directories(config.dir, error);
+  common::UniqueFd dir(::open(config.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.valid()) {
+    return Fail(ErrorCode::kInternal,
+                "originals directory \"" + config.dir + "\" cannot be created or opened");
+  }
+  return std::unique_ptr<LocalOriginalsStore>(
+      new LocalOriginalsStore(std::move(config), std::move(dir)));
+}
+
+std::string LocalOriginalsStore::SourceUrl(std::string_view id) const {
+  return config_.url_prefix + std::string(id);
+}
+
+Result<void> LocalOriginalsStore::Put(std::string_view id, const std::string& path,
+                                      std::string_view) {
+  if (auto valid = CheckId(id); !valid) return valid;
+  const std::string name(id);
+  const std::string temp = "." + name + ".tmp";
+  common::UniqueFd from(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!from.valid()) return IoError("read the upload");
+  common::UniqueFd to(
+      ::openat(dir_.get(), temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!to.valid()) return IoError("create a file");
+  // Synced before the rename and the directory after it: once Put() returns, the original
+  // survives a crash, so the record written next never points at a file that is not there.
+  if (!CopyFile(from.get(), to.get()) || ::fsync(to.get()) != 0 ||
+      ::renameat(dir_.get(), temp.c_str(), dir_.get(), name.c_str()) != 0) {
+    auto failed = IoError("write the original");
+    ::unlinkat(dir_.get(), temp.c_str(), 0);
+    return failed;
+  }
+  ::fsync(dir_.get());
+  return {};
+}
+
+Result<std::string> LocalOriginalsStore::Get(std::string_view id) {
+  if (auto valid = CheckId(id); !valid) return std::unexpected(valid.error());
+  common::UniqueFd fd(::openat(dir_.get(), std::string(id).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return Fail(ErrorCode::kNotFound, "no such original");
+    return std::unexpected(IoError("read an original").error());
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return std::unexpected(IoError("read an original").error());
+  auto bytes = common::ReadUpTo(fd.get(), static_cast<size_t>(st.st_size));
+  if (!bytes) return std::unexpected(IoError("read an original").error());
+  return *std::move(bytes);
+}
+
+Result<bool> LocalOriginalsStore::Exists(std::string_view id) {
+  if (auto valid = CheckId(id); !valid) return std::unexpected(valid.error());
+  struct stat st {};
+  if (::fstatat(dir_.get(), std::string(id).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return true;
+  if (errno == ENOENT) return false;
+  return std::unexpected(IoError("look up an original").error());
+}
+
+Result<void> LocalOriginalsStore::Delete(std::string_view id) {
+  if (auto valid = CheckId(id); !valid) return valid;
+  if (::unlinkat(dir_.get(), std::string(id).c_str(), 0) != 0 && errno != ENOENT) {
+    return IoError("delete an original");
+  }
+  return {};
+}
+
+Result<void> S3OriginalsStore::Config::Validate() const {
+  if (!storage::IsValidBucketName(bucket)) {
+    return Fail(ErrorCode::kInvalidArgument, "\"" + bucket + "\" is not a valid bucket name");
+  }
+  if (!prefix.empty() && !prefix.ends_with("/")) {
+    return Fail(ErrorCode::kInvalidArgument, "the originals prefix must end with \"/\"");
+  }
+  if (!sse.empty() && sse != "AES256" && sse != "aws:kms") {
+    return Fail(ErrorCode::kInvalidArgument, "server-side encryption is AES256 or aws:kms");
+  }
+  if (!sse_kms_key_id.empty() && sse != "aws:kms") {
+    return Fail(ErrorCode::kInvalidArgument, "a KMS key id needs aws:kms encryption");
+  }
+  const auto printable = [](std::string_view text) {
+    for (unsigned char c : text) {
+      if (c < 0x21 || c > 0x7e) return false;
+    }
+    return true;
+  };
+  if (!printable(sse_kms_key_id)) {
+    return Fail(ErrorCode::kInvalidArgument, "the KMS key id must be printable ASCII");
+  }
+  return {};
+}
+
+Result<S3OriginalsStore::Config> S3OriginalsStore::ParseLocation(std::string_view url) {
+  constexpr std::string_view kScheme = "s3://";
+  if (!url.starts_with(kScheme)) {
+    return Fail(ErrorCode::kInvalidArgument, "expected s3://bucket/prefix/");
+  }
+  url.remove_prefix(kScheme.size());
+  const size_t slash = url.find('/');
+  Config config;
+  config.bucket = std::string(url.substr(0, slash));
+  if (slash != std::string_view::npos) config.prefix = std::string(url.substr(slash + 1));
+  if (!config.prefix.empty() && !config.prefix.ends_with("/")) config.prefix += '/';
+  if (config.prefix.find('?') != std::string::npos || config.prefix.starts_with("/")) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "the originals prefix may not start with \"/\" or hold \"?\"");
+  }
+  if (auto valid = config.Validate(); !valid) return std::unexpected(valid.error());
+  return config;
+}
+
+std::string S3OriginalsStore::SourceUrl(std::string_view id) const {
+  return "s3://" + config_.bucket + "/" + config_.prefix + std::string(id);
+}
+
+storage::HttpRequest S3OriginalsStore::Request(std::string method, std::string_view id) const {
+  storage::HttpRequest request =
+      fetch_.Request(s3_->ObjectUrl({config_.bucket, config_.prefix + std::string(id), ""}),
+                     std::numeric_limits<int64_t>::max(), "the originals bucket");
+  request.method = std::move(method);
+  return request;
+}
+
+Result<void> S3OriginalsStore::Put(std::string_view id, const std::string& path,
+                                   std::string_view content_type) {
+  if (auto valid = CheckId(id); !valid) return valid;
+  const common::MappedFile file(path);
+  if (!file.ok()) return IoError("read the upload");
+  storage::HttpRequest request = Request("PUT", id);
+  request.body = file.bytes();
+  request.headers.push_back("Content-Type: " + std::string(content_type));
+  if (!config_.sse.empty()) {
+    request.headers.push_back("x-amz-server-side-encryption: " + config_.sse);
+  }
+  if (!config_.sse_kms_key_id.empty()) {
+    request.headers.push_back("x-amz-server-side-encryption-aws-kms-key-id: " +
+                              config_.sse_kms_key_id);
+  }
+  auto response = s3_->Perform(std::move(request), fetch_.Retry());
+  if (!response) {
+    return Fail(ErrorCode::kUnavailable,
+                "the originals bucket could not be written: " + response.error().message);
+  }
+  if (!IsOk(response->status)) {
+    return Fail(ErrorCode::kUnavailable, "the originals bucket refused the write (" +
+                                             storage::S3StatusDetail(*response) + ")");
+  }
+  return {};
+}
+
+Result<std::string> S3OriginalsStore::Get(std::string_view id) {
+  if (auto valid = CheckId(id); !valid) return std::unexpected(valid.error());
+  auto response = s3_->Perform(Request("GET", id), fetch_.Retry());
+  if (!response) return std::unexpected(response.error());
+  if (response->status == 404) return Fail(ErrorCode::kNotFound, "no such original");
+  if (!IsOk(response->status)) {
+    return Fail(ErrorCode::kUnavailable,
+                "the originals bucket refused a read (" + storage::S3StatusDetail(*response) + ")");
+  }
+  if (response->file) {
+    const common::MappedFile file(response->file->path());
+    if (!file.ok()) return std::unexpected(IoError("read an original").error());
+    return std::string(file.bytes());
+  }
+  return std::move(response->body);
+}
+
+Result<bool> S3OriginalsStore::Exists(std::string_view id) {
+  if (auto valid = CheckId(id); !valid) return std::unexpected(valid.error());
+  auto response = s3_->Perform(Request("HEAD", id), fetch_.Retry());
+  if (!response) return std::unexpected(response.error());
+  if (response->status == 404) return false;
+  if (!IsOk(response->status)) {
+    return Fail(ErrorCode::kUnavailable, "the originals bucket refused a look-up (" +
+                                             storage::S3StatusDetail(*response) + ")");
+  }
+  return true;
+}
+
+Result<void> S3OriginalsStore::Delete(std::string_view id) {
+  if (auto valid = CheckId(id); !valid) return valid;
+  auto response = s3_->Perform(Request("DELETE", id), fetch_.Retry());
+  if (!response) {
+    return Fail(ErrorCode::kUnavailable,
+                "the originals bucket could not be reached: " + response.error().message);
+  }
+  if (!IsOk(response->status) && response->status != 404) {
+    return Fail(ErrorCode::kUnavailable, "the originals bucket refused a delete (" +
+                                             storage::S3StatusDetail(*response) + ")");
+  }
+  return {};
+}
+
+}  // namespace imgorigin::ingest

@@ -1,0 +1,102 @@
+// Where uploaded originals live: one object per image id, in a local directory (the embedded
+// default) or under an S3 prefix. The store also says which source URL renders an original, so
+// a record's source_url works in signed image URLs through the existing sources: a local store
+// lies below source.local_root and answers `local:///<dir>/<id>`, an S3 store answers
+// `s3://bucket/prefix/<id>`.
+//
+// Put() writes the object whole or not at all (a local file appears under its name only once
+// complete and synced; an S3 PUT is atomic), so a record written after a successful Put() never
+// points at a partial object. Delete() of a missing object succeeds: deletes are retried.
+//
+// Calls block on disk or network I/O: make them from an I/O pool thread, never an event loop.
+// Implementations are thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/fd.h"
+#include "common/status.h"
+#include "storage/fetch_config.h"
+#include "storage/s3_client.h"
+
+namespace imgorigin::ingest {
+
+class OriginalsStore {
+ public:
+  virtual ~OriginalsStore() = default;
+
+  // The source URL that renders the original stored under `id`.
+  virtual std::string SourceUrl(std::string_view id) const = 0;
+  // Stores the file at `path` as the original `id`, replacing nothing: `id` is new.
+  virtual common::Result<void> Put(std::string_view id, const std::string& path,
+                                   std::string_view content_type) = 0;
+  // The whole original; kNotFound when there is none.
+  virtual common::Result<std::string> Get(std::string_view id) = 0;
+  virtual common::Result<bool> Exists(std::string_view id) = 0;
+  virtual common::Result<void> Delete(std::string_view id) = 0;
+};
+
+// Originals as files named by id in one directory, written through a temporary name, fsync and
+// rename. Paths are only ever the id (ValidateId() is checked), resolved beneath the directory.
+class LocalOriginalsStore final : public OriginalsStore {
+ public:
+  struct Config {
+    std::string dir;         // created if missing; no default
+    std::string url_prefix;  // e.g. "local:///uploads/": the directory as local sources see it
+    common::Result<void> Validate() const;
+  };
+
+  static common::Result<std::unique_ptr<LocalOriginalsStore>> Open(Config config);
+
+  std::string SourceUrl(std::string_view id) const override;
+  common::Result<void> Put(std::string_view id, const std::string& path,
+                           std::string_view content_type) override;
+  common::Result<std::string> Get(std::string_view id) override;
+  common::Result<bool> Exists(std::string_view id) override;
+  common::Result<void> Delete(std::string_view id) override;
+
+ private:
+  LocalOriginalsStore(Config config, common::UniqueFd dir)
+      : config_(std::move(config)), dir_(std::move(dir)) {}
+
+  const Config config_;
+  const common::UniqueFd dir_;
+};
+
+// Originals as objects `<prefix><id>` in one bucket, each written by a single signed PUT whose
+// body is the file mapped into memory (the page cache holds it, not the heap), optionally
+// encrypted at rest by S3 (SSE-S3 "AES256", or SSE-KMS "aws:kms" with an optional key id).
+class S3OriginalsStore final : public OriginalsStore {
+ public:
+  struct Config {
+    std::string bucket;
+    std::string prefix;          // "" or ending in "/", e.g. "originals/"
+    std::string sse;             // "", "AES256" or "aws:kms"
+    std::string sse_kms_key_id;  // with aws:kms only; "" = the bucket's default key
+    common::Result<void> Validate() const;
+  };
+
+  // "s3://bucket/prefix/" → bucket and prefix (a prefix gets its trailing "/").
+  static common::Result<Config> ParseLocation(std::string_view url);
+
+  S3OriginalsStore(Config config, std::unique_ptr<storage::S3Client> s3, storage::FetchConfig fetch)
+      : config_(std::move(config)), s3_(std::move(s3)), fetch_(std::move(fetch)) {}
+
+  std::string SourceUrl(std::string_view id) const override;
+  common::Result<void> Put(std::string_view id, const std::string& path,
+                           std::string_view content_type) override;
+  common::Result<std::string> Get(std::string_view id) override;
+  common::Result<bool> Exists(std::string_view id) override;
+  common::Result<void> Delete(std::string_view id) override;
+
+ private:
+  storage::HttpRequest Request(std::string method, std::string_view id) const;
+
+  const Config config_;
+  const std::unique_ptr<storage::S3Client> s3_;
+  const storage::FetchConfig fetch_;
+};
+
+}  // namespace imgorigin::ingest

@@ -1,0 +1,28 @@
+// Builds the ingest services from the configuration: the record store (SQLite under the data
+// directory, or PostgreSQL), the originals store (a directory below source.local_root, or an S3
+// prefix) and the Uploader over both. Called once on the main thread at start; the services
+// live until the server has stopped.
+#pragma once
+
+#include <memory>
+
+#include "common/status.h"
+#include "ingest/originals_store.h"
+#include "ingest/record_store.h"
+#include "ingest/uploader.h"
+#include "origin/config.h"
+
+namespace imgorigin::origin {
+
+struct IngestServices {
+  std::unique_ptr<ingest::RecordStore> records;
+  std::unique_ptr<ingest::OriginalsStore> originals;
+  std::unique_ptr<ingest::Uploader> uploader;
+};
+
+// Fails (with a message naming the setting) when a store cannot be opened: an unreachable
+// PostgreSQL server at start, a directory that cannot be created, local originals outside
+// source.local_root (they could not be rendered). `env` supplies the AWS_* variables.
+common::Result<IngestServices> OpenIngest(const Config& config, const EnvLookup& env = ProcessEnv);
+
+}  // namespace imgorigin::origin

@@ -1,0 +1,603 @@
+// POST/GET/DELETE /v1/images end to end: the real binary with SQLite records and local originals
+// under its local root, PostgreSQL records from the harness (stopped to make the record store go
+// down), and S3 originals on the SigV4-checking stand-in (s3_stub.mjs). Every upload form, the
+// idempotent retry, bodies over the limit (declared and chunked) refused without storing
+// anything, refused images (bomb, truncated, not an image), and preset URLs that render.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "tests/integration/harness.h"
+#include "tests/integration/node_stub.h"
+#include "tests/integration/postgres_harness.h"
+
+namespace imgorigin::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr char kApiKey[] = "test-api-key";
+constexpr int64_t kMaxUpload = 1 << 20;  // IMGORIGIN_MAX_UPLOAD_BYTES in these tests
+
+vips::VImage Flat(int w, int h, double r, double g, double b) {
+  return (vips::VImage::black(w, h) + std::vector<double>{r, g, b})
+      .cast(VIPS_FORMAT_UCHAR)
+      .copy(vips::VImage::option()->set("interpretation", VIPS_INTERPRETATION_sRGB));
+}
+
+// 640×480, left half red, right half blue.
+std::string Jpeg() {
+  static const std::string bytes = [] {
+    vips_init("ingest_upload_test");
+    const auto image =
+        Flat(320, 480, 255, 0, 0).join(Flat(320, 480, 0, 0, 255), VIPS_DIRECTION_HORIZONTAL);
+    void* data = nullptr;
+    size_t size = 0;
+    image.write_to_buffer(".jpg", &data, &size, vips::VImage::option()->set("Q", 90));
+    std::string out(static_cast<char*>(data), size);
+    g_free(data);
+    return out;
+  }();
+  return bytes;
+}
+
+std::string Png(int w, int h) {
+  vips_init("ingest_upload_test");
+  void* data = nullptr;
+  size_t size = 0;
+  Flat(w, h, 0, 255, 0).write_to_buffer(".png", &data, &size);
+  std::string out(static_cast<char*>(data), size);
+  g_free(data);
+  return out;
+}
+
+// A PNG whose header claims 100000×100000 pixels over a few bytes of data: a decompression bomb.
+std::string BombPng() {
+  auto be32 = [](uint32_t v) {
+    return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+  };
+  auto chunk = [&](const std::string& type, const std::string& data) {
+    const std::string body = type + data;
+    const uLong crc = crc32(0, reinterpret_cast<const Bytef*>(body.data()), body.size());
+    return be32(static_cast<uint32_t>(data.size())) + body + be32(static_cast<uint32_t>(crc));
+  };
+  std::string ihdr = be32(100000) + be32(100000) + std::string{8, 2, 0, 0, 0};
+  std::string raw(1024, '\0');
+  std::string idat(compressBound(raw.size()), '\0');
+  uLongf idat_size = idat.size();
+  compress(reinterpret_cast<Bytef*>(idat.data()), &idat_size,
+           reinterpret_cast<const Bytef*>(raw.data()), raw.size());
+  idat.resize(idat_size);
+  return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", idat) +
+         chunk("IEND", "");
+}
+
+std::string Base64(const std::string& bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    const uint32_t n = uint8_t(bytes[i]) << 16 | uint8_t(bytes[i + 1]) << 8 | uint8_t(bytes[i + 2]);
+    for (int s : {18, 12, 6, 0}) out += kAlphabet[(n >> s) & 63];
+  }
+  if (i + 1 == bytes.size()) {
+    const uint32_t n = uint8_t(bytes[i]) << 16;
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == bytes.size()) {
+    const uint32_t n = uint8_t(bytes[i]) << 16 | uint8_t(bytes[i + 1]) << 8;
+    for (int s : {18, 12, 6}) out += kAlphabet[(n >> s) & 63];
+    out += "=";
+  }
+  return out;
+}
+
+size_t OnBody(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+size_t OnHeader(char* data, size_t size, size_t n, void* out) {
+  std::string line(data, size * n);
+  auto* headers = static_cast<decltype(HttpResponse::headers)*>(out);
+  const size_t colon = line.find(':');
+  if (colon != std::string::npos) {
+    std::string value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == '\n')) value.pop_back();
+    (*headers)[line.substr(0, colon)] = value;
+  }
+  return size * n;
+}
+
+// One request with a body through libcurl (which sends Expect: 100-continue for large bodies,
+// as curl users do).
+HttpResponse Send(uint16_t port, const std::string& method, const std::string& target,
+                  std::vector<std::string> headers, const std::string& body = "",
+                  bool auth = true) {
+  CurlPtr curl(curl_easy_init());
+  if (auth) headers.push_back(std::string("Authorization: Bearer ") + kApiKey);
+  SlistPtr list;
+  for (const auto& h : headers) list.reset(curl_slist_append(list.release(), h.c_str()));
+  HttpResponse response;
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + target;
+  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, method.c_str());
+  if (method == "POST") {
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body.data());
+  }
+  curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, list.get());
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, OnBody);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &response.body);
+  curl_easy_setopt(curl.get(), CURLOPT_HEADERFUNCTION, OnHeader);
+  curl_easy_setopt(curl.get(), CURLOPT_HEADERDATA, &response.headers);
+  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 60L);
+  curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
+  if (curl_easy_perform(curl.get()) == CURLE_OK) {
+    curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &response.status);
+  }
+  return response;
+}
+
+HttpResponse Upload(uint16_t port, const std::string& content_type, const std::string& body,
+                    std::vector<std::string> headers = {}) {
+  headers.push_back("Content-Type: " + content_type);
+  return Send(port, "POST", "/v1/images", std::move(headers), body);
+}
+
+// Writes `request` on a raw connection (without waiting for it to be read), then returns what
+// the server answers until it closes or 10 s pass: for bodies a client library would not send.
+std::string RawExchange(uint16_t port, const std::string& request) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  std::string reply;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    size_t sent = 0;
+    while (sent < request.size()) {
+      pollfd p{fd, POLLOUT | POLLIN, 0};
+      if (poll(&p, 1, 2000) <= 0 || (p.revents & (POLLIN | POLLERR | POLLHUP))) break;
+      const ssize_t n = send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      sent += static_cast<size_t>(n);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    char buffer[4096];
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, 200) <= 0) continue;
+      const ssize_t n = read(fd, buffer, sizeof buffer);
+      if (n <= 0) break;
+      reply.append(buffer, static_cast<size_t>(n));
+    }
+  }
+  close(fd);
+  return reply;
+}
+
+// Sends `head`, then `body` in `pieces` parts `pause` apart, then reads the answer as
+// RawExchange() does.
+std::string SlowExchange(uint16_t port, const std::string& head, const std::string& body,
+                         int pieces, std::chrono::milliseconds pause) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  std::string reply;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      send(fd, head.data(), head.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(head.size())) {
+    const size_t piece = (body.size() + pieces - 1) / pieces;
+    for (size_t at = 0; at < body.size(); at += piece) {
+      std::this_thread::sleep_for(pause);
+      const size_t n = std::min(piece, body.size() - at);
+      if (send(fd, body.data() + at, n, MSG_NOSIGNAL) != static_cast<ssize_t>(n)) break;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    char buffer[4096];
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, 200) <= 0) continue;
+      const ssize_t n = read(fd, buffer, sizeof buffer);
+      if (n <= 0) break;
+      reply.append(buffer, static_cast<size_t>(n));
+    }
+  }
+  close(fd);
+  return reply;
+}
+
+int StatusOf(const std::string& raw_reply) {
+  if (!raw_reply.starts_with("HTTP/1.1 ")) return 0;
+  return std::stoi(raw_reply.substr(9, 3));
+}
+
+size_t CountFiles(const fs::path& dir) {
+  if (!fs::exists(dir)) return 0;
+  return static_cast<size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
+}
+
+class UploadTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = MakeTempDir();
+    data_ = MakeTempDir();
+    temp_ = MakeTempDir();
+  }
+
+  std::map<std::string, std::string> Env(std::map<std::string, std::string> extra = {}) const {
+    std::map<std::string, std::string> env = {
+        {"IMGORIGIN_BIND", "127.0.0.1:0"},
+        {"IMGORIGIN_KEY", kKeyHex},
+        {"IMGORIGIN_SALT", kSaltHex},
+        {"IMGORIGIN_LOOPS", "2"},
+        {"IMGORIGIN_API_KEY", kApiKey},
+        {"IMGORIGIN_LOCAL_ROOT", root_},
+        {"IMGORIGIN_INGEST_ENABLED", "true"},
+        {"IMGORIGIN_DATA_DIR", data_},
+        {"IMGORIGIN_SOURCE_TEMP_DIR", temp_},
+        {"IMGORIGIN_MAX_UPLOAD_BYTES", std::to_string(kMaxUpload)},
+        {"IMGORIGIN_PRESETS", "small=rs:fit:320:320,medium=rs:fit:800:800"},
+    };
+    for (auto& [k, v] : extra) env[k] = v;
+    return env;
+  }
+
+  std::unique_ptr<OriginProcess> Start(std::map<std::string, std::string> extra = {}) {
+    auto origin = std::make_unique<OriginProcess>(Env(std::move(extra)));
+    EXPECT_TRUE(origin->started()) << origin->output();
+    return origin;
+  }
+
+  fs::path Uploads() const { return fs::path(root_) / "uploads"; }
+
+  // Nothing stored: no original, no record, and (once the request is released) no temp file.
+  void ExpectNothingStored(uint16_t port) {
+    EXPECT_EQ(CountFiles(Uploads()), 0u);
+    auto list = Send(port, "GET", "/v1/images", {});
+    ASSERT_EQ(list.status, 200) << list.body;
+    EXPECT_TRUE(json::parse(list.body)["images"].empty()) << list.body;
+    for (int i = 0; i < 100 && CountFiles(temp_) > 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_EQ(CountFiles(temp_), 0u);
+  }
+
+  std::string root_, data_, temp_;
+};
+
+json Created(const HttpResponse& r) {
+  EXPECT_EQ(r.status, 201) << r.body;
+  if (r.status != 201) return json::object();
+  return json::parse(r.body);
+}
+
+// The preset URL of a record renders the upload: 640×480 fit into 320×320, red left, blue right.
+void ExpectRenders(const OriginProcess& origin, const json& record) {
+  ASSERT_TRUE(record["urls"].contains("small")) << record.dump();
+  auto r = origin.Get(record["urls"]["small"].get<std::string>());
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto image = Decode(r.body);
+  EXPECT_EQ(image.width(), 320);
+  EXPECT_EQ(image.height(), 240);
+  const auto reference =
+      Flat(160, 240, 255, 0, 0).join(Flat(160, 240, 0, 0, 255), VIPS_DIRECTION_HORIZONTAL);
+  EXPECT_LT(MeanAbsDiff(image, reference), 6.0);
+}
+
+TEST_F(UploadTest, RawUploadIsStoredRecordedAndRendersThroughItsPresetUrl) {
+  auto origin = Start();
+  auto r = Upload(origin->port(), "image/jpeg", Jpeg());
+  json record = Created(r);
+  const std::string id = record["id"];
+  EXPECT_EQ(r.header("Location"), "/v1/images/" + id);
+  EXPECT_EQ(record["status"], "ready");
+  EXPECT_EQ(record["format"], "jpg");
+  EXPECT_EQ(record["width"], 640);
+  EXPECT_EQ(record["height"], 480);
+  EXPECT_EQ(record["bytes"], static_cast<int64_t>(Jpeg().size()));
+  EXPECT_EQ(record["source_url"], "local:///uploads/" + id);
+  EXPECT_EQ(record["sha256"].get<std::string>().size(), 64u);
+  EXPECT_TRUE(fs::exists(Uploads() / id));
+  EXPECT_TRUE(record["urls"].contains("medium"));
+  ExpectRenders(*origin, record);
+
+  auto got = Send(origin->port(), "GET", "/v1/images/" + id, {});
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(json::parse(got.body)["sha256"], record["sha256"]);
+}
+
+TEST_F(UploadTest, MultipartWithMetadata) {
+  auto origin = Start();
+  const std::string boundary = "----imgorigin-test-boundary";
+  const std::string body = "--" + boundary +
+                           "\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n"
+                           "{\"sku\":\"A-42\",\"tags\":[\"red\",\"blue\"]}\r\n--" +
+                           boundary +
+                           "\r\nContent-Disposition: form-data; name=\"file\"; "
+                           "filename=\"a.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n" +
+                           Jpeg() + "\r\n--" + boundary + "--\r\n";
+  json record = Created(Upload(origin->port(), "multipart/form-data; boundary=" + boundary, body));
+  EXPECT_EQ(record["metadata"]["sku"], "A-42");
+  EXPECT_EQ(record["bytes"], static_cast<int64_t>(Jpeg().size()));
+  ExpectRenders(*origin, record);
+}
+
+TEST_F(UploadTest, JsonBase64AndDataUri) {
+  auto origin = Start();
+  json record = Created(Upload(
+      origin->port(), "application/json",
+      json{{"type", "base64"}, {"data", Base64(Jpeg())}, {"metadata", {{"caption", "x"}}}}.dump()));
+  EXPECT_EQ(record["metadata"]["caption"], "x");
+  EXPECT_EQ(record["bytes"], static_cast<int64_t>(Jpeg().size()));
+  ExpectRenders(*origin, record);
+  json png = Created(Upload(
+      origin->port(), "application/json",
+      json{{"type", "base64"}, {"data", "data:image/png;base64," + Base64(Png(30, 20))}}.dump()));
+  EXPECT_EQ(png["format"], "png");
+  EXPECT_EQ(png["width"], 30);
+  auto bad = Upload(origin->port(), "application/json",
+                    json{{"type", "base64"}, {"data", "not base64 !!"}}.dump());
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  auto unknown = Upload(origin->port(), "application/json", R"({"type":"ftp","data":"x"})");
+  EXPECT_EQ(unknown.status, 400) << unknown.body;
+}
+
+TEST_F(UploadTest, JsonUrlFetchesThroughTheHttpSourceAndItsGuard) {
+  const std::string files = MakeTempDir();
+  {
+    std::ofstream out(fs::path(files) / "a.jpg", std::ios::binary);
+    out << Jpeg();
+  }
+  NodeStub stub("http_stub.mjs", {"--dir", files});
+  IMGORIGIN_REQUIRE_STUB(stub);
+  const std::string url = "http://127.0.0.1:" + std::to_string(stub.port("http")) + "/img/a.jpg";
+  const std::string body = json{{"type", "url"}, {"data", url}}.dump();
+  {
+    // The SSRF guard holds for uploads too: loopback is refused by default.
+    auto origin = Start();
+    auto r = Upload(origin->port(), "application/json", body);
+    EXPECT_EQ(r.status, 403) << r.body;
+    ExpectNothingStored(origin->port());
+  }
+  auto origin = Start({{"IMGORIGIN_HTTP_ALLOW_PRIVATE_NETWORKS", "true"}});
+  json record = Created(Upload(origin->port(), "application/json", body));
+  EXPECT_EQ(record["bytes"], static_cast<int64_t>(Jpeg().size()));
+  ExpectRenders(*origin, record);
+}
+
+TEST_F(UploadTest, IdempotentRetryReturnsTheFirstImage) {
+  auto origin = Start();
+  auto first = Upload(origin->port(), "image/jpeg", Jpeg(), {"Idempotency-Key: order-42"});
+  auto again = Upload(origin->port(), "image/jpeg", Jpeg(), {"Idempotency-Key: order-42"});
+  json a = Created(first);
+  json b = Created(again);
+  EXPECT_EQ(a["id"], b["id"]);
+  EXPECT_EQ(again.header("Idempotent-Replayed"), "true");
+  EXPECT_EQ(CountFiles(Uploads()), 1u);
+  // The same key for other bytes is a conflict, and stores nothing.
+  auto other = Upload(origin->port(), "image/png", Png(10, 10), {"Idempotency-Key: order-42"});
+  EXPECT_EQ(other.status, 409) << other.body;
+  EXPECT_EQ(CountFiles(Uploads()), 1u);
+  auto list = json::parse(Send(origin->port(), "GET", "/v1/images", {}).body);
+  EXPECT_EQ(list["images"].size(), 1u);
+}
+
+TEST_F(UploadTest, DeclaredBodyOverTheLimitIsRefusedFromItsHead) {
+  auto origin = Start();
+  // 200 MB declared; only the head and 64 KiB are sent, and the answer comes anyway.
+  const std::string head = "POST /v1/images HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer " +
+                           std::string(kApiKey) +
+                           "\r\nContent-Type: image/jpeg\r\nContent-Length: 200000000\r\n\r\n";
+  const std::string reply = RawExchange(origin->port(), head + std::string(64 << 10, 'x'));
+  EXPECT_EQ(StatusOf(reply), 413) << reply.substr(0, 300);
+  EXPECT_NE(reply.find("upload limit"), std::string::npos) << reply.substr(0, 300);
+  // Through curl, which waits for 100 Continue: refused before the body is sent.
+  auto r = Upload(origin->port(), "image/jpeg", std::string(kMaxUpload + 1, 'x'));
+  EXPECT_EQ(r.status, 413) << r.body;
+  ExpectNothingStored(origin->port());
+  EXPECT_EQ(Send(origin->port(), "GET", "/health", {}).status, 200);
+}
+
+TEST_F(UploadTest, ChunkedBodyGrowingPastTheLimitIsRefused) {
+  auto origin = Start();
+  // Chunked bodies declare no length: refused once they grow past the limit.
+  std::string request = "POST /v1/images HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer " +
+                        std::string(kApiKey) +
+                        "\r\nContent-Type: image/jpeg\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string chunk(64 << 10, 'x');
+  for (int i = 0; i < 40; ++i) request += "10000\r\n" + chunk + "\r\n";  // 2.5 MiB
+  request += "0\r\n\r\n";
+  const std::string reply = RawExchange(origin->port(), request);
+  EXPECT_EQ(StatusOf(reply), 413) << reply.substr(0, 300);
+  // Under the body limit but over the image limit: read, then refused.
+  std::string smaller = "POST /v1/images HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer " +
+                        std::string(kApiKey) +
+                        "\r\nContent-Type: image/jpeg\r\nTransfer-Encoding: chunked\r\n"
+                        "Connection: close\r\n\r\n";
+  for (int i = 0; i < 20; ++i) smaller += "10000\r\n" + chunk + "\r\n";  // 1.25 MiB
+  smaller += "0\r\n\r\n";
+  EXPECT_EQ(StatusOf(RawExchange(origin->port(), smaller)), 413);
+  ExpectNothingStored(origin->port());
+}
+
+// Upload bodies have their own deadline instead of the header deadline: a body that trickles in
+// for longer than the header timeout is taken, one slower than the upload timeout is cut off.
+TEST_F(UploadTest, UploadBodiesHaveTheirOwnDeadline) {
+  auto origin = Start({{"IMGORIGIN_HEADER_TIMEOUT_MS", "300"},
+                       {"IMGORIGIN_UPLOAD_TIMEOUT_MS", "1500"}});
+  const std::string image = Jpeg();
+  const std::string head = "POST /v1/images HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer " +
+                           std::string(kApiKey) +
+                           "\r\nContent-Type: image/jpeg\r\nConnection: close\r\n"
+                           "Content-Length: " +
+                           std::to_string(image.size()) + "\r\n\r\n";
+  const std::string taken =
+      SlowExchange(origin->port(), head, image, 5, std::chrono::milliseconds(150));
+  EXPECT_EQ(StatusOf(taken), 201) << taken.substr(0, 300);
+  EXPECT_EQ(CountFiles(Uploads()), 1u);
+  const std::string cut =
+      SlowExchange(origin->port(), head, image, 10, std::chrono::milliseconds(250));
+  EXPECT_EQ(cut, "") << "no answer, the connection is closed";
+  EXPECT_EQ(CountFiles(Uploads()), 1u);
+  for (int i = 0; i < 100 && CountFiles(temp_) > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(CountFiles(temp_), 0u);
+}
+
+TEST_F(UploadTest, RefusedImagesLeaveNothingBehind) {
+  auto origin = Start();
+  auto bomb = Upload(origin->port(), "image/png", BombPng());
+  EXPECT_EQ(bomb.status, 413) << bomb.body;
+  auto truncated = Upload(origin->port(), "image/jpeg", Jpeg().substr(0, Jpeg().size() / 2));
+  EXPECT_EQ(truncated.status, 422) << truncated.body;
+  auto text = Upload(origin->port(), "image/png", "this is not an image at all");
+  EXPECT_EQ(text.status, 415) << text.body;
+  auto type = Upload(origin->port(), "text/plain", Jpeg());
+  EXPECT_EQ(type.status, 415) << type.body;
+  auto empty = Upload(origin->port(), "image/png", "");
+  EXPECT_EQ(empty.status, 400) << empty.body;
+  ExpectNothingStored(origin->port());
+}
+
+TEST_F(UploadTest, ApiKeyIsRequired) {
+  auto origin = Start();
+  auto r = Send(origin->port(), "POST", "/v1/images", {"Content-Type: image/jpeg"}, Jpeg(),
+                /*auth=*/false);
+  EXPECT_EQ(r.status, 401) << r.body;
+  auto wrong = Send(origin->port(), "GET", "/v1/images", {"Authorization: Bearer nope"}, "",
+                    /*auth=*/false);
+  EXPECT_EQ(wrong.status, 401) << wrong.body;
+  ExpectNothingStored(origin->port());
+}
+
+TEST_F(UploadTest, ListPagesGetAndDeletePurges) {
+  auto origin = Start();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    ids.push_back(Created(Upload(origin->port(), "image/jpeg", Jpeg()))["id"]);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // ids order by millisecond
+  }
+  auto page = json::parse(Send(origin->port(), "GET", "/v1/images?limit=2", {}).body);
+  ASSERT_EQ(page["images"].size(), 2u) << page.dump();
+  EXPECT_EQ(page["images"][0]["id"], ids[0]);
+  EXPECT_EQ(page["images"][1]["id"], ids[1]);
+  ASSERT_TRUE(page["next_after"].is_string());
+  auto rest =
+      json::parse(Send(origin->port(), "GET",
+                       "/v1/images?limit=2&after=" + page["next_after"].get<std::string>(), {})
+                      .body);
+  ASSERT_EQ(rest["images"].size(), 1u);
+  EXPECT_EQ(rest["images"][0]["id"], ids[2]);
+  EXPECT_TRUE(rest["next_after"].is_null());
+  EXPECT_EQ(Send(origin->port(), "GET", "/v1/images?limit=0", {}).status, 400);
+
+  const json record = json::parse(Send(origin->port(), "GET", "/v1/images/" + ids[1], {}).body);
+  ExpectRenders(*origin, record);
+  auto deleted = Send(origin->port(), "DELETE", "/v1/images/" + ids[1], {});
+  ASSERT_EQ(deleted.status, 200) << deleted.body;
+  const json answer = json::parse(deleted.body);
+  EXPECT_EQ(answer["image"]["status"], "deleted");
+  EXPECT_EQ(answer["source"], "local:///uploads/" + ids[1]);
+  EXPECT_TRUE(answer["cache_tag"].get<std::string>().starts_with("s-"));
+  EXPECT_EQ(deleted.header("Cache-Tag"), answer["cache_tag"]);
+  EXPECT_FALSE(fs::exists(Uploads() / ids[1]));
+  // The variant rendered before is purged, and the original is gone.
+  EXPECT_EQ(origin->Get(record["urls"]["small"].get<std::string>()).status, 404);
+  auto tombstone = json::parse(Send(origin->port(), "GET", "/v1/images/" + ids[1], {}).body);
+  EXPECT_EQ(tombstone["status"], "deleted");
+  EXPECT_TRUE(tombstone["urls"].empty());
+  EXPECT_EQ(json::parse(Send(origin->port(), "GET", "/v1/images", {}).body)["images"].size(), 2u);
+  EXPECT_EQ(
+      Send(origin->port(), "GET", "/v1/images/00000000-0000-7000-8000-000000000000", {}).status,
+      404);
+  EXPECT_EQ(Send(origin->port(), "GET", "/v1/images/not-an-id", {}).status, 404);
+  EXPECT_EQ(
+      Send(origin->port(), "DELETE", "/v1/images/00000000-0000-7000-8000-000000000000", {}).status,
+      404);
+  EXPECT_EQ(Send(origin->port(), "PUT", "/v1/images", {}).status, 405);
+}
+
+TEST_F(UploadTest, DisabledIngestAnswers404) {
+  auto origin = Start({{"IMGORIGIN_INGEST_ENABLED", "false"}});
+  auto r = Upload(origin->port(), "image/jpeg", Jpeg());
+  EXPECT_EQ(r.status, 404) << r.body;
+  EXPECT_EQ(CountFiles(Uploads()), 0u);
+}
+
+TEST_F(UploadTest, PostgresRecordStoreDownGives503AndNothingHalfWritten) {
+  PostgresProcess postgres;
+  IMGORIGIN_REQUIRE_SERVICE(postgres);
+  auto origin = Start({{"IMGORIGIN_RECORDS", postgres.conninfo()}});
+  json first = Created(Upload(origin->port(), "image/jpeg", Jpeg()));
+  ASSERT_TRUE(postgres.Stop());
+  auto down = Upload(origin->port(), "image/jpeg", Jpeg());
+  EXPECT_EQ(down.status, 503) << down.body;
+  EXPECT_FALSE(down.header("Retry-After").empty());
+  EXPECT_EQ(Send(origin->port(), "GET", "/v1/images", {}).status, 503);
+  // The object written before the record was taken back.
+  EXPECT_EQ(CountFiles(Uploads()), 1u);
+  ASSERT_TRUE(postgres.Start());
+  auto list = json::parse(Send(origin->port(), "GET", "/v1/images", {}).body);
+  ASSERT_EQ(list["images"].size(), 1u) << list.dump();
+  EXPECT_EQ(list["images"][0]["id"], first["id"]);
+  ExpectRenders(*origin, first);
+}
+
+TEST_F(UploadTest, S3OriginalsWithServerSideEncryption) {
+  // The stand-in serves the buckets found in the seed directory.
+  const std::string seed = MakeTempDir();
+  fs::create_directories(fs::path(seed) / "originals");
+  { std::ofstream(fs::path(seed) / "originals" / "placeholder") << "x"; }
+  NodeStub stub("s3_stub.mjs", {"--dir", MakeTempDir(), "--seed", seed, "--key",
+                                "AKIDIMGORIGINTEST:imgorigin-test-secret"});
+  IMGORIGIN_REQUIRE_STUB(stub);
+  auto origin = Start({
+      {"IMGORIGIN_S3_ENABLED", "true"},
+      {"IMGORIGIN_S3_ENDPOINT", "http://127.0.0.1:" + std::to_string(stub.port("s3"))},
+      {"IMGORIGIN_S3_PATH_STYLE", "true"},
+      {"IMGORIGIN_ORIGINALS", "s3://originals/uploads/"},
+      {"IMGORIGIN_ORIGINALS_SSE", "AES256"},
+      {"AWS_REGION", "us-east-1"},
+      {"AWS_ACCESS_KEY_ID", "AKIDIMGORIGINTEST"},
+      {"AWS_SECRET_ACCESS_KEY", "imgorigin-test-secret"},
+      {"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials"},
+      {"AWS_EC2_METADATA_DISABLED", "true"},
+  });
+  json record = Created(Upload(origin->port(), "image/jpeg", Jpeg()));
+  const std::string id = record["id"];
+  EXPECT_EQ(record["source_url"], "s3://originals/uploads/" + id);
+  EXPECT_EQ(StatCount(StubStats(stub.port("s3")), "PUT originals/uploads/" + id), 1);
+  ExpectRenders(*origin, record);
+  EXPECT_EQ(CountFiles(Uploads()), 0u);
+
+  auto deleted = Send(origin->port(), "DELETE", "/v1/images/" + id, {});
+  ASSERT_EQ(deleted.status, 200) << deleted.body;
+  EXPECT_EQ(StatCount(StubStats(stub.port("s3")), "DELETE originals/uploads/" + id), 1);
+  // Refused uploads put nothing into the bucket.
+  EXPECT_EQ(Upload(origin->port(), "image/png", BombPng()).status, 413);
+  EXPECT_EQ(StatCount(StubStats(stub.port("s3")), "rejected"), 0);
+  const std::string stats = StubStats(stub.port("s3"));
+  EXPECT_EQ(stats.find("\"PUT originals/uploads/"), stats.rfind("\"PUT originals/uploads/"))
+      << "a refused upload reached the bucket: " << stats;
+}
+
+}  // namespace
+}  // namespace imgorigin::testing
