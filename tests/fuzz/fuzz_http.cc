@@ -115,7 +115,8 @@ Origin& Start() {
     o->cpu = std::make_unique<common::ThreadPool>(
         common::ThreadPool::Config{.threads = 2, .queue_capacity = 16});
     o->handler = std::make_unique<origin::Router>(o->config, *o->signer, *o->memory, *o->cpu,
-                                                  *o->source_cache, *o->tiers);
+                                                  *o->io, *o->source_cache, *o->tiers,
+                                                  /*ingest=*/nullptr, /*url_source=*/nullptr);
     o->server = std::make_unique<origin::Server>(
         origin::Server::Options{.port = 0,
                                 .client_timeout = std::chrono::seconds(2),
