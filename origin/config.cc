@@ -64,6 +64,16 @@ Result<void> SetSize(Int& out, std::string_view setting, std::string_view text) 
   return {};
 }
 
+std::vector<std::string> SplitList(std::string_view text);
+
+Result<void> SetIntList(std::vector<int>& out, std::string_view setting, std::string_view text) {
+  out.clear();
+  for (const auto& item : SplitList(text)) {
+    if (auto r = SetInt(out.emplace_back(), setting, item); !r) return r;
+  }
+  return {};
+}
+
 std::vector<std::string> SplitList(std::string_view text) {
   std::vector<std::string> items;
   while (!text.empty()) {
@@ -543,6 +553,23 @@ const std::vector<Setting>& Settings() {
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
          return SetMs(c.ingest.upload_timeout, k, v);
        }},
+      // The seeds' URL dialects (origin/dialects.h).
+      {"dialects.seed004", "IMGORIGIN_DIALECT_SEED004",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetBool(c.dialects.seed004, k, v);
+       }},
+      {"dialects.sizes", "IMGORIGIN_DIALECT_SIZES",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetIntList(c.dialects.sizes, k, v);
+       }},
+      {"dialects.rotations", "IMGORIGIN_DIALECT_ROTATIONS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetIntList(c.dialects.rotations, k, v);
+       }},
+      {"dialects.qualities", "IMGORIGIN_DIALECT_QUALITIES",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetIntList(c.dialects.qualities, k, v);
+       }},
   };
   return settings;
 }
@@ -722,6 +749,7 @@ Result<void> Config::Validate() const {
       return Invalid("ingest.records", "\"sqlite\" or a PostgreSQL connection string");
     }
     if (auto r = ingest.upload.Validate(); !r) return Invalid("ingest", r.error().message);
+  if (auto r = dialects.Validate(); !r) return Invalid("dialects", r.error().message);
     if (ingest.upload_timeout.count() <= 0) {
       return Invalid("ingest.upload_timeout_ms", "must be > 0");
     }

@@ -28,6 +28,7 @@
 #include "sources/source_cache.h"
 #include "storage/fetch_config.h"
 #include "transforms/parser.h"
+#include "origin/dialects.h"
 #include "transforms/pipeline.h"
 
 namespace imgorigin::origin {
@@ -117,6 +118,7 @@ struct Config {
     }
   };
   Ingest ingest;
+  DialectConfig dialects;  // [dialects]
 
   storage::FetchConfig fetch;                 // [source] timeouts, retries; [limits] stream_to_file
   sources::S3Source::Config s3;               // [s3]
