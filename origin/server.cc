@@ -623,10 +623,10 @@ int Server::OnHead(evhttp_request* req, void* http) {
       int64_t declared = 0;
       const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), declared);
       if (ec == std::errc::result_out_of_range || (ec == std::errc() && declared > limit)) {
-        upload->refused = common::Error{
-            ErrorCode::kTooLarge, "the request body is " + std::string(text) +
-                                      " bytes, over the upload limit of " + std::to_string(limit) +
-                                      " bytes"};
+        upload->refused =
+            common::Error{ErrorCode::kTooLarge, "the request body is " + std::string(text) +
+                                                    " bytes, over the upload limit of " +
+                                                    std::to_string(limit) + " bytes"};
       }
     }
   }
