@@ -49,7 +49,7 @@ using Timestamp = std::chrono::sys_time<std::chrono::milliseconds>;
 
 // What the original turned out to be once its bytes were checked.
 struct ImageFacts {
-  std::string format;  // the loader's short name: "jpeg", "png", "webp", …
+  std::string format;  // the format's extension, as /info names it: "jpg", "png", "webp", …
   int width = 0;
   int height = 0;
   int64_t bytes = 0;   // size of the stored original

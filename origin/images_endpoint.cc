@@ -57,32 +57,12 @@ common::Error Disabled() {
   return {ErrorCode::kNotFound, "uploads are disabled on this server: set ingest.enabled"};
 }
 
-// The refusal of a bad API key, as Authorize() answers it.
-std::optional<common::Error> CheckKey(const evkeyvalq* headers, const std::string& api_key) {
-  if (api_key.empty()) {
-    return common::Error{ErrorCode::kNotFound,
-                         "the /v1 API is disabled: set IMGORIGIN_API_KEY to enable it"};
-  }
-  const char* auth = evhttp_find_header(headers, "Authorization");
-  const std::string expected = "Bearer " + api_key;
-  // Constant time over the expected value; the scheme's case is ignored as Authorize() does.
-  bool same =
-      auth != nullptr && strlen(auth) == expected.size() && strncasecmp(auth, "Bearer ", 7) == 0;
-  unsigned char diff = same ? 0 : 1;
-  for (size_t i = 7; i < expected.size(); ++i) {
-    diff |= static_cast<unsigned char>(expected[i] ^ (same ? auth[i] : 0));
-  }
-  if (diff != 0) {
-    return common::Error{ErrorCode::kUnauthenticated,
-                         "missing or wrong API key: send Authorization: Bearer <key>"};
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 Result<int64_t> ImagesEndpoint::Admit(const evkeyvalq* headers) const {
-  if (auto refused = CheckKey(headers, config_.api_key)) return std::unexpected(*refused);
+  if (auto refused = ApiKeyError(evhttp_find_header(headers, "Authorization"), config_.api_key)) {
+    return std::unexpected(*refused);
+  }
   if (ingest_ == nullptr) return std::unexpected(Disabled());
   const char* type = evhttp_find_header(headers, "Content-Type");
   if (type == nullptr || !IsUploadContentType(type)) return std::unexpected(kUnsupportedBody);

@@ -70,21 +70,27 @@ void ReplyMethodNotAllowed(Exchange& exchange, const char* allow) {
   exchange.SendText(405, "method not allowed: use " + std::string(allow) + "\n");
 }
 
-bool Authorize(Exchange& exchange, const std::string& api_key) {
+std::optional<common::Error> ApiKeyError(const char* authorization, const std::string& api_key) {
   using common::ErrorCode;
   if (api_key.empty()) {
-    ReplyJsonError(exchange, {ErrorCode::kNotFound,
-                              "the /v1 API is disabled: set IMGORIGIN_API_KEY to enable it"});
-    return false;
+    return common::Error{ErrorCode::kNotFound,
+                         "the /v1 API is disabled: set IMGORIGIN_API_KEY to enable it"};
   }
-  const char* auth = exchange.header("Authorization");
-  if (auth == nullptr || !BearerMatches(auth, api_key)) {
+  if (authorization == nullptr || !BearerMatches(authorization, api_key)) {
+    return common::Error{ErrorCode::kUnauthenticated,
+                         "missing or wrong API key: send Authorization: Bearer <key>"};
+  }
+  return std::nullopt;
+}
+
+bool Authorize(Exchange& exchange, const std::string& api_key) {
+  auto error = ApiKeyError(exchange.header("Authorization"), api_key);
+  if (!error) return true;
+  if (error->code == common::ErrorCode::kUnauthenticated) {
     exchange.AddHeader("WWW-Authenticate", "Bearer");
-    ReplyJsonError(exchange, {ErrorCode::kUnauthenticated,
-                              "missing or wrong API key: send Authorization: Bearer <key>"});
-    return false;
   }
-  return true;
+  ReplyJsonError(exchange, *error);
+  return false;
 }
 
 std::string HttpDate(int64_t unix_seconds) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -26,6 +27,10 @@ void ReplyMethodNotAllowed(Exchange& exchange, const char* allow);
 // Otherwise answers (404 while the API is disabled, 401 for a missing or wrong key) and returns
 // false. The key is compared in constant time, so it cannot be guessed byte by byte.
 bool Authorize(Exchange& exchange, const std::string& api_key);
+// The same check where there is no exchange to answer yet (an upload's head): the Error
+// Authorize() would answer, or nullopt when `authorization` (the header's value, null when
+// absent) carries the key.
+std::optional<common::Error> ApiKeyError(const char* authorization, const std::string& api_key);
 
 std::string HttpDate(int64_t unix_seconds);
 // Milliseconds with one decimal, for Server-Timing.

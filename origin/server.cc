@@ -222,19 +222,18 @@ void FreeSharedBytes(const void*, size_t, void* holder) {
 }
 
 // evhttp keeps the listener's one callback argument (its evhttp) for itself, so the accept-error
-// callback finds its loop in this table. Written when a loop binds or drops its socket. The same
-// table maps each loop's evhttp to the loop for the request hook (Https()).
+// callback finds its loop in this table. Written when a loop binds or drops its socket.
 class ListenerLoops {
  public:
-  void Add(const void* listener, void* loop) {
+  void Add(evconnlistener* listener, void* loop) {
     std::lock_guard lock(mu_);
     loops_[listener] = loop;
   }
-  void Remove(const void* listener) {
+  void Remove(evconnlistener* listener) {
     std::lock_guard lock(mu_);
     loops_.erase(listener);
   }
-  void* Find(const void* listener) {
+  void* Find(evconnlistener* listener) {
     std::lock_guard lock(mu_);
     auto found = loops_.find(listener);
     return found == loops_.end() ? nullptr : found->second;
@@ -242,7 +241,7 @@ class ListenerLoops {
 
  private:
   std::mutex mu_;
-  std::unordered_map<const void*, void*> loops_;
+  std::unordered_map<evconnlistener*, void*> loops_;
 };
 
 ListenerLoops& Listeners() {
@@ -250,10 +249,10 @@ ListenerLoops& Listeners() {
   return listeners;
 }
 
-ListenerLoops& Https() {
-  static ListenerLoops https;
-  return https;
-}
+// The loop running on this thread, set as it accepts a connection. evhttp makes a loop's
+// requests on that loop's thread, so the request hook finds its loop here, without a lock on
+// every request.
+thread_local void* tls_loop = nullptr;
 
 std::string_view PathOf(evhttp_request* req) {
   std::string_view uri = evhttp_request_get_uri(req);
@@ -336,7 +335,6 @@ struct Server::Connection {
 struct Server::Loop {
   ~Loop() {
     if (socket != nullptr) Listeners().Remove(evhttp_bound_socket_get_listener(socket));
-    Https().Remove(http.get());
     // evhttp_free() closes the listener before the connections, whose OnClose() must not touch
     // it any more.
     socket = nullptr;
@@ -483,7 +481,6 @@ common::Result<uint16_t> Server::Start() {
                                    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(loop->http.get(), &Server::OnRequest, loop.get());
     evhttp_set_bevcb(loop->http.get(), &Server::OnAccept, loop.get());
-    Https().Add(loop->http.get(), loop.get());
     loop->socket = evhttp_accept_socket_with_handle(loop->http.get(), fd->get());
     if (loop->socket == nullptr) {
       return Fail(ErrorCode::kInternal, "evhttp could not accept on the listening socket");
@@ -501,6 +498,7 @@ common::Result<uint16_t> Server::Start() {
 
 bufferevent* Server::OnAccept(event_base* base, void* arg) {
   Loop& loop = *static_cast<Loop*>(arg);
+  tls_loop = &loop;
   bufferevent* bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
   if (bev == nullptr) return nullptr;
   // libevent writes at most 16 KiB per call by default, so a 100 KB image would cost seven
@@ -587,12 +585,15 @@ void Server::OnRequest(evhttp_request* req, void* arg) {
 // does not take (a libevent linked so that its calls bind internally), nothing breaks: bodies
 // are buffered as before, at most kMaxBufferedBody bytes, and handed over in memory.
 void Server::OnNewRequest(evhttp_request* req, void* http) {
-  if (Https().Find(http) != nullptr) evhttp_request_set_header_cb(req, &Server::OnHead);
+  const auto* loop = static_cast<const Loop*>(tls_loop);
+  if (loop != nullptr && loop->http.get() == http) {
+    evhttp_request_set_header_cb(req, &Server::OnHead);
+  }
 }
 
 int Server::OnHead(evhttp_request* req, void* http) {
-  auto* loop = static_cast<Loop*>(Https().Find(http));
-  if (loop == nullptr) return 0;
+  auto* loop = static_cast<Loop*>(tls_loop);
+  if (loop == nullptr || loop->http.get() != http) return 0;
   evhttp_connection* evcon = evhttp_request_get_connection(req);
   auto found = loop->connections.find(evhttp_connection_get_bufferevent(evcon));
   if (found == loop->connections.end()) return 0;
@@ -623,10 +624,10 @@ int Server::OnHead(evhttp_request* req, void* http) {
       int64_t declared = 0;
       const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), declared);
       if (ec == std::errc::result_out_of_range || (ec == std::errc() && declared > limit)) {
-        upload->refused = common::Error{
-            ErrorCode::kTooLarge, "the request body is " + std::string(text) +
-                                      " bytes, over the upload limit of " + std::to_string(limit) +
-                                      " bytes"};
+        upload->refused =
+            common::Error{ErrorCode::kTooLarge, "the request body is " + std::string(text) +
+                                                    " bytes, over the upload limit of " +
+                                                    std::to_string(limit) + " bytes"};
       }
     }
   }
@@ -659,8 +660,8 @@ int Server::OnHead(evhttp_request* req, void* http) {
 }
 
 void Server::OnBodyChunk(evhttp_request* req, void* http) {
-  auto* loop = static_cast<Loop*>(Https().Find(http));
-  if (loop == nullptr) return;
+  auto* loop = static_cast<Loop*>(tls_loop);
+  if (loop == nullptr || loop->http.get() != http) return;
   auto found =
       loop->connections.find(evhttp_connection_get_bufferevent(evhttp_request_get_connection(req)));
   if (found == loop->connections.end()) return;

@@ -122,7 +122,7 @@ class Server {
       // Sees the head before any body byte is read (the loop's thread) and answers the longest
       // body this request may have: a longer declared length is refused there (kTooLarge), a
       // chunked body is cut off once it grows past it. An Error refuses the request from the
-      // head; its body is never read.
+      // head; its body is never read. Required with `path`.
       std::function<common::Result<int64_t>(const evkeyvalq* headers)> admit;
     };
     Streaming streaming;

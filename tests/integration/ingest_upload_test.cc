@@ -358,6 +358,14 @@ TEST_F(UploadTest, JsonBase64AndDataUri) {
   EXPECT_EQ(bad.status, 400) << bad.body;
   auto unknown = Upload(origin->port(), "application/json", R"({"type":"ftp","data":"x"})");
   EXPECT_EQ(unknown.status, 400) << unknown.body;
+  // Metadata over ingest.max_metadata_bytes (16 KiB by default) as compact JSON.
+  auto big = Upload(origin->port(), "application/json",
+                    json{{"type", "base64"},
+                         {"data", Base64(Png(10, 10))},
+                         {"metadata", {{"caption", std::string(20000, 'a')}}}}
+                        .dump());
+  EXPECT_EQ(big.status, 400) << big.body;
+  EXPECT_EQ(json::parse(Send(origin->port(), "GET", "/v1/images", {}).body)["images"].size(), 2u);
 }
 
 TEST_F(UploadTest, JsonUrlFetchesThroughTheHttpSourceAndItsGuard) {
@@ -395,6 +403,9 @@ TEST_F(UploadTest, IdempotentRetryReturnsTheFirstImage) {
   // The same key for other bytes is a conflict, and stores nothing.
   auto other = Upload(origin->port(), "image/png", Png(10, 10), {"Idempotency-Key: order-42"});
   EXPECT_EQ(other.status, 409) << other.body;
+  auto long_key = Upload(origin->port(), "image/png", Png(10, 10),
+                         {"Idempotency-Key: " + std::string(300, 'k')});
+  EXPECT_EQ(long_key.status, 400) << long_key.body;
   EXPECT_EQ(CountFiles(Uploads()), 1u);
   auto list = json::parse(Send(origin->port(), "GET", "/v1/images", {}).body);
   EXPECT_EQ(list["images"].size(), 1u);

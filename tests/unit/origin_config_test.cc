@@ -250,3 +250,72 @@ TEST(SourceSettings, FromEnvironmentAndValidated) {
 
 }  // namespace
 }  // namespace imgorigin::origin
+
+namespace imgorigin::origin {
+namespace {
+
+std::map<std::string, std::string> Ingest(std::map<std::string, std::string> extra) {
+  std::map<std::string, std::string> vars = {{"IMGORIGIN_KEY", kKey},
+                                             {"IMGORIGIN_SALT", kSalt},
+                                             {"IMGORIGIN_INGEST_ENABLED", "true"},
+                                             {"IMGORIGIN_API_KEY", "k"},
+                                             {"IMGORIGIN_LOCAL_ROOT", "/srv/images"}};
+  for (auto& [name, value] : extra) vars[name] = value;
+  return vars;
+}
+
+TEST(IngestConfig, DefaultsAndOverrides) {
+  auto defaults = LoadConfig("", Env({{"IMGORIGIN_KEY", kKey}, {"IMGORIGIN_SALT", kSalt}}));
+  ASSERT_TRUE(defaults) << defaults.error().message;
+  EXPECT_FALSE(defaults->ingest.enabled);
+  EXPECT_EQ(defaults->ingest.records, "sqlite");
+  EXPECT_EQ(defaults->ingest.originals, "local");
+  EXPECT_EQ(defaults->ingest.upload.max_upload_bytes, 50 << 20);
+
+  auto config = LoadConfig("", Env(Ingest({{"IMGORIGIN_MAX_UPLOAD_BYTES", "8MiB"},
+                                           {"IMGORIGIN_MAX_METADATA_BYTES", "4KiB"},
+                                           {"IMGORIGIN_UPLOAD_TIMEOUT_MS", "5000"},
+                                           {"IMGORIGIN_RECORDS", "postgresql://db/images"},
+                                           {"IMGORIGIN_S3_ENABLED", "true"},
+                                           {"IMGORIGIN_ORIGINALS", "s3://media/originals/"},
+                                           {"IMGORIGIN_ORIGINALS_SSE", "aws:kms"},
+                                           {"IMGORIGIN_ORIGINALS_SSE_KMS_KEY_ID", "alias/img"}})));
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->ingest.upload.max_upload_bytes, 8 << 20);
+  EXPECT_EQ(config->ingest.upload.max_metadata_bytes, 4096u);
+  EXPECT_EQ(config->ingest.upload_timeout.count(), 5000);
+  EXPECT_EQ(config->ingest.records, "postgresql://db/images");
+  // Room for base64 (4/3) and metadata around an image at the limit.
+  EXPECT_GT(config->ingest.max_body_bytes(), (8 << 20) / 3 * 4);
+}
+
+TEST(IngestConfig, RefusesWhatCouldNotWork) {
+  const std::vector<std::pair<std::map<std::string, std::string>, std::string>> cases = {
+      {{{"IMGORIGIN_API_KEY", ""}}, "api.key"},
+      {{{"IMGORIGIN_LOCAL_ROOT", ""}}, "source.local_root"},
+      {{{"IMGORIGIN_ORIGINALS", "s3://media/originals/"}}, "s3.enabled"},
+      {{{"IMGORIGIN_ORIGINALS", "ftp://media/"}}, "ingest.originals"},
+      {{{"IMGORIGIN_S3_ENABLED", "true"},
+        {"IMGORIGIN_S3_ALLOWED_BUCKETS", "other"},
+        {"IMGORIGIN_ORIGINALS", "s3://media/originals/"}},
+       "allowed_buckets"},
+      {{{"IMGORIGIN_S3_ENABLED", "true"},
+        {"IMGORIGIN_ORIGINALS", "s3://media/originals/"},
+        {"IMGORIGIN_ORIGINALS_SSE", "DES"}},
+       "ingest.sse"},
+      {{{"IMGORIGIN_ORIGINALS_SSE", "AES256"}}, "ingest.sse"},
+      {{{"IMGORIGIN_MAX_UPLOAD_BYTES", "0"}}, "max_upload_bytes"},
+      {{{"IMGORIGIN_MAX_METADATA_BYTES", "1MiB"}}, "max_metadata_bytes"},
+      {{{"IMGORIGIN_UPLOAD_TIMEOUT_MS", "0"}}, "upload_timeout_ms"},
+      {{{"IMGORIGIN_RECORDS", ""}}, "ingest.records"},
+  };
+  for (const auto& [vars, setting] : cases) {
+    SCOPED_TRACE(setting);
+    auto config = LoadConfig("", Env(Ingest(vars)));
+    ASSERT_FALSE(config);
+    EXPECT_NE(config.error().message.find(setting), std::string::npos) << config.error().message;
+  }
+}
+
+}  // namespace
+}  // namespace imgorigin::origin
