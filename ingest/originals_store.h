@@ -73,8 +73,8 @@ class S3OriginalsStore final : public OriginalsStore {
   struct Config {
     std::string bucket;
     std::string prefix;          // "" or ending in "/", e.g. "originals/"
-    std::string sse;             // "", "AES256" or "aws:kms"
-    std::string sse_kms_key_id;  // with aws:kms only; "" = the bucket's default key
+    // AES256 or aws:kms (+ key id); none = the bucket's default.
+    storage::ServerSideEncryption encryption;
     common::Result<void> Validate() const;
   };
 
@@ -92,7 +92,7 @@ class S3OriginalsStore final : public OriginalsStore {
   common::Result<void> Delete(std::string_view id) override;
 
  private:
-  storage::HttpRequest Request(std::string method, std::string_view id) const;
+  storage::S3Client::Object ObjectOf(std::string_view id) const;
 
   const Config config_;
   const std::unique_ptr<storage::S3Client> s3_;
