@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <toml.hpp>
 #include <vector>
@@ -65,6 +66,22 @@ Result<void> SetSize(Int& out, std::string_view setting, std::string_view text) 
 }
 
 std::vector<std::string> SplitList(std::string_view text);
+
+// "avif=50, webp=79": an integer per format, replacing the defaults.
+template <typename Int>
+Result<void> SetPerFormat(std::map<transforms::ImageFormat, Int>& out, std::string_view setting,
+                          std::string_view text, std::string_view what) {
+  out.clear();
+  for (const auto& item : SplitList(text)) {
+    const size_t eq = item.find('=');
+    auto format = transforms::FormatFromExtension(item.substr(0, eq));
+    if (eq == std::string::npos || !format) {
+      return Invalid(setting, "expected format=" + std::string(what) + ", got \"" + item + "\"");
+    }
+    if (auto r = SetInt(out[*format], setting, item.substr(eq + 1)); !r) return r;
+  }
+  return {};
+}
 
 Result<void> SetIntList(std::vector<int>& out, std::string_view setting, std::string_view text) {
   out.clear();
@@ -232,19 +249,8 @@ const std::vector<Setting>& Settings() {
          return SetSize(c.render_memory_budget, k, v);
        }},
       {"limits.max_result_pixels", "IMGORIGIN_MAX_RESULT_PIXELS",
-       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
-         c.pipeline.max_result_pixels.clear();
-         for (const auto& item : SplitList(v)) {
-           size_t eq = item.find('=');
-           auto format = transforms::FormatFromExtension(item.substr(0, eq));
-           if (eq == std::string::npos || !format) {
-             return Invalid(k, "expected format=pixels, got \"" + item + "\"");
-           }
-           if (auto r = SetInt(c.pipeline.max_result_pixels[*format], k, item.substr(eq + 1)); !r) {
-             return r;
-           }
-         }
-         return {};
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetPerFormat(c.pipeline.max_result_pixels, k, v, "pixels");
        }},
       {"output.auto_format", "IMGORIGIN_AUTO_FORMAT",
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
@@ -265,19 +271,8 @@ const std::vector<Setting>& Settings() {
          return SetInt(c.pipeline.quality, k, v);
        }},
       {"output.format_quality", "IMGORIGIN_FORMAT_QUALITY",
-       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
-         c.pipeline.format_quality.clear();
-         for (const auto& item : SplitList(v)) {
-           size_t eq = item.find('=');
-           auto format = transforms::FormatFromExtension(item.substr(0, eq));
-           if (eq == std::string::npos || !format) {
-             return Invalid(k, "expected format=quality, got \"" + item + "\"");
-           }
-           if (auto r = SetInt(c.pipeline.format_quality[*format], k, item.substr(eq + 1)); !r) {
-             return r;
-           }
-         }
-         return {};
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetPerFormat(c.pipeline.format_quality, k, v, "quality");
        }},
       {"output.jpeg_progressive", "IMGORIGIN_JPEG_PROGRESSIVE",
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
