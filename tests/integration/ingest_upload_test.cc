@@ -451,8 +451,8 @@ TEST_F(UploadTest, ChunkedBodyGrowingPastTheLimitIsRefused) {
 // Upload bodies have their own deadline instead of the header deadline: a body that trickles in
 // for longer than the header timeout is taken, one slower than the upload timeout is cut off.
 TEST_F(UploadTest, UploadBodiesHaveTheirOwnDeadline) {
-  auto origin = Start({{"IMGORIGIN_HEADER_TIMEOUT_MS", "300"},
-                       {"IMGORIGIN_UPLOAD_TIMEOUT_MS", "1500"}});
+  auto origin =
+      Start({{"IMGORIGIN_HEADER_TIMEOUT_MS", "300"}, {"IMGORIGIN_UPLOAD_TIMEOUT_MS", "1500"}});
   const std::string image = Jpeg();
   const std::string head = "POST /v1/images HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer " +
                            std::string(kApiKey) +
