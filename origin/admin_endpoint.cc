@@ -97,11 +97,29 @@ void AdminEndpoint::Metrics(Exchange& exchange) const {
           "Originals too large for memory, streamed to a temporary file.", "", originals.spilled);
   counter("imgorigin_source_coalesced_total", "Requests that waited for another's fetch.", "",
           originals.coalesced);
-  out +=
-      "# HELP imgorigin_memory_cache_bytes Bytes held by the memory tier.\n"
-      "# TYPE imgorigin_memory_cache_bytes gauge\n"
-      "imgorigin_memory_cache_bytes " +
-      std::to_string(memory_.size_bytes()) + "\n";
+  auto gauge = [&out](std::string_view name, std::string_view help, int64_t value) {
+    out += "# HELP " + std::string(name) + " " + std::string(help) + "\n";
+    out += "# TYPE " + std::string(name) + " gauge\n";
+    out += std::string(name) + " " + std::to_string(value) + "\n";
+  };
+  gauge("imgorigin_memory_cache_bytes", "Bytes held by the memory tier.",
+        static_cast<int64_t>(memory_.size_bytes()));
+  if (render_memory_ != nullptr) {
+    gauge("imgorigin_render_memory_budget_bytes",
+          "Memory that concurrent renders may reserve together (limits.render_memory_budget).",
+          render_memory_->total());
+    gauge("imgorigin_render_memory_reserved_bytes", "Memory reserved by the renders running now.",
+          render_memory_->in_use());
+    gauge("imgorigin_render_memory_peak_bytes", "The most render memory ever reserved at once.",
+          render_memory_->peak());
+    counter("imgorigin_render_memory_waits_total",
+            "Renders that waited for others to release render memory.", "",
+            render_memory_->waited());
+    counter("imgorigin_render_memory_refused_total",
+            "Renders refused because their memory did not fit in the budget (413, or 503 after "
+            "waiting).",
+            "", render_memory_->refused());
+  }
   exchange.AddHeader("Cache-Control", "no-store");
   exchange.AddHeader("Content-Type", "text/plain; version=0.0.4");
   exchange.Send(200, common::MakeShared(std::move(out)));

@@ -7,6 +7,7 @@
 
 #include "cache/memory_tier.h"
 #include "cache/tiered_cache.h"
+#include "common/memory_budget.h"
 #include "origin/counters.h"
 #include "origin/server.h"
 #include "sources/source_cache.h"
@@ -15,9 +16,15 @@ namespace imgorigin::origin {
 
 class AdminEndpoint {
  public:
+  // `render_memory` may be null (no total budget).
   AdminEndpoint(const cache::MemoryTier& memory, const cache::TieredCache& tiers,
-                const sources::SourceCache& sources, const RequestCounters& counters)
-      : memory_(memory), tiers_(tiers), sources_(sources), counters_(counters) {}
+                const sources::SourceCache& sources, const RequestCounters& counters,
+                const common::MemoryBudget* render_memory)
+      : memory_(memory),
+        tiers_(tiers),
+        sources_(sources),
+        counters_(counters),
+        render_memory_(render_memory) {}
 
   void Health(Exchange& exchange) const;
   void Ready(Exchange& exchange) const;
@@ -32,6 +39,7 @@ class AdminEndpoint {
   const cache::TieredCache& tiers_;
   const sources::SourceCache& sources_;
   const RequestCounters& counters_;
+  const common::MemoryBudget* render_memory_;
   std::atomic<bool> draining_{false};
 };
 

@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <charconv>
+#include <unistd.h>
+
 #include <cstdlib>
+#include <fstream>
+#include <memory>
 #include <toml.hpp>
 #include <vector>
 
@@ -57,6 +61,16 @@ Result<void> SetSize(Int& out, std::string_view setting, std::string_view text) 
   auto size = ParseSize(text);
   if (!size) return Invalid(setting, size.error().message);
   out = static_cast<Int>(*size);
+  return {};
+}
+
+std::vector<std::string> SplitList(std::string_view text);
+
+Result<void> SetIntList(std::vector<int>& out, std::string_view setting, std::string_view text) {
+  out.clear();
+  for (const auto& item : SplitList(text)) {
+    if (auto r = SetInt(out.emplace_back(), setting, item); !r) return r;
+  }
   return {};
 }
 
@@ -204,6 +218,33 @@ const std::vector<Setting>& Settings() {
       {"limits.max_animation_frames", "IMGORIGIN_MAX_ANIMATION_FRAMES",
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
          return SetInt(c.pipeline.max_animation_frames, k, v);
+       }},
+      {"limits.max_jpeg_scans", "IMGORIGIN_MAX_JPEG_SCANS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetInt(c.pipeline.max_jpeg_scans, k, v);
+       }},
+      {"limits.max_render_memory", "IMGORIGIN_MAX_RENDER_MEMORY",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetSize(c.pipeline.max_render_memory, k, v);
+       }},
+      {"limits.render_memory_budget", "IMGORIGIN_RENDER_MEMORY_BUDGET",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetSize(c.render_memory_budget, k, v);
+       }},
+      {"limits.max_result_pixels", "IMGORIGIN_MAX_RESULT_PIXELS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         c.pipeline.max_result_pixels.clear();
+         for (const auto& item : SplitList(v)) {
+           size_t eq = item.find('=');
+           auto format = transforms::FormatFromExtension(item.substr(0, eq));
+           if (eq == std::string::npos || !format) {
+             return Invalid(k, "expected format=pixels, got \"" + item + "\"");
+           }
+           if (auto r = SetInt(c.pipeline.max_result_pixels[*format], k, item.substr(eq + 1)); !r) {
+             return r;
+           }
+         }
+         return {};
        }},
       {"output.auto_format", "IMGORIGIN_AUTO_FORMAT",
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
@@ -512,6 +553,23 @@ const std::vector<Setting>& Settings() {
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
          return SetMs(c.ingest.upload_timeout, k, v);
        }},
+      // The seeds' URL dialects (origin/dialects.h).
+      {"dialects.seed004", "IMGORIGIN_DIALECT_SEED004",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetBool(c.dialects.seed004, k, v);
+       }},
+      {"dialects.sizes", "IMGORIGIN_DIALECT_SIZES",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetIntList(c.dialects.sizes, k, v);
+       }},
+      {"dialects.rotations", "IMGORIGIN_DIALECT_ROTATIONS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetIntList(c.dialects.rotations, k, v);
+       }},
+      {"dialects.qualities", "IMGORIGIN_DIALECT_QUALITIES",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetIntList(c.dialects.qualities, k, v);
+       }},
   };
   return settings;
 }
@@ -691,6 +749,7 @@ Result<void> Config::Validate() const {
       return Invalid("ingest.records", "\"sqlite\" or a PostgreSQL connection string");
     }
     if (auto r = ingest.upload.Validate(); !r) return Invalid("ingest", r.error().message);
+  if (auto r = dialects.Validate(); !r) return Invalid("dialects", r.error().message);
     if (ingest.upload_timeout.count() <= 0) {
       return Invalid("ingest.upload_timeout_ms", "must be > 0");
     }
@@ -725,6 +784,20 @@ Result<void> Config::Validate() const {
   return {};
 }
 
+namespace {
+
+// Half the memory renders could use: the machine's, or the container's when it is smaller.
+int64_t DefaultRenderMemoryBudget() {
+  int64_t memory = int64_t{sysconf(_SC_PHYS_PAGES)} * sysconf(_SC_PAGE_SIZE);
+  // cgroup v2: "max" or a byte count. A container's limit is what the kernel enforces.
+  std::ifstream cgroup("/sys/fs/cgroup/memory.max");
+  int64_t limit = 0;
+  if (cgroup >> limit && limit > 0) memory = std::min(memory, limit);
+  return std::max<int64_t>(memory / 2, int64_t{256} << 20);
+}
+
+}  // namespace
+
 Result<Config> LoadConfig(const std::string& path, const EnvLookup& env) {
   Config config;
   KeyLists lists;
@@ -750,6 +823,9 @@ Result<Config> LoadConfig(const std::string& path, const EnvLookup& env) {
   }
   config.parser.watermark_configured = !config.pipeline.watermark_data.empty();
   if (auto r = config.Validate(); !r) return std::unexpected(r.error());
+  if (config.render_memory_budget == 0) config.render_memory_budget = DefaultRenderMemoryBudget();
+  config.pipeline.memory_budget =
+      std::make_shared<common::MemoryBudget>(config.render_memory_budget);
   return config;
 }
 

@@ -28,6 +28,7 @@
 #include "sources/source_cache.h"
 #include "storage/fetch_config.h"
 #include "transforms/parser.h"
+#include "origin/dialects.h"
 #include "transforms/pipeline.h"
 
 namespace imgorigin::origin {
@@ -53,6 +54,10 @@ struct Config {
 
   // [limits]
   int64_t max_src_bytes = 50ll << 20;
+  // What concurrent renders may reserve together (limits.render_memory_budget); 0 = half the
+  // memory of the machine or of the container's cgroup, whichever is smaller. LoadConfig puts
+  // the budget itself in pipeline.memory_budget.
+  int64_t render_memory_budget = 0;
 
   // [source]
   std::string local_root;  // "" disables local:/// sources
@@ -113,6 +118,7 @@ struct Config {
     }
   };
   Ingest ingest;
+  DialectConfig dialects;  // [dialects]
 
   storage::FetchConfig fetch;                 // [source] timeouts, retries; [limits] stream_to_file
   sources::S3Source::Config s3;               // [s3]

@@ -120,7 +120,16 @@ void ImageEndpoint::Handle(const ExchangePtr& exchange) {
       return LookUp(exchange, std::move(plan), std::move(hot_key), std::move(hot));
     }
   }
-  auto plan = planner_.Make(*exchange, exchange->path());
+  MakePlan(exchange, exchange->path(), std::move(hot_key));
+}
+
+void ImageEndpoint::Handle(const ExchangePtr& exchange, std::string_view path) {
+  MakePlan(exchange, path, "");
+}
+
+void ImageEndpoint::MakePlan(const ExchangePtr& exchange, std::string_view path,
+                             std::string hot_key) {
+  auto plan = planner_.Make(*exchange, path);
   if (!plan) return ReplyError(*exchange, plan.error());
   // An expiring URL's plan ages (its max-age shrinks, then it is refused): never remembered.
   if (plan->request.expires) hot_key.clear();

@@ -37,6 +37,10 @@ class ImageEndpoint {
                 RequestCounters& counters);
 
   void Handle(const ExchangePtr& exchange);
+  // An image request whose path ("/{signature}/{options}/{source}") another endpoint made (a
+  // dialect): planned, cached and rendered as if the client had sent it, never remembered as a
+  // hot path (the exchange's own path is not this one).
+  void Handle(const ExchangePtr& exchange, std::string_view path);
 
  private:
   // What a finished render hands to every request that waited for it.
@@ -65,6 +69,8 @@ class ImageEndpoint {
 
   // The rest of Handle() once the source's purge generation (part of the key) is known.
   // `hot`: the hot path the plan came from, if any.
+  // Verifies and plans `path`, then looks the plan up (remembered under `hot_key` unless empty).
+  void MakePlan(const ExchangePtr& exchange, std::string_view path, std::string hot_key);
   void LookUp(const ExchangePtr& exchange, PlanPtr plan, std::string hot_key,
               std::shared_ptr<const HotPath> hot);
   void Render(const PlanPtr& plan);

@@ -11,6 +11,7 @@
 #include "origin/admin_endpoint.h"
 #include "origin/config.h"
 #include "origin/counters.h"
+#include "origin/dialect_endpoint.h"
 #include "origin/image_endpoint.h"
 #include "origin/image_plan.h"
 #include "origin/images_endpoint.h"
@@ -49,6 +50,7 @@ class Router {
   InfoEndpoint info_;
   PurgeEndpoint purge_;
   ImagesEndpoint images_;
+  DialectEndpoint dialect_;
   AdminEndpoint admin_;
 };
 

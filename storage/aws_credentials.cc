@@ -141,7 +141,7 @@ std::optional<std::string> AwsCredentialsChain::Env(std::string_view name) const
 }
 
 Result<AwsCredentials> AwsCredentialsChain::Get() {
-  auto usable = [this](const AwsCredentials& c, std::chrono::seconds margin) {
+  auto usable = [](const AwsCredentials& c, std::chrono::seconds margin) {
     return !c.expiration || SystemClock::now() + margin < *c.expiration;
   };
   {

@@ -50,6 +50,7 @@ struct Transfer {
   const AddressPolicy* guard = nullptr;
   long status = 0;
   int64_t total = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::string spill_path;  // unlinked unless handed over to the response
   common::UniqueFd fd;
@@ -83,11 +84,21 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
     // A new response starts (only one per exchange: redirects are not followed here).
     size_t space = line.find(' ');
     t->status = 0;
+    t->headers.clear();
     if (space != std::string_view::npos) {
       std::string_view code = line.substr(space + 1, 3);
       std::from_chars(code.data(), code.data() + code.size(), t->status);
     }
-  } else if (StartsWithNoCase(line, "content-length:") && t->Success()) {
+    return size * n;
+  }
+  if (size_t colon = line.find(':'); colon != std::string_view::npos) {
+    std::string name(line.substr(0, colon));
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    t->headers.emplace_back(std::move(name), std::string(Trim(line.substr(colon + 1))));
+  }
+  // A HEAD's Content-Length is the size of a body that never comes: no limit applies to it.
+  if (StartsWithNoCase(line, "content-length:") && t->Success() && t->request->method != "HEAD") {
     std::string_view value = Trim(line.substr(15));
     int64_t length = 0;
     if (std::from_chars(value.data(), value.data() + value.size(), length).ec == std::errc()) {
@@ -247,6 +258,13 @@ bool AddressPolicy::Allows(const sockaddr* address) const {
   return !IsNonPublicAddress(*bytes);
 }
 
+std::string_view HttpResponse::header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (key == name) return value;
+  }
+  return {};
+}
+
 bool IsRetryableStatus(long status) {
   return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
 }
@@ -330,17 +348,13 @@ CurlClient::Attempt CurlClient::PerformOnce(const HttpRequest& request) const {
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   }
   if (request.method == "PUT" || request.method == "POST") {
-    // POSTFIELDS sends the body with the custom method, and libcurl can sign it in memory.
+    // POSTFIELDS sends the body, held in memory, with the custom method.
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
                      static_cast<curl_off_t>(request.body.size()));
     // Never null: a null POSTFIELDS would make libcurl read the body from stdin.
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.empty() ? "" : request.body.data());
   }
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
-  if (!request.aws_sigv4.empty()) {
-    curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, request.aws_sigv4.c_str());
-    curl_easy_setopt(curl, CURLOPT_USERPWD, request.user_pwd.c_str());
-  }
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
@@ -400,6 +414,7 @@ CurlClient::Attempt CurlClient::PerformOnce(const HttpRequest& request) const {
   } else {
     response.body = std::move(t.body);
   }
+  response.headers = std::move(t.headers);
   Release(std::move(handle));
   return attempt;
 }

@@ -26,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/handle.h"
@@ -68,8 +69,6 @@ struct HttpRequest {
   std::vector<std::string> headers;  // "Name: value"
   // Sent as the request body (PUT, POST). Not owned: it must outlive the Perform() call.
   std::string_view body;
-  std::string aws_sigv4;  // CURLOPT_AWS_SIGV4 provider, e.g. "aws:amz:eu-west-1:s3"; "" = unsigned
-  std::string user_pwd;   // "access_key_id:secret" for SigV4
   std::chrono::milliseconds connect_timeout{3000};
   std::chrono::milliseconds timeout{30000};                 // whole exchange, body included
   int64_t max_bytes = std::numeric_limits<int64_t>::max();  // larger 2xx bodies fail with kTooLarge
@@ -85,7 +84,11 @@ struct HttpResponse {
   std::shared_ptr<const SpilledFile> file;  // 2xx bodies larger than spill_bytes
   std::string redirect_url;                 // absolute target of a 3xx with a Location
   int64_t last_modified = 0;                // unix seconds from Last-Modified; 0 = none
+  // Every header of the final response, names lowercased, values trimmed, in arrival order.
+  std::vector<std::pair<std::string, std::string>> headers;
   int64_t size() const { return file ? file->size() : static_cast<int64_t>(body.size()); }
+  // The first value of header `name` (lowercase), or "" when it is absent.
+  std::string_view header(std::string_view name) const;
 };
 
 struct RetryPolicy {

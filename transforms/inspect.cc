@@ -8,6 +8,7 @@
 
 #include "transforms/blurhash.h"
 #include "transforms/jpeg_scans.h"
+#include "transforms/render_cost.h"
 #include "transforms/vips_boundary.h"
 
 namespace imgorigin::transforms {
@@ -43,7 +44,8 @@ Rgb DominantColour(const uint8_t* pixels, size_t count, int bands) {
 }
 
 common::Result<void> Run(std::string_view source, const PipelineLimits& limits, Deadline& deadline,
-                         VipsStage& stage, ImageInfo& info) {
+                         VipsStage& stage, ImageInfo& info,
+                         common::MemoryBudget::Reservation& memory) {
   info.format = LoaderFormat(source);
   info.bytes = static_cast<int64_t>(source.size());
   if (info.format == ImageFormat::kUnknown) {
@@ -78,6 +80,14 @@ common::Result<void> Run(std::string_view source, const PipelineLimits& limits, 
     info.height = swap ? header.width() : header.height();
     info.alpha = header.has_alpha();
     info.colour_space = vips_enum_nick(VIPS_TYPE_INTERPRETATION, header.interpretation());
+
+    // The thumbnail's decode holds what a render's would (a progressive JPEG's coefficients, an
+    // interlaced PNG), so it is admitted the same way.
+    RenderFootprint footprint = SourceFootprint(info.format, header, info.bytes);
+    footprint.out_w = footprint.out_h = kInspectThumbnail;
+    auto admitted = AdmitRender(footprint, limits, deadline.at());
+    if (!admitted) return std::unexpected(admitted.error());
+    memory = std::move(*admitted);
   }
 
   // A thumbnail (shrink-on-load, EXIF-rotated, first frame) bounds the work below. No profile
@@ -123,12 +133,13 @@ common::Result<void> Run(std::string_view source, const PipelineLimits& limits, 
 
 common::Result<ImageInfo> Inspect(std::string_view source, const PipelineLimits& limits) {
   ImageInfo info;
+  common::MemoryBudget::Reservation memory;  // outlives every image Run() makes
   // Failures while the source is opened are the source's fault; after that, a kill by the
   // deadline is told apart by CatchVipsErrors.
   Deadline deadline(limits.timeout);
   VipsStage stage = VipsStage::kDecoding;
   const auto done = CatchVipsErrors(
-      [&] { return Run(source, limits, deadline, stage, info); }, stage, &deadline);
+      [&] { return Run(source, limits, deadline, stage, info, memory); }, stage, &deadline);
   if (!done) return std::unexpected(done.error());
   return info;
 }

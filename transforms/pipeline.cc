@@ -29,6 +29,7 @@ constexpr Step kSteps[] = {
     CheckRequest,  // raw, source format, spec sanity
     ReadHeader,    // pixel limit, before anything is decoded
     ChooseOutput,  // skip_processing, output format, animation
+    ReserveMemory,  // the render's estimated memory, from the per-render and total budgets
     TrimSource,    // decodes in full, so before the plan
     PlanGeometry,  // every size, and the result limit
     LoadSource,    // shrink-on-load, working colour space, frames
@@ -148,6 +149,16 @@ common::Result<void> PipelineLimits::Validate() const {
   }
   if (max_jpeg_scans < 1) {
     return Fail(ErrorCode::kInvalidArgument, "max_jpeg_scans must be at least 1");
+  }
+  if (max_render_memory <= 0) {
+    return Fail(ErrorCode::kInvalidArgument, "max_render_memory must be positive");
+  }
+  for (const auto& [format, pixels] : max_result_pixels) {
+    if (pixels <= 0) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "max_result_pixels: " + std::string(FormatExtension(format)) +
+                      " must be positive");
+    }
   }
   if (max_animation_frames < 1) {
     return Fail(ErrorCode::kInvalidArgument, "max_animation_frames must be at least 1");

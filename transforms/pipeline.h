@@ -16,9 +16,11 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 
+#include "common/memory_budget.h"
 #include "common/status.h"
 #include "transforms/spec.h"
 
@@ -36,6 +38,19 @@ struct PipelineLimits {
   // every scan over the whole image in one call the deadline cannot stop. Encoders write at most
   // a few dozen (libjpeg's progressive default is 10, mozjpeg's under 20).
   int max_jpeg_scans = 100;
+  // A render whose estimated memory (render_cost.h) is over this is refused (413) before
+  // anything is decoded.
+  int64_t max_render_memory = int64_t{1} << 30;
+  // Renders reserve their estimate from this budget, shared by every render of the process, and
+  // wait (within their timeout) while it is in use; null = no total budget.
+  std::shared_ptr<common::MemoryBudget> memory_budget;
+  // Output pixels per frame, per format whose encoder takes a whole frame in one call that the
+  // deadline cannot stop (render_cost.h): sized so that one frame's encode fits in the default
+  // timeout at the slowest rate bench_encode measured (AVIF 0.5 Mpx/s, GIF 0.25, WebP 4, JXL 3).
+  std::map<ImageFormat, int64_t> max_result_pixels = {{ImageFormat::kAvif, 2048 * 2048},
+                                                      {ImageFormat::kJxl, 4096 * 4096},
+                                                      {ImageFormat::kWebp, 4096 * 4096},
+                                                      {ImageFormat::kGif, 1448 * 1448}};
   // Quality when the URL names none: `quality` for every lossy format, unless `format_quality`
   // has an entry for the output format (imgproxy's IMGPROXY_QUALITY / IMGPROXY_FORMAT_QUALITY).
   int quality = 80;

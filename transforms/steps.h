@@ -15,12 +15,16 @@
 
 #include "common/status.h"
 #include "transforms/geometry.h"
+#include "transforms/render_cost.h"
 #include "transforms/pipeline.h"
 #include "transforms/vips_boundary.h"
 
 namespace imgorigin::transforms {
 
 struct Context {
+  // First, so that it is released last: after every pixel buffer below is gone.
+  common::MemoryBudget::Reservation memory;
+
   Context(std::string_view source, const char* path, const TransformSpec& spec,
           const PipelineLimits& limits)
       : source(source), path(path), spec(spec), limits(limits), deadline(limits.timeout) {}
@@ -40,11 +44,13 @@ struct Context {
   int pages = 1;
   int orientation = 1;  // EXIF, 1 when absent
   bool src_alpha = false;
+  RenderFootprint footprint;  // the source's part from the header, the rest from the plan
 
   // Decided before decoding.
   int rotate = 0;  // spec.rotate as 0, 90, 180 or 270
   bool use_thumbnail = false;
   ImageFormat out_format = ImageFormat::kUnknown;
+  bool may_be_transparent = false;  // the output may keep or gain alpha
   bool animated = false;  // the output keeps the source's frames
   int frame_count = 1;
   bool needs_random = false;  // the steps read pixels out of order: no streaming decode
@@ -71,6 +77,7 @@ vips::VImage ToWorkingSpace(vips::VImage img, bool keep_profile);
 common::Result<void> CheckRequest(Context& ctx);
 common::Result<void> ReadHeader(Context& ctx);
 common::Result<void> ChooseOutput(Context& ctx);
+common::Result<void> ReserveMemory(Context& ctx);
 common::Result<void> TrimSource(Context& ctx);
 common::Result<void> PlanGeometry(Context& ctx);
 common::Result<void> LoadSource(Context& ctx);

@@ -1,5 +1,6 @@
 // Steps that make the output: the frames joined, the metadata it carries, the encoded bytes.
 #include <algorithm>
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -9,6 +10,7 @@
 namespace imgorigin::transforms {
 namespace {
 
+using Clock = std::chrono::steady_clock;
 using common::ErrorCode;
 using common::Fail;
 using common::Result;
@@ -154,8 +156,16 @@ Result<void> Encode(Context& ctx) {
   const bool fit_bytes = spec.max_bytes > 0 && HasQuality(ctx.out_format);
   // Encoded several times: render the pixels once.
   if (fit_bytes) img = img.copy_memory();
+  // The encoders the deadline cannot stop do not start unless their worst time fits in what is
+  // left of it, plus the second of grace the timeout has.
+  const double worst =
+      WorstEncodeSeconds(ctx.out_format, int64_t{img.width()} * img.height());
   BlobHandle blob;
   for (;;) {
+    const auto left = std::chrono::duration<double>(ctx.deadline.at() - Clock::now()).count();
+    if (ctx.deadline.Passed() || worst > left + 1) {
+      return Fail(ErrorCode::kDeadlineExceeded, ctx.deadline.Message());
+    }
     blob = Save(img, ctx.out_format, quality, ctx.saver_strips, ctx.limits);
     if (!blob) return Fail(ErrorCode::kInternal, "no encoder for the output format");
     const auto size = static_cast<int64_t>(VIPS_AREA(blob.get())->length);

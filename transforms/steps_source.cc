@@ -3,6 +3,7 @@
 #include <string>
 
 #include "transforms/jpeg_scans.h"
+#include "transforms/render_cost.h"
 #include "transforms/steps.h"
 
 namespace imgorigin::transforms {
@@ -121,6 +122,27 @@ VImage TrimBorder(const VImage& img, const Trim& trim) {
   return img.extract_area(x, y, w, h);
 }
 
+// Shrink-on-load: the size the loader decodes at, relative to the source (per side). JPEG shrinks
+// by 2, 4 or 8, WebP and SVG scale freely (SVG up as well). Animations are decoded at full size:
+// the loaders shrink frames inconsistently.
+double LoadScale(const Context& ctx, const Plan& plan) {
+  if (ctx.animated) return 1;
+  const double prescale = std::max(plan.scale.x, plan.scale.y);
+  switch (ctx.src_format) {
+    case ImageFormat::kJpeg: {
+      if (prescale >= 1) return 1;
+      const double shrink = 1 / prescale;
+      return shrink >= 8 ? 0.125 : shrink >= 4 ? 0.25 : shrink >= 2 ? 0.5 : 1;
+    }
+    case ImageFormat::kWebp:
+      return std::min(prescale, 1.0);
+    case ImageFormat::kSvg:
+      return prescale;
+    default:
+      return 1;
+  }
+}
+
 }  // namespace
 
 std::vector<double> Colour(const Rgb& c, bool with_alpha, double alpha) {
@@ -225,6 +247,8 @@ Result<void> ReadHeader(Context& ctx) {
   ctx.orientation =
       header.get_typeof(VIPS_META_ORIENTATION) != 0 ? header.get_int(VIPS_META_ORIENTATION) : 1;
   ctx.src_alpha = header.has_alpha();
+  ctx.footprint = SourceFootprint(ctx.src_format, header,
+                                  ctx.path != nullptr ? 0 : static_cast<int64_t>(ctx.source.size()));
   return {};
 }
 
@@ -240,10 +264,10 @@ Result<void> ChooseOutput(Context& ctx) {
   const bool animated_source =
       ctx.pages > 1 && ctx.pages <= ctx.limits.max_animation_frames &&
       (ctx.src_format == ImageFormat::kGif || ctx.src_format == ImageFormat::kWebp);
-  const bool may_be_transparent =
+  ctx.may_be_transparent =
       !spec.background &&
       (ctx.src_alpha || spec.extend || spec.extend_aspect_ratio || spec.padding != Padding{});
-  ctx.out_format = OutputFormat(spec, ctx.src_format, may_be_transparent, animated_source);
+  ctx.out_format = OutputFormat(spec, ctx.src_format, ctx.may_be_transparent, animated_source);
   if (!IsWritable(ctx.out_format) || !CanEncode(ctx.out_format)) {
     return Unavailable(ctx.out_format);
   }
@@ -257,6 +281,28 @@ Result<void> ChooseOutput(Context& ctx) {
   ctx.needs_random = ctx.rotate != 0 || ctx.orientation > 1 || spec.flip_vertical ||
                      spec.gravity.type == GravityType::kSmart ||
                      crop_gravity.type == GravityType::kSmart || spec.trim || ctx.animated;
+  return {};
+}
+
+// Before anything is decoded: the plan of the untrimmed source bounds the output (a trim only makes
+// the source smaller), and trim itself holds the decoded source.
+Result<void> ReserveMemory(Context& ctx) {
+  const TransformSpec& spec = ctx.spec;
+  const Plan plan =
+      MakePlan(ctx.src_w, ctx.src_h, ctx.orientation, ctx.rotate, spec, ctx.src_format == ImageFormat::kSvg);
+  RenderFootprint& footprint = ctx.footprint;
+  footprint.decode_scale = spec.trim ? 1 : LoadScale(ctx, plan);
+  footprint.frames = ctx.frame_count;
+  footprint.whole_decode = ctx.needs_random;
+  footprint.out_format = ctx.out_format;
+  // Larger results are refused by PlanGeometry before any pixel is made.
+  footprint.out_w = std::min(plan.final_w, ctx.limits.max_result_dimension);
+  footprint.out_h = std::min(plan.final_h, ctx.limits.max_result_dimension);
+  footprint.out_frames = ctx.frame_count;
+  footprint.fit_bytes = spec.max_bytes > 0;
+  auto admitted = AdmitRender(footprint, ctx.limits, ctx.deadline.at());
+  if (!admitted) return std::unexpected(admitted.error());
+  ctx.memory = std::move(*admitted);
   return {};
 }
 
@@ -276,12 +322,26 @@ Result<void> PlanGeometry(Context& ctx) {
   const int h = ctx.trimmed ? ctx.trimmed->height() : ctx.src_h;
   ctx.plan =
       MakePlan(w, h, ctx.orientation, ctx.rotate, ctx.spec, ctx.src_format == ImageFormat::kSvg);
+  const std::string size = std::to_string(ctx.plan.final_w) + "×" + std::to_string(ctx.plan.final_h);
   const int max = ctx.limits.max_result_dimension;
   if (ctx.plan.final_w > max || ctx.plan.final_h > max) {
-    return Fail(ErrorCode::kInvalidArgument, "result would be " + std::to_string(ctx.plan.final_w) +
-                                                 "×" + std::to_string(ctx.plan.final_h) +
-                                                 ", over the limit of " + std::to_string(max) +
-                                                 " pixels per side");
+    return Fail(ErrorCode::kInvalidArgument, "result would be " + size + ", over the limit of " +
+                                                 std::to_string(max) + " pixels per side");
+  }
+  // Encoders that take a whole frame in one call cannot be stopped by the deadline: their work
+  // per frame is bounded here instead.
+  const auto cap = ctx.limits.max_result_pixels.find(ctx.out_format);
+  if (cap != ctx.limits.max_result_pixels.end() &&
+      int64_t{ctx.plan.final_w} * ctx.plan.final_h > cap->second) {
+    // A format the origin chose from Accept gives way to one written line by line; a format the
+    // URL asked for is the client's to change.
+    if (ctx.spec.auto_format && !ctx.animated) {
+      ctx.out_format = ctx.may_be_transparent ? ImageFormat::kPng : ImageFormat::kJpeg;
+      return {};
+    }
+    return Fail(ErrorCode::kInvalidArgument,
+                "result would be " + size + ", over the limit of " + std::to_string(cap->second) +
+                    " pixels for " + std::string(FormatExtension(ctx.out_format)) + " output");
   }
   return {};
 }
@@ -292,16 +352,14 @@ Result<void> LoadSource(Context& ctx) {
   } else {
     auto* options = VImage::option();
     // Shrink-on-load: decode at the smallest size that is still at least the resized size.
-    // Animations are decoded at full size: the loaders shrink frames inconsistently.
-    const double prescale = std::max(ctx.plan.scale.x, ctx.plan.scale.y);
+    const double scale = LoadScale(ctx, ctx.plan);
     if (ctx.animated) {
       options->set("n", ctx.frame_count);
-    } else if (ctx.src_format == ImageFormat::kJpeg && prescale < 1) {
-      const double shrink = 1 / prescale;
-      options->set("shrink", shrink >= 8 ? 8 : shrink >= 4 ? 4 : shrink >= 2 ? 2 : 1);
-    } else if ((ctx.src_format == ImageFormat::kWebp && prescale < 1) ||
+    } else if (ctx.src_format == ImageFormat::kJpeg && scale < 1) {
+      options->set("shrink", static_cast<int>(1 / scale));
+    } else if ((ctx.src_format == ImageFormat::kWebp && scale < 1) ||
                ctx.src_format == ImageFormat::kSvg) {
-      options->set("scale", prescale);
+      options->set("scale", scale);
     }
     const VImage loaded = OpenPixels(ctx, options);
     ctx.load_watch.emplace(loaded, &ctx.deadline);

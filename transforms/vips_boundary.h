@@ -36,6 +36,7 @@ class Deadline {
   Deadline& operator=(const Deadline&) = delete;
 
   bool Passed() const;
+  std::chrono::steady_clock::time_point at() const { return at_; }
   bool Killed() const { return killed_.load(std::memory_order_relaxed); }
   // The client-facing kDeadlineExceeded message.
   std::string Message() const;

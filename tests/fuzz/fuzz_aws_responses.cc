@@ -1,11 +1,13 @@
 // Fuzz target: what imgorigin parses from AWS and S3-compatible servers, which a hostile or
-// broken endpoint controls: S3 error bodies (S3ErrorCode), the credential JSON of the container
+// broken endpoint controls: S3 error bodies (S3ErrorCode) and the elements of S3's other XML
+// answers (S3XmlText: UploadId, ETag), the credential JSON of the container
 // endpoint and IMDS (ParseCredentialsJson), shared credentials files (ParseCredentialsFile) and
 // ISO 8601 expiry times (ParseIso8601).
 //
 // Input: byte 0 picks the parser, the rest is the text. Invariants:
 //   - an S3 error code is empty or at most 64 alphanumeric characters (it goes into logs and
 //     error messages);
+//   - an XML element's decoded text is never longer than the answer it came from;
 //   - parsed credentials always have both keys, and none holds a line break;
 //   - a parsed time formats back to a time that parses to the same instant.
 #include <algorithm>
@@ -44,6 +46,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       FUZZ_CHECK(code.size() <= 64 && std::all_of(code.begin(), code.end(),
                                                   [](unsigned char c) { return std::isalnum(c); }),
                  "S3 error code \"%s\"", code.c_str());
+      for (std::string_view tag : {"UploadId", "ETag"}) {
+        if (auto element = S3XmlText(text, tag)) {
+          FUZZ_CHECK(element->size() <= text.size(), "<%s> decodes longer than its answer",
+                     std::string(tag).c_str());
+        }
+      }
       break;
     }
     case 1:

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "signing/base64url.h"
 #include "tests/integration/harness.h"
 #include "tests/integration/node_stub.h"
 #include "tests/integration/postgres_harness.h"
@@ -608,6 +609,42 @@ TEST_F(UploadTest, S3OriginalsWithServerSideEncryption) {
   const std::string stats = StubStats(stub.port("s3"));
   EXPECT_EQ(stats.find("\"PUT originals/uploads/"), stats.rfind("\"PUT originals/uploads/"))
       << "a refused upload reached the bucket: " << stats;
+}
+
+// Seed 004's public URLs: allow-listed values unsigned, anything else only with s=, and the same
+// cache entry as the equivalent signed imgproxy URL.
+TEST_F(UploadTest, Seed004UrlsRenderTheRecordWithinTheAllowLists) {
+  auto origin = Start();
+  const json record = Created(Upload(origin->port(), "image/jpeg", Jpeg()));
+  const std::string id = record["id"];
+  const std::string path = "/api/v1/img/" + id + ".webp";
+
+  auto thumb = origin->Get(path + "?thumbnail=200&rotate=90");
+  ASSERT_EQ(thumb.status, 200) << thumb.body;
+  EXPECT_EQ(thumb.header("Content-Type"), "image/webp");
+  auto image = Decode(thumb.body);
+  EXPECT_EQ(image.width(), 150);  // 640×480 fit in 200×200 → 200×150, then turned
+  EXPECT_EQ(image.height(), 200);
+  // The equivalent imgproxy URL is the same variant: answered from memory.
+  const std::string imgproxy =
+      Signed("/rs:fit:200:200/rot:90/f:webp/" + signing::Base64UrlEncode(record["source_url"].get<std::string>()));
+  EXPECT_EQ(origin->Get(imgproxy).header("X-Cache"), "HIT-MEMORY");
+
+  // Outside the allow-list: refused unsigned, served with the signature of path + sorted query.
+  EXPECT_EQ(origin->Get(path + "?thumbnail=123").status, 403);
+  const std::string canonical = path + "?quality=70&thumbnail=123";
+  const std::string signed_canonical = Signed(canonical);
+  const std::string s = signed_canonical.substr(1, signed_canonical.size() - 1 - canonical.size());
+  auto signed_thumb = origin->Get(path + "?thumbnail=123&quality=70&s=" + s);
+  ASSERT_EQ(signed_thumb.status, 200) << signed_thumb.body;
+  EXPECT_EQ(Decode(signed_thumb.body).width(), 123);
+  EXPECT_EQ(origin->Get(path + "?thumbnail=124&quality=70&s=" + s).status, 403);
+
+  EXPECT_EQ(origin->Get(path + "?rotate=45").status, 400);
+  EXPECT_EQ(origin->Get("/api/v1/img/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b.webp").status, 404);
+  // A deleted image is gone from the dialect too.
+  ASSERT_EQ(Send(origin->port(), "DELETE", "/v1/images/" + id, {}).status, 200);
+  EXPECT_EQ(origin->Get(path + "?thumbnail=400").status, 404);
 }
 
 }  // namespace

@@ -303,6 +303,21 @@ TEST_F(OriginTest, OversizedSourceBytesAre413) {
   EXPECT_EQ(small.Get(Signed("/w:10/plain/local:///quadrants.jpg")).status, 413);
 }
 
+TEST_F(OriginTest, RenderOverTheMemoryLimitIs413AndTheBudgetIsInMetrics) {
+  OriginProcess small(Env({{"IMGORIGIN_MAX_RENDER_MEMORY", "20MiB"},
+                           {"IMGORIGIN_RENDER_MEMORY_BUDGET", "512MiB"}}));
+  ASSERT_TRUE(small.started());
+  // 1000×1000 WebP: the encoder holds the whole output, over 10 bytes per pixel.
+  auto big = small.Get(Signed("/rs:force:1000:1000/el:1/f:webp/plain/local:///quadrants.jpg"));
+  EXPECT_EQ(big.status, 413) << big.body;
+  EXPECT_NE(big.body.find("memory"), std::string::npos) << big.body;
+  EXPECT_EQ(small.Get(Signed("/w:10/plain/local:///quadrants.jpg")).status, 200);
+  const auto metrics = small.Get("/metrics").body;
+  EXPECT_EQ(Metric(metrics, "imgorigin_render_memory_budget_bytes"), 512.0 * (1 << 20));
+  EXPECT_EQ(Metric(metrics, "imgorigin_render_memory_reserved_bytes"), 0);
+  EXPECT_GT(Metric(metrics, "imgorigin_render_memory_peak_bytes"), 0);
+}
+
 TEST_F(OriginTest, LongUrlIs400) {
   std::string path = "/w:10/plain/local:///" + std::string(9000, 'a') + ".jpg";
   EXPECT_EQ(server_->Get(Signed(path)).status, 400);

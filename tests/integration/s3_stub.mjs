@@ -13,15 +13,28 @@
 //   canonical query from the decoded parameters, the headers the client listed as signed, the
 //   x-amz-content-sha256 payload hash, and x-amz-security-token for temporary credentials.
 //   Mismatch → 403 SignatureDoesNotMatch, unknown key → 403 InvalidAccessKeyId.
+// - Presigned URLs (X-Amz-Algorithm, -Credential, -Date, -Expires, -SignedHeaders, -Signature and
+//   -Security-Token in the query, UNSIGNED-PAYLOAD), recomputed with the same signer's presign():
+//   a forged signature → 403 SignatureDoesNotMatch, an expired URL → 403 AccessDenied, an expiry
+//   outside 1 s .. 7 days → 403 AuthorizationQueryParametersError.
+// - Multipart uploads as S3 checks them. s3rver 3.7.1 creates, stores parts and completes, but
+//   has no AbortMultipartUpload and checks nothing at completion; the proxy tracks each upload,
+//   answers NoSuchUpload for unknown ids, refuses a completion whose parts are out of order
+//   (InvalidPartOrder), unknown or with another ETag (InvalidPart) or under 5 MiB but the last
+//   (EntityTooSmall), and implements the abort (removing the parts from s3rver's directory).
+// - Server-side encryption headers, which s3rver ignores: checked as S3 does (AES256 or aws:kms,
+//   a KMS key id only with aws:kms), remembered per object and answered on PUT, HEAD, GET and
+//   multipart creation/completion.
 // - Versioning, which s3rver lacks: GET key?versionId=V (signed over the query) is served from the
 //   object FIXTURES/<bucket>/.versions/V/<key>.
 // - Failure modes by key prefix: "stall/" never answers; "flaky/" answers 503 SlowDown twice, then
-//   the object; "throttle/" answers 429 once.
+//   the object; "throttle/" answers 429 once; "failpart/" answers every UploadPart from part 2 on
+//   with 500 InternalError.
 // - Keys are literal, as in S3: a "." or ".." key segment is kept on s3rver's disk as "%2E" or
 //   "%2E%2E" (s3rver would resolve it as a file path, into another key or bucket). Fixtures for
 //   such keys are saved under that name: FIXTURES/media/dir/%2E%2E/x.jpg is key "dir/../x.jpg".
 // - GET /__stats: JSON of what was asked (per object, per "METHOD bucket/key", per access key,
-//   rejections).
+//   rejections and their codes, presigned requests, multipart counters and open uploads).
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -45,7 +58,12 @@ for (const pair of optAll('--key')) {
   secrets.set(id, { secret, token: '' });
 }
 
-const stats = { objects: {}, requests: {}, accessKeys: {}, rejected: 0, container: 0, imdsToken: 0, imdsRole: 0, imdsCreds: 0 };
+const dataDir = opt('--dir');
+const stats = {
+  objects: {}, requests: {}, accessKeys: {}, rejected: 0, rejectedCodes: {}, presigned: 0,
+  multipart: { created: 0, parts: 0, completed: 0, aborted: 0 },
+  container: 0, imdsToken: 0, imdsRole: 0, imdsCreds: 0,
+};
 const bump = (table, key) => { table[key] = (table[key] || 0) + 1; };
 
 // RFC 3986 encoding, as S3 canonicalises each path segment and query component.
@@ -71,8 +89,87 @@ function amzDate(text) {
   return new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]));
 }
 
-// Recomputes the request's signature with the key's secret; returns an S3 error code or null.
+const parseQuery = (rawQuery) => {
+  const query = {};
+  for (const part of rawQuery ? rawQuery.split('&') : []) {
+    const eq = part.indexOf('=');
+    const k = decodeURIComponent(eq < 0 ? part : part.slice(0, eq));
+    query[k] = eq < 0 ? '' : decodeURIComponent(part.slice(eq + 1));
+  }
+  return query;
+};
+
+const canonicalUri = (rawPath) => rawPath.split('/').map((seg) => uriEscape(decodeURIComponent(seg))).join('/');
+
+const PRESIGN_PARAMS = ['X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Date', 'X-Amz-Expires',
+  'X-Amz-SignedHeaders', 'X-Amz-Signature', 'X-Amz-Security-Token'];
+
+// A body the signer cannot hash: its presign() then signs UNSIGNED-PAYLOAD, as S3 does for
+// presigned URLs.
+const UNSIGNED_BODY = {};
+
+// Recomputes a presigned URL's signature; returns [code, message] or null.
+async function verifyPresigned(req, rawPath, query) {
+  if (query['X-Amz-Algorithm'] !== 'AWS4-HMAC-SHA256') {
+    return ['AuthorizationQueryParametersError', 'X-Amz-Algorithm must be AWS4-HMAC-SHA256'];
+  }
+  const cred = /^([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request$/.exec(query['X-Amz-Credential'] || '');
+  const date = amzDate(query['X-Amz-Date']);
+  const expires = /^\d+$/.test(query['X-Amz-Expires'] || '') ? Number(query['X-Amz-Expires']) : NaN;
+  const signedHeaders = (query['X-Amz-SignedHeaders'] || '').split(';');
+  const signature = query['X-Amz-Signature'] || '';
+  if (!cred || !date || !Number.isInteger(expires) || !signedHeaders.includes('host') ||
+      !/^[0-9a-f]{64}$/.test(signature)) {
+    return ['AuthorizationQueryParametersError', 'malformed presigned query parameters'];
+  }
+  if (expires < 1 || expires > 604800) {
+    return ['AuthorizationQueryParametersError', 'X-Amz-Expires must be between 1 and 604800 seconds'];
+  }
+  const creds = secrets.get(cred[1]);
+  if (!creds) return ['InvalidAccessKeyId', 'unknown access key'];
+  const token = query['X-Amz-Security-Token'];
+  if ((creds.token || token !== undefined) && token !== creds.token) {
+    return ['InvalidToken', 'security token does not match the access key'];
+  }
+  const now = Date.now();
+  if (now > date.getTime() + expires * 1000) return ['AccessDenied', 'Request has expired'];
+  if (date.getTime() > now + 15 * 60 * 1000) return ['AccessDenied', 'Request is not yet valid'];
+  if (cred[2] !== query['X-Amz-Date'].slice(0, 8) || cred[3] !== region || cred[4] !== 's3') {
+    return ['AuthorizationQueryParametersError', 'credential scope does not match'];
+  }
+  const headers = {};
+  for (const name of signedHeaders) {
+    if (!(name in req.headers)) return ['SignatureDoesNotMatch', `signed header ${name} is missing`];
+    headers[name] = req.headers[name];
+  }
+  const rest = { ...query };
+  for (const name of PRESIGN_PARAMS) delete rest[name];
+  const signer = new SignatureV4({
+    credentials: { accessKeyId: cred[1], secretAccessKey: creds.secret, sessionToken: token },
+    region,
+    service: 's3',
+    sha256: Sha256,
+    uriEscapePath: false,
+    applyChecksum: false,
+  });
+  const names = new Set(signedHeaders);
+  const presigned = await signer.presign(
+    { method: req.method, protocol: 'http:', hostname: '127.0.0.1', path: canonicalUri(rawPath), query: rest, headers, body: UNSIGNED_BODY },
+    { signingDate: date, expiresIn: expires, signableHeaders: names, unhoistableHeaders: names },
+  );
+  if (presigned.query['X-Amz-SignedHeaders'] !== query['X-Amz-SignedHeaders'] ||
+      presigned.query['X-Amz-Signature'] !== signature) {
+    return ['SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.'];
+  }
+  stats.presigned++;
+  bump(stats.accessKeys, cred[1]);
+  return null;
+}
+
+// Recomputes the request's signature with the key's secret; returns [code, message] or null.
 async function verify(req, rawPath, rawQuery) {
+  const query = parseQuery(rawQuery);
+  if ('X-Amz-Algorithm' in query) return verifyPresigned(req, rawPath, query);
   const auth = parseAuthorization(req.headers.authorization);
   if (!auth) return ['AccessDenied', 'missing or malformed Authorization'];
   const creds = secrets.get(auth.accessKeyId);
@@ -85,13 +182,7 @@ async function verify(req, rawPath, rawQuery) {
   if (!date || Math.abs(Date.now() - date.getTime()) > 15 * 60 * 1000) {
     return ['RequestTimeTooSkewed', 'x-amz-date missing or skewed'];
   }
-  const canonicalPath = rawPath.split('/').map((seg) => uriEscape(decodeURIComponent(seg))).join('/');
-  const query = {};
-  for (const part of rawQuery ? rawQuery.split('&') : []) {
-    const eq = part.indexOf('=');
-    const k = decodeURIComponent(eq < 0 ? part : part.slice(0, eq));
-    query[k] = eq < 0 ? '' : decodeURIComponent(part.slice(eq + 1));
-  }
+  const canonicalPath = canonicalUri(rawPath);
   const headers = {};
   for (const name of auth.signedHeaders) {
     if (!(name in req.headers)) return ['SignatureDoesNotMatch', `signed header ${name} is missing`];
@@ -127,20 +218,21 @@ async function handleS3(req, res, backendPort) {
   const rawQuery = q < 0 ? '' : url.slice(q + 1);
   if (rawPath === '/__stats') {
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(stats));
+    res.end(JSON.stringify({ ...stats, uploadsOpen: uploads.size }));
     return;
   }
   const failure = await verify(req, rawPath, rawQuery);
   if (failure) {
     stats.rejected++;
-    s3Error(res, 403, failure[0], failure[1]);
+    bump(stats.rejectedCodes, failure[0]);
+    drain(req, () => s3Error(res, 403, failure[0], failure[1]));
     return;
   }
   const segments = rawPath.split('/').slice(1).map(decodeURIComponent);
   const bucket = segments[0];
   let key = segments.slice(1).join('/');
-  const version = /(?:^|&)versionId=([^&]*)/.exec(rawQuery);
-  const versionId = version ? decodeURIComponent(version[1]) : '';
+  const query = parseQuery(rawQuery);
+  const versionId = query.versionId || '';
   bump(stats.objects, `${bucket}/${key}` + (versionId ? `?versionId=${versionId}` : ''));
   bump(stats.requests, `${req.method} ${bucket}/${key}`);
   if (key.startsWith('stall/')) {
@@ -155,24 +247,170 @@ async function handleS3(req, res, backendPort) {
     s3Error(res, 429, 'TooManyRequests', 'Too many requests.');
     return;
   }
+  const object = `${bucket}/${key}`;
+  if ('uploads' in query || 'uploadId' in query) {
+    await handleMultipart(req, res, backendPort, { bucket, key, object, query });
+    return;
+  }
+  let sse = null;
+  if (req.method === 'PUT') {
+    sse = encryptionOf(req);
+    if (sse.error) return drain(req, () => s3Error(res, 400, ...sse.error));
+  }
   if (versionId) key = `.versions/${versionId}/${key}`;
-  const headers = { ...req.headers };
-  delete headers.authorization;  // s3rver would try (and fail) to check it again
-  headers.host = `127.0.0.1:${backendPort}`;
-  const forward = http.request({
-    host: '127.0.0.1', port: backendPort, method: req.method, headers,
-    path: '/' + [bucket, ...key.split('/').map(backendSegment)].map(uriEscape).join('/'),
-  }, (backend) => {
+  forward(req, res, backendPort, { bucket, key }, (backend) => {
     if (backend.statusCode === 404 && versionId) {
       backend.resume();
       s3Error(res, 404, 'NoSuchVersion', 'The specified version does not exist.');
       return;
     }
-    res.writeHead(backend.statusCode, backend.headers);
+    const ok = backend.statusCode >= 200 && backend.statusCode < 300;
+    if (ok && req.method === 'PUT') encryption.set(object, sse.headers);
+    if (ok && req.method === 'DELETE') encryption.delete(object);
+    const extra = ok && !versionId && req.method !== 'DELETE' ? encryption.get(object) : null;
+    res.writeHead(backend.statusCode, { ...backend.headers, ...extra });
     backend.pipe(res);
   });
-  forward.on('error', () => s3Error(res, 500, 'InternalError', 'backend failed'));
-  req.pipe(forward);
+}
+
+// Sends the request on to s3rver (without the signature, which s3rver would check again and
+// fail) and hands its answer to onResponse. `query` is the sub-resource s3rver is to see;
+// `body` replaces the request's own when the proxy has already read it.
+function forward(req, res, backendPort, { bucket, key, query = '', body = null }, onResponse) {
+  const headers = { ...req.headers };
+  delete headers.authorization;
+  delete headers.expect;
+  headers.host = `127.0.0.1:${backendPort}`;
+  if (body) headers['content-length'] = String(body.length);
+  const request = http.request({
+    host: '127.0.0.1', port: backendPort, method: req.method, headers,
+    path: '/' + [bucket, ...key.split('/').map(backendSegment)].map(uriEscape).join('/') + query,
+  }, onResponse);
+  request.on('error', () => s3Error(res, 500, 'InternalError', 'backend failed'));
+  if (body) request.end(body); else req.pipe(request);
+}
+
+const readAll = (stream) => new Promise((resolve, reject) => {
+  const chunks = [];
+  stream.on('data', (c) => chunks.push(c));
+  stream.on('end', () => resolve(Buffer.concat(chunks)));
+  stream.on('error', reject);
+});
+
+// Answers only after the request body is read, so the client sees the answer, not a reset.
+function drain(req, answer) {
+  req.resume();
+  req.on('end', answer);
+}
+
+// Server-side encryption asked for by a PUT or a multipart creation, checked as S3 does.
+const encryption = new Map();  // "bucket/key" → response headers naming the encryption
+function encryptionOf(req) {
+  const algorithm = req.headers['x-amz-server-side-encryption'];
+  const kmsKey = req.headers['x-amz-server-side-encryption-aws-kms-key-id'];
+  if (algorithm === undefined && kmsKey === undefined) return { headers: {} };
+  if (algorithm !== 'AES256' && algorithm !== 'aws:kms') {
+    return { error: ['InvalidArgument', 'The encryption method specified is not supported'] };
+  }
+  if (kmsKey !== undefined && algorithm !== 'aws:kms') {
+    return { error: ['InvalidArgument', 'x-amz-server-side-encryption-aws-kms-key-id needs x-amz-server-side-encryption: aws:kms'] };
+  }
+  const headers = { 'x-amz-server-side-encryption': algorithm };
+  if (algorithm === 'aws:kms') {
+    headers['x-amz-server-side-encryption-aws-kms-key-id'] = kmsKey || `arn:aws:kms:${region}:000000000000:alias/aws/s3`;
+  }
+  return { headers };
+}
+
+const MIN_PART = 5 * 1024 * 1024;
+const uploads = new Map();  // UploadId → { object, sse, parts: Map(number → { etag, size }) }
+const unquote = (etag) => String(etag || '').replace(/&quot;|&#34;|"/g, '');
+
+async function handleMultipart(req, res, backendPort, { bucket, key, object, query }) {
+  const sendXml = (status, headers, body) => {
+    res.writeHead(status, { 'content-type': 'application/xml', ...headers });
+    res.end(body);
+  };
+  if (req.method === 'POST' && 'uploads' in query) {  // CreateMultipartUpload
+    const sse = encryptionOf(req);
+    if (sse.error) return drain(req, () => s3Error(res, 400, ...sse.error));
+    const body = await readAll(req);
+    forward(req, res, backendPort, { bucket, key, query: '?uploads', body }, async (backend) => {
+      const answer = (await readAll(backend)).toString();
+      const id = /<UploadId>([^<]+)<\/UploadId>/.exec(answer);
+      if (backend.statusCode === 200 && id) {
+        uploads.set(id[1], { object, sse: sse.headers, parts: new Map() });
+        stats.multipart.created++;
+      }
+      sendXml(backend.statusCode, backend.statusCode === 200 ? sse.headers : {}, answer);
+    });
+    return;
+  }
+  const uploadId = query.uploadId || '';
+  const upload = uploads.get(uploadId);
+  if (!upload || upload.object !== object) {
+    return drain(req, () => s3Error(res, 404, 'NoSuchUpload', 'The specified upload does not exist.'));
+  }
+  if (req.method === 'PUT') {  // UploadPart
+    const number = Number(query.partNumber);
+    if (!Number.isInteger(number) || number < 1 || number > 10000) {
+      return drain(req, () => s3Error(res, 400, 'InvalidArgument', 'Part number must be an integer between 1 and 10000'));
+    }
+    if (key.startsWith('failpart/') && number >= 2) {
+      return drain(req, () => s3Error(res, 500, 'InternalError', 'We encountered an internal error.'));
+    }
+    let size = 0;
+    req.on('data', (chunk) => { size += chunk.length; });
+    const partQuery = `?partNumber=${number}&uploadId=${uriEscape(uploadId)}`;
+    forward(req, res, backendPort, { bucket, key, query: partQuery }, (backend) => {
+      if (backend.statusCode === 200) {
+        upload.parts.set(number, { etag: unquote(backend.headers.etag), size });
+        stats.multipart.parts++;
+      }
+      res.writeHead(backend.statusCode, backend.headers);
+      backend.pipe(res);
+    });
+    return;
+  }
+  if (req.method === 'POST') {  // CompleteMultipartUpload
+    const body = await readAll(req);
+    const listed = [...body.toString().matchAll(/<Part>([\s\S]*?)<\/Part>/g)].map((m) => ({
+      number: Number((/<PartNumber>(\d+)<\/PartNumber>/.exec(m[1]) || [])[1]),
+      etag: unquote((/<ETag>([^<]*)<\/ETag>/.exec(m[1]) || [])[1]),
+    }));
+    if (listed.length === 0) return s3Error(res, 400, 'MalformedXML', 'The XML you provided was not well-formed.');
+    for (let i = 0; i < listed.length; i++) {
+      const part = upload.parts.get(listed[i].number);
+      if (i > 0 && listed[i].number <= listed[i - 1].number) {
+        return s3Error(res, 400, 'InvalidPartOrder', 'The list of parts was not in ascending order.');
+      }
+      if (!part || part.etag !== listed[i].etag) {
+        return s3Error(res, 400, 'InvalidPart', 'One or more of the specified parts could not be found.');
+      }
+      if (i < listed.length - 1 && part.size < MIN_PART) {
+        return s3Error(res, 400, 'EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed object size.');
+      }
+    }
+    forward(req, res, backendPort, { bucket, key, query: `?uploadId=${uriEscape(uploadId)}`, body }, async (backend) => {
+      const answer = await readAll(backend);
+      if (backend.statusCode === 200) {
+        uploads.delete(uploadId);
+        encryption.set(object, upload.sse);
+        stats.multipart.completed++;
+      }
+      sendXml(backend.statusCode, backend.statusCode === 200 ? upload.sse : {}, answer);
+    });
+    return;
+  }
+  if (req.method === 'DELETE') {  // AbortMultipartUpload: s3rver keeps parts in <bucket>/._S3rver_uploads/<id>
+    fs.rmSync(path.join(dataDir, bucket, '._S3rver_uploads', uploadId), { recursive: true, force: true });
+    uploads.delete(uploadId);
+    stats.multipart.aborted++;
+    res.writeHead(204);
+    res.end();
+    return;
+  }
+  drain(req, () => s3Error(res, 405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.'));
 }
 
 // Each call hands out new temporary credentials that the verifier accepts from then on.
@@ -252,7 +490,7 @@ async function seed(root, backendPort) {
 const seedDir = opt('--seed', '');
 const buckets = seedDir && fs.existsSync(seedDir) ? fs.readdirSync(seedDir) : [];
 const backend = new S3rver({
-  address: '127.0.0.1', port: 0, silent: true, directory: opt('--dir'),
+  address: '127.0.0.1', port: 0, silent: true, directory: dataDir,
   configureBuckets: buckets.map((name) => ({ name })),
 });
 const { port: backendPort } = await backend.run();

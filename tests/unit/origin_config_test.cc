@@ -94,6 +94,10 @@ TEST(Config, ErrorsNameTheSetting) {
            {"IMGORIGIN_PRESETS", "broken", "IMGORIGIN_PRESETS"},
            {"IMGORIGIN_PRESETS", "bad=frobnicate:1", "frobnicate"},
            {"IMGORIGIN_CACHE_TAG_HEADER", "Bad Header", "cache_tag_header"},
+           {"IMGORIGIN_MAX_RESULT_PIXELS", "avif", "IMGORIGIN_MAX_RESULT_PIXELS"},
+           {"IMGORIGIN_MAX_RESULT_PIXELS", "avif=0", "max_result_pixels"},
+           {"IMGORIGIN_MAX_RENDER_MEMORY", "0", "max_render_memory"},
+           {"IMGORIGIN_RENDER_MEMORY_BUDGET", "lots", "IMGORIGIN_RENDER_MEMORY_BUDGET"},
        }) {
     auto env = keys;
     env[c.env] = c.value;
@@ -102,6 +106,27 @@ TEST(Config, ErrorsNameTheSetting) {
     EXPECT_NE(config.error().message.find(c.expect), std::string::npos)
         << c.env << ": " << config.error().message;
   }
+}
+
+TEST(Config, RenderMemoryLimitsAndBudget) {
+  auto config = LoadConfig("", Env({{"IMGORIGIN_KEY", kKey},
+                                    {"IMGORIGIN_SALT", kSalt},
+                                    {"IMGORIGIN_MAX_RENDER_MEMORY", "300MiB"},
+                                    {"IMGORIGIN_RENDER_MEMORY_BUDGET", "2GiB"},
+                                    {"IMGORIGIN_MAX_JPEG_SCANS", "40"},
+                                    {"IMGORIGIN_MAX_RESULT_PIXELS", "avif=1000000, webp=2000000"}}));
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->pipeline.max_render_memory, 300 << 20);
+  ASSERT_NE(config->pipeline.memory_budget, nullptr);
+  EXPECT_EQ(config->pipeline.memory_budget->total(), int64_t{2} << 30);
+  EXPECT_EQ(config->pipeline.max_jpeg_scans, 40);
+  EXPECT_EQ(config->pipeline.max_result_pixels,
+            (std::map<transforms::ImageFormat, int64_t>{{transforms::ImageFormat::kAvif, 1000000},
+                                                        {transforms::ImageFormat::kWebp, 2000000}}));
+  // Unset, the budget is half the machine's (or the cgroup's) memory: something, never zero.
+  auto defaults = LoadConfig("", Env({{"IMGORIGIN_KEY", kKey}, {"IMGORIGIN_SALT", kSalt}}));
+  ASSERT_TRUE(defaults) << defaults.error().message;
+  EXPECT_GE(defaults->pipeline.memory_budget->total(), int64_t{256} << 20);
 }
 
 TEST(Config, UnknownFileKeyIsAnError) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <fstream>
 #include <string>
 #include <vips/vips8>
@@ -15,6 +16,7 @@
 #include "transforms/geometry.h"
 #include "transforms/inspect.h"
 #include "transforms/jpeg_scans.h"
+#include "transforms/render_cost.h"
 #include "transforms/parser.h"
 #include "transforms/pipeline.h"
 
@@ -302,6 +304,151 @@ TEST(HostileArguments, HugePixelateOnATinyImageIsOneBlock) {
   // One block: the image's mean colour everywhere.
   const VImage img = Decode(out.bytes);
   EXPECT_NEAR(Mean(img, 0, 0, 0, 8, 8), Mean(img, 0, 0, 0, 1, 1), 1);
+}
+
+// --- 3. Memory: estimated from the header and the plan before anything is decoded ---
+
+// 16-bit RGBA, 2000×2000: 32 MB of pixels that an interlaced PNG's loader holds at once.
+std::string Png16(bool interlaced) {
+  const VImage img = Solid(2000, 2000, kRed).bandjoin(255).cast(VIPS_FORMAT_USHORT).copy(
+      VImage::option()->set("interpretation", VIPS_INTERPRETATION_RGB16));
+  return Blob(img.pngsave_buffer(VImage::option()->set("interlace", interlaced)->set("compression", 1)));
+}
+
+PipelineLimits MemoryLimit(int64_t bytes) {
+  PipelineLimits limits;
+  limits.max_render_memory = bytes;
+  return limits;
+}
+
+TEST(HostileMemory, InterlacedPngIsRefusedWhereTheSameNonInterlacedOneFits) {
+  const PipelineLimits limits = MemoryLimit(40 << 20);
+  EXPECT_EQ(CodeOf(Process(Png16(true), ToPng(100), limits)), ErrorCode::kTooLarge);
+  const auto plain = Process(Png16(false), ToPng(100), limits);
+  ASSERT_TRUE(plain.has_value()) << plain.error().message;
+  EXPECT_EQ(plain->width, 100);
+}
+
+TEST(HostileMemory, ProgressiveJpegCountsItsFullSizeCoefficients) {
+  // 3000×3000×3 coefficients of 2 bytes: 54 MB, however small the thumbnail.
+  const VImage img = Noise(3000, 3000);
+  const std::string progressive =
+      Blob(img.jpegsave_buffer(VImage::option()->set("interlace", true)->set("Q", 50)));
+  const std::string baseline = Blob(img.jpegsave_buffer(VImage::option()->set("Q", 50)));
+  const PipelineLimits limits = MemoryLimit(64 << 20);
+  EXPECT_EQ(CodeOf(Process(progressive, ToPng(50), limits)), ErrorCode::kTooLarge);
+  EXPECT_TRUE(Process(baseline, ToPng(50), limits).has_value());
+  // /info decodes a thumbnail: the same coefficients.
+  const auto info = Inspect(progressive, limits);
+  ASSERT_FALSE(info.has_value());
+  EXPECT_EQ(info.error().code, ErrorCode::kTooLarge);
+  EXPECT_TRUE(Inspect(baseline, limits).has_value());
+}
+
+TEST(HostileMemory, EnlargingATinySourceCountsTheOutput) {
+  // 1×1 → 4096×4096 WebP: the encoder holds the whole output.
+  TransformSpec spec;
+  spec.width = 4096;
+  spec.height = 4096;
+  spec.enlarge = true;
+  spec.resizing_type = ResizingType::kForce;
+  spec.format = ImageFormat::kWebp;
+  EXPECT_EQ(CodeOf(Process(Png(Solid(1, 1, kRed)), spec, MemoryLimit(128 << 20))),
+            ErrorCode::kTooLarge);
+  spec.width = spec.height = 256;
+  EXPECT_TRUE(Process(Png(Solid(1, 1, kRed)), spec, MemoryLimit(128 << 20)).has_value());
+}
+
+TEST(HostileMemory, EstimateGrowsWithWhatIsHeldWhole) {
+  RenderFootprint f;
+  f.src_format = ImageFormat::kJpeg;
+  f.src_w = f.src_h = 4000;
+  f.out_format = ImageFormat::kJpeg;
+  f.out_w = f.out_h = 400;
+  f.decode_scale = 0.125;
+  const int64_t streamed = EstimateRenderMemory(f);
+  RenderFootprint progressive = f;
+  progressive.progressive = true;
+  EXPECT_GT(EstimateRenderMemory(progressive), streamed + 90'000'000);  // 4000²×3×2
+  RenderFootprint rotated = f;
+  rotated.whole_decode = true;
+  EXPECT_GT(EstimateRenderMemory(rotated), streamed);
+  RenderFootprint avif = f;
+  avif.out_format = ImageFormat::kAvif;
+  avif.out_w = avif.out_h = 8192;
+  EXPECT_GT(EstimateRenderMemory(avif), int64_t{1} << 30);
+  RenderFootprint huge = f;
+  huge.src_w = huge.src_h = INT32_MAX;
+  huge.progressive = true;
+  EXPECT_GT(EstimateRenderMemory(huge), int64_t{1} << 40);  // saturates, never wraps negative
+}
+
+TEST(HostileMemory, TotalBudgetSmallerThanOneRenderRefusesIt) {
+  PipelineLimits limits;
+  limits.memory_budget = std::make_shared<common::MemoryBudget>(8 << 20);
+  EXPECT_EQ(CodeOf(Process(Png(Solid(64, 64, kRed)), ToPng(32), limits)), ErrorCode::kTooLarge);
+  limits.memory_budget = std::make_shared<common::MemoryBudget>(256 << 20);
+  EXPECT_TRUE(Process(Png(Solid(64, 64, kRed)), ToPng(32), limits).has_value());
+  EXPECT_EQ(limits.memory_budget->in_use(), 0);  // released with the render
+  EXPECT_GT(limits.memory_budget->peak(), 0);
+}
+
+TEST(HostileMemory, RenderWaitsForTheBudgetWithinItsDeadline) {
+  PipelineLimits limits;
+  limits.timeout = std::chrono::milliseconds(200);
+  limits.memory_budget = std::make_shared<common::MemoryBudget>(64 << 20);
+  // Someone else holds nearly all of it for longer than the render's timeout.
+  auto held = limits.memory_budget->Reserve(60 << 20, std::chrono::steady_clock::now());
+  ASSERT_TRUE(held.has_value());
+  EXPECT_EQ(CodeOf(Process(Png(Solid(64, 64, kRed)), ToPng(32), limits)), ErrorCode::kOverloaded);
+  EXPECT_EQ(limits.memory_budget->waited(), 1u);
+}
+
+// --- 2. Encoders that cannot be stopped: output pixels capped per format ---
+
+TEST(HostileDeadline, UnstoppableEncodeDoesNotStartWithoutTimeForIt) {
+  // 1024² AVIF: about 1.3 s of encoding libvips cannot interrupt, 2.1 s at the worst rate. With
+  // 300 ms of timeout it would have answered after the encode; now it does not start.
+  TransformSpec spec;
+  spec.width = 1024;
+  spec.height = 1024;
+  spec.enlarge = true;
+  spec.resizing_type = ResizingType::kForce;
+  spec.format = ImageFormat::kAvif;
+  PipelineLimits limits;
+  limits.timeout = std::chrono::milliseconds(300);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(CodeOf(Process(Jpeg(Noise(64, 64)), spec, limits)), ErrorCode::kDeadlineExceeded);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, limits.timeout + std::chrono::seconds(1));
+  // With the time, the same render is made.
+  limits.timeout = std::chrono::seconds(30);
+  spec.width = spec.height = 256;
+  EXPECT_TRUE(Process(Jpeg(Noise(64, 64)), spec, limits).has_value());
+}
+
+TEST(HostileDeadline, OutputPixelsAreCappedPerFormat) {
+  TransformSpec spec;
+  spec.width = 2048;
+  spec.height = 2048;
+  spec.enlarge = true;
+  spec.resizing_type = ResizingType::kForce;
+  spec.format = ImageFormat::kWebp;
+  PipelineLimits limits;
+  limits.max_result_pixels[ImageFormat::kWebp] = 1 << 20;
+  const auto refused = Process(Png(Solid(1, 1, kRed)), spec, limits);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(refused.error().message.find("webp"), std::string::npos) << refused.error().message;
+  // A format negotiated from Accept gives way to one written line by line.
+  spec.auto_format = true;
+  const auto negotiated = Process(Jpeg(Solid(8, 8, kRed)), spec, limits);
+  ASSERT_TRUE(negotiated.has_value()) << negotiated.error().message;
+  EXPECT_EQ(negotiated->format, ImageFormat::kJpeg);
+  EXPECT_EQ(negotiated->width, 2048);
+  // The cap is the format's: the same size as PNG is written line by line and is not capped.
+  spec.auto_format = false;
+  spec.format = ImageFormat::kPng;
+  EXPECT_TRUE(Process(Png(Solid(1, 1, kRed)), spec, limits).has_value());
 }
 
 }  // namespace

@@ -1,0 +1,171 @@
+// Fuzz target: the HTTP request path, from the first byte on the socket to the reply — libevent's
+// parser, the server's own checks (request target form, duplicate Content-Length and
+// Transfer-Encoding, header deadline), the router and every endpoint behind it (images through a
+// local source and the CPU pool, /info, /v1/purge, the admin endpoints).
+//
+// The server is composed once per process as `imgorigin serve` composes it (unsigned mode, an
+// API key, a local root with one PNG, the in-process cache only) and listens on a loopback port.
+// Each input is one connection: its bytes are written whole, the write side is shut, and the
+// reply is read until the server closes. Invariants: the server answers within the header
+// deadline plus the processing timeout (a hang aborts), whatever it sends starts as an HTTP/1.x
+// status line, it never answers 500, and it keeps serving (the next input connects).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <spdlog/spdlog.h>
+#include <vips/vips8>
+
+#include "cache/memory_tier.h"
+#include "common/fd.h"
+#include "common/thread_pool.h"
+#include "origin/cache_tiers.h"
+#include "origin/config.h"
+#include "origin/router.h"
+#include "origin/server.h"
+#include "signing/signer.h"
+#include "sources/local_source.h"
+#include "sources/source.h"
+#include "sources/source_cache.h"
+#include "tests/fuzz/fuzz_common.h"
+#include "transforms/pipeline.h"
+
+namespace {
+
+using namespace imgorigin;
+
+constexpr auto kHeaderTimeout = std::chrono::milliseconds(300);
+constexpr auto kProcessingTimeout = std::chrono::milliseconds(2000);
+
+// Everything `imgorigin serve` builds, alive for the whole process.
+struct Origin {
+  std::string root;
+  origin::Config config;
+  sources::SourceRouter router;
+  std::optional<sources::LocalSource> local;
+  std::unique_ptr<common::ThreadPool> io;
+  std::unique_ptr<sources::SourceCache> source_cache;
+  std::unique_ptr<signing::Signer> signer;
+  std::unique_ptr<cache::MemoryTier> memory;
+  std::unique_ptr<cache::TieredCache> tiers;
+  std::unique_ptr<common::ThreadPool> cpu;
+  std::unique_ptr<origin::Router> handler;
+  std::unique_ptr<origin::Server> server;
+  uint16_t port = 0;
+};
+
+Origin& Start() {
+  static Origin* const origin = [] {
+    spdlog::set_level(spdlog::level::off);
+    transforms::InitVips("fuzz_http");
+    auto* o = new Origin;
+    char dir[] = "/tmp/imgorigin-fuzz-http-XXXXXX";
+    FUZZ_CHECK(mkdtemp(dir) != nullptr, "mkdtemp failed");
+    o->root = dir;
+    vips::VImage::black(64, 48, vips::VImage::option()->set("bands", 3))
+        .linear(1, 120)
+        .cast(VIPS_FORMAT_UCHAR)
+        .pngsave((o->root + "/a.png").c_str());
+    auto env = [&](std::string_view name) -> std::optional<std::string> {
+      if (name == "IMGORIGIN_ALLOW_UNSIGNED") return "true";
+      if (name == "IMGORIGIN_LOCAL_ROOT") return o->root;
+      if (name == "IMGORIGIN_API_KEY") return "fuzz-key";
+      if (name == "IMGORIGIN_BIND") return "127.0.0.1:0";
+      if (name == "IMGORIGIN_LOOPS") return "1";
+      if (name == "IMGORIGIN_WORKERS") return "2";
+      if (name == "IMGORIGIN_HEADER_TIMEOUT_MS") return std::to_string(kHeaderTimeout.count());
+      if (name == "IMGORIGIN_PROCESSING_TIMEOUT_MS") {
+        return std::to_string(kProcessingTimeout.count());
+      }
+      if (name == "IMGORIGIN_RENDER_MEMORY_BUDGET") return "1GiB";
+      return std::nullopt;
+    };
+    auto config = origin::LoadConfig("", env);
+    FUZZ_CHECK(config.has_value(), "config: %s", config.error().message.c_str());
+    o->config = *std::move(config);
+
+    auto local = sources::LocalSource::Open(o->root, o->config.max_src_bytes);
+    FUZZ_CHECK(local.has_value(), "local source: %s", local.error().message.c_str());
+    o->local.emplace(*std::move(local));
+    o->router.Add("local", &*o->local);
+    o->io = std::make_unique<common::ThreadPool>(common::ThreadPool::Config{.threads = 2});
+    auto source_cache = sources::SourceCache::Open(o->config.source_cache, o->router, *o->io,
+                                                   o->config.fetch.stream_to_file_bytes,
+                                                   o->config.max_src_bytes);
+    FUZZ_CHECK(source_cache.has_value(), "source cache: %s",
+               source_cache.error().message.c_str());
+    o->source_cache = *std::move(source_cache);
+    o->signer = std::make_unique<signing::Signer>(o->config.signing);
+    o->memory = std::make_unique<cache::MemoryTier>(o->config.memory);
+    auto tiers = origin::OpenTieredCache(o->config, *o->memory);
+    FUZZ_CHECK(tiers.has_value(), "tiers: %s", tiers.error().message.c_str());
+    o->tiers = *std::move(tiers);
+    o->cpu = std::make_unique<common::ThreadPool>(
+        common::ThreadPool::Config{.threads = 2, .queue_capacity = 16});
+    o->handler = std::make_unique<origin::Router>(o->config, *o->signer, *o->memory, *o->cpu,
+                                                  *o->io, *o->source_cache, *o->tiers,
+                                                  /*ingest=*/nullptr, /*url_source=*/nullptr);
+    o->server = std::make_unique<origin::Server>(
+        origin::Server::Options{.port = 0,
+                                .client_timeout = std::chrono::seconds(2),
+                                .header_timeout = kHeaderTimeout,
+                                .max_connections = 64},
+        [o](const origin::ExchangePtr& exchange) { o->handler->Handle(exchange); });
+    auto port = o->server->Start();
+    FUZZ_CHECK(port.has_value(), "server: %s", port.error().message.c_str());
+    o->port = *port;
+    return o;
+  }();
+  return *origin;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  Origin& origin = Start();
+  common::UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  FUZZ_CHECK(fd.valid(), "socket failed");
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(origin.port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  FUZZ_CHECK(connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0,
+             "the server stopped accepting connections");
+  // A reply may come (and the server close) before every byte is written: that is fine.
+  (void)common::WriteAll(fd.get(), std::string_view(reinterpret_cast<const char*>(data), size));
+  shutdown(fd.get(), SHUT_WR);
+
+  std::string reply;
+  const auto deadline = std::chrono::steady_clock::now() + kHeaderTimeout + kProcessingTimeout +
+                        std::chrono::seconds(3);
+  char buffer[16384];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd p{fd.get(), POLLIN, 0};
+    const int ready = poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 0)));
+    FUZZ_CHECK(ready > 0, "no reply and no close within the deadlines (%zu input bytes)", size);
+    const ssize_t n = read(fd.get(), buffer, sizeof(buffer));
+    if (n <= 0) break;  // closed (or reset after an error reply)
+    if (reply.size() < 64) reply.append(buffer, static_cast<size_t>(n));
+  }
+  if (!reply.empty()) {
+    FUZZ_CHECK(reply.starts_with("HTTP/1.1 ") || reply.starts_with("HTTP/1.0 "),
+               "not a status line: %.40s", reply.c_str());
+    FUZZ_CHECK(!reply.starts_with("HTTP/1.1 500") && !reply.starts_with("HTTP/1.0 500"),
+               "500 for a request");
+  }
+  return 0;
+}

@@ -1,0 +1,134 @@
+#include "transforms/render_cost.h"
+
+#include <algorithm>
+#include <string>
+
+namespace imgorigin::transforms {
+namespace {
+
+// libvips' region buffers, tile caches and thread state for one pipeline.
+constexpr int64_t kPipelineAllowance = 16 << 20;
+
+// Bytes per output pixel an encoder that takes the whole image holds while it runs (its input
+// copy, colour conversion and its own working planes), per frame.
+int64_t EncoderBytesPerPixel(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::kAvif:
+    case ImageFormat::kHeic:
+      return 16;
+    case ImageFormat::kJxl:
+      return 24;
+    case ImageFormat::kWebp:
+      return 10;
+    case ImageFormat::kGif:
+      return 8;
+    default:
+      return 0;  // JPEG, PNG and TIFF are written line by line
+  }
+}
+
+// What the loader holds besides the pixels it hands over, in bytes per source pixel.
+double LoaderBytesPerPixel(const RenderFootprint& f) {
+  const double sample = f.bands * f.sample_bytes;
+  switch (f.src_format) {
+    case ImageFormat::kJpeg:
+      // libjpeg keeps 16-bit coefficients for every component of the full-size image.
+      return f.progressive ? f.bands * 2.0 : 0;
+    case ImageFormat::kPng:
+      return f.progressive ? sample : 0;
+    case ImageFormat::kGif:
+      return 4 * 2;  // RGBA canvas and the previous frame, for disposal
+    case ImageFormat::kWebp:
+      return 4 * 2 * f.decode_scale * f.decode_scale;  // frame and animation canvas
+    case ImageFormat::kAvif:
+    case ImageFormat::kHeic:
+      return sample * 1.5;  // the decoded planes and their RGB conversion
+    case ImageFormat::kJxl:
+      return sample * 2;
+    case ImageFormat::kSvg:
+      return 4 * f.decode_scale * f.decode_scale;  // cairo's surface, at the rendered size
+    default:
+      return 0;  // TIFF and the rest read strips or tiles
+  }
+}
+
+bool HeaderFlag(const vips::VImage& header, const char* name) {
+  return header.get_typeof(name) != 0 && header.get_int(name) != 0;
+}
+
+std::string Mebibytes(int64_t bytes) { return std::to_string((bytes + (1 << 19)) >> 20) + " MiB"; }
+
+// Output megapixels per second, the slowest seen in bench_encode (2 cores shared with builds,
+// synthetic photos with grain, the pipeline's encoder settings) with a margin: AVIF 0.6–0.8, GIF
+// 0.3–0.8 (libimagequant), WebP 6–7 on libvips 8.17; JPEG XL 6–18 on Debian's 8.14 (the npm
+// build has no JPEG XL).
+double SlowestMegapixelsPerSecond(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::kAvif:
+      return 0.5;
+    case ImageFormat::kGif:
+      return 0.25;
+    case ImageFormat::kWebp:
+      return 4;
+    case ImageFormat::kJxl:
+      return 3;
+    default:
+      return 0;
+  }
+}
+
+}  // namespace
+
+double WorstEncodeSeconds(ImageFormat format, int64_t pixels) {
+  const double rate = SlowestMegapixelsPerSecond(format);
+  return rate > 0 ? static_cast<double>(pixels) / 1e6 / rate : 0;
+}
+
+RenderFootprint SourceFootprint(ImageFormat format, const vips::VImage& header,
+                                int64_t in_memory) {
+  RenderFootprint f;
+  f.src_format = format;
+  f.src_w = header.width();
+  f.src_h = header.height();
+  f.bands = header.bands();
+  f.sample_bytes = static_cast<int>(vips_format_sizeof(header.format()));
+  f.progressive = HeaderFlag(header, "jpeg-multiscan") || HeaderFlag(header, "interlaced");
+  f.source_bytes = in_memory;
+  return f;
+}
+
+common::Result<common::MemoryBudget::Reservation> AdmitRender(
+    const RenderFootprint& footprint, const PipelineLimits& limits,
+    std::chrono::steady_clock::time_point deadline) {
+  const int64_t bytes = EstimateRenderMemory(footprint);
+  if (bytes > limits.max_render_memory) {
+    return common::Fail(common::ErrorCode::kTooLarge,
+                        "this image would need about " + Mebibytes(bytes) +
+                            " of memory to process, over the limit of " +
+                            Mebibytes(limits.max_render_memory));
+  }
+  if (!limits.memory_budget) return common::MemoryBudget::Reservation();
+  return limits.memory_budget->Reserve(bytes, deadline);
+}
+
+bool EncodesWholeImage(ImageFormat format) { return EncoderBytesPerPixel(format) > 0; }
+
+int64_t EstimateRenderMemory(const RenderFootprint& f) {
+  const double src_px = static_cast<double>(f.src_w) * static_cast<double>(f.src_h);
+  const double scale = std::clamp(f.decode_scale, 0.0, 1.0);
+  const double decoded_px = std::max(1.0, src_px * scale * scale) * std::max(1, f.frames);
+  const double out_px = static_cast<double>(f.out_w) * static_cast<double>(f.out_h) *
+                        std::max(1, f.out_frames);
+  double bytes = kPipelineAllowance + static_cast<double>(f.source_bytes);
+  bytes += LoaderBytesPerPixel(f) * src_px;
+  // Held whole: the decoded frames, at the loader's depth (a trim keeps a copy of its result).
+  if (f.whole_decode) bytes += 2 * decoded_px * f.bands * f.sample_bytes;
+  bytes += out_px * static_cast<double>(EncoderBytesPerPixel(f.out_format));
+  if (f.fit_bytes) bytes += out_px * 4;
+  // The encoded result, twice (libvips' buffer, then the reply), each at most half the raw size
+  // for the photos and drawings that reach this size.
+  bytes += out_px * 4;
+  return static_cast<int64_t>(std::min(bytes, 9.0e18));
+}
+
+}  // namespace imgorigin::transforms
