@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include "ingest/record.h"
 
@@ -141,22 +142,7 @@ Result<void> S3OriginalsStore::Config::Validate() const {
   if (!prefix.empty() && !prefix.ends_with("/")) {
     return Fail(ErrorCode::kInvalidArgument, "the originals prefix must end with \"/\"");
   }
-  if (!sse.empty() && sse != "AES256" && sse != "aws:kms") {
-    return Fail(ErrorCode::kInvalidArgument, "server-side encryption is AES256 or aws:kms");
-  }
-  if (!sse_kms_key_id.empty() && sse != "aws:kms") {
-    return Fail(ErrorCode::kInvalidArgument, "a KMS key id needs aws:kms encryption");
-  }
-  const auto printable = [](std::string_view text) {
-    for (unsigned char c : text) {
-      if (c < 0x21 || c > 0x7e) return false;
-    }
-    return true;
-  };
-  if (!printable(sse_kms_key_id)) {
-    return Fail(ErrorCode::kInvalidArgument, "the KMS key id must be printable ASCII");
-  }
-  return {};
+  return encryption().Validate();
 }
 
 Result<S3OriginalsStore::Config> S3OriginalsStore::ParseLocation(std::string_view url) {
@@ -182,44 +168,27 @@ std::string S3OriginalsStore::SourceUrl(std::string_view id) const {
   return "s3://" + config_.bucket + "/" + config_.prefix + std::string(id);
 }
 
-storage::HttpRequest S3OriginalsStore::Request(std::string method, std::string_view id) const {
-  storage::HttpRequest request =
-      fetch_.Request(s3_->ObjectUrl({config_.bucket, config_.prefix + std::string(id), ""}),
-                     std::numeric_limits<int64_t>::max(), "the originals bucket");
-  request.method = std::move(method);
-  return request;
-}
-
 Result<void> S3OriginalsStore::Put(std::string_view id, const std::string& path,
                                    std::string_view content_type) {
   if (auto valid = CheckId(id); !valid) return valid;
-  const common::MappedFile file(path);
-  if (!file.ok()) return IoError("read the upload");
-  storage::HttpRequest request = Request("PUT", id);
-  request.body = file.bytes();
-  request.headers.push_back("Content-Type: " + std::string(content_type));
-  if (!config_.sse.empty()) {
-    request.headers.push_back("x-amz-server-side-encryption: " + config_.sse);
-  }
-  if (!config_.sse_kms_key_id.empty()) {
-    request.headers.push_back("x-amz-server-side-encryption-aws-kms-key-id: " +
-                              config_.sse_kms_key_id);
-  }
-  auto response = s3_->Perform(std::move(request), fetch_.Retry());
-  if (!response) {
+  storage::S3Client::PutOptions options;
+  options.content_type = std::string(content_type);
+  options.encryption = config_.encryption();
+  options.timeout = fetch_.timeout;
+  options.retry = fetch_.Retry();
+  auto put = s3_->UploadFile(Object(id), path, options);
+  if (!put) {
     return Fail(ErrorCode::kUnavailable,
-                "the originals bucket could not be written: " + response.error().message);
-  }
-  if (!IsOk(response->status)) {
-    return Fail(ErrorCode::kUnavailable, "the originals bucket refused the write (" +
-                                             storage::S3StatusDetail(*response) + ")");
+                "the originals bucket could not be written: " + put.error().message);
   }
   return {};
 }
 
 Result<std::string> S3OriginalsStore::Get(std::string_view id) {
   if (auto valid = CheckId(id); !valid) return std::unexpected(valid.error());
-  auto response = s3_->Perform(Request("GET", id), fetch_.Retry());
+  storage::HttpRequest request = fetch_.Request(
+      s3_->ObjectUrl(Object(id)), std::numeric_limits<int64_t>::max(), "the originals bucket");
+  auto response = s3_->Perform(std::move(request), fetch_.Retry());
   if (!response) return std::unexpected(response.error());
   if (response->status == 404) return Fail(ErrorCode::kNotFound, "no such original");
   if (!IsOk(response->status)) {
@@ -236,26 +205,18 @@ Result<std::string> S3OriginalsStore::Get(std::string_view id) {
 
 Result<bool> S3OriginalsStore::Exists(std::string_view id) {
   if (auto valid = CheckId(id); !valid) return std::unexpected(valid.error());
-  auto response = s3_->Perform(Request("HEAD", id), fetch_.Retry());
-  if (!response) return std::unexpected(response.error());
-  if (response->status == 404) return false;
-  if (!IsOk(response->status)) {
-    return Fail(ErrorCode::kUnavailable, "the originals bucket refused a look-up (" +
-                                             storage::S3StatusDetail(*response) + ")");
-  }
-  return true;
+  auto info = s3_->HeadObject(Object(id), fetch_.Retry());
+  if (info) return true;
+  if (info.error().code == ErrorCode::kNotFound) return false;
+  return Fail(ErrorCode::kUnavailable,
+              "the originals bucket could not be read: " + info.error().message);
 }
 
 Result<void> S3OriginalsStore::Delete(std::string_view id) {
   if (auto valid = CheckId(id); !valid) return valid;
-  auto response = s3_->Perform(Request("DELETE", id), fetch_.Retry());
-  if (!response) {
+  if (auto deleted = s3_->DeleteObject(Object(id), fetch_.Retry()); !deleted) {
     return Fail(ErrorCode::kUnavailable,
-                "the originals bucket could not be reached: " + response.error().message);
-  }
-  if (!IsOk(response->status) && response->status != 404) {
-    return Fail(ErrorCode::kUnavailable, "the originals bucket refused a delete (" +
-                                             storage::S3StatusDetail(*response) + ")");
+                "the originals bucket could not delete an original: " + deleted.error().message);
   }
   return {};
 }

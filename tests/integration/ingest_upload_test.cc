@@ -586,7 +586,9 @@ TEST_F(UploadTest, S3OriginalsWithServerSideEncryption) {
       {"IMGORIGIN_S3_ENDPOINT", "http://127.0.0.1:" + std::to_string(stub.port("s3"))},
       {"IMGORIGIN_S3_PATH_STYLE", "true"},
       {"IMGORIGIN_ORIGINALS", "s3://originals/uploads/"},
-      {"IMGORIGIN_ORIGINALS_SSE", "AES256"},
+      // Both SSE-KMS headers are signed (the stand-in refuses a signature without them).
+      {"IMGORIGIN_ORIGINALS_SSE", "aws:kms"},
+      {"IMGORIGIN_ORIGINALS_SSE_KMS_KEY_ID", "alias/imgorigin-test"},
       {"AWS_REGION", "us-east-1"},
       {"AWS_ACCESS_KEY_ID", "AKIDIMGORIGINTEST"},
       {"AWS_SECRET_ACCESS_KEY", "imgorigin-test-secret"},
