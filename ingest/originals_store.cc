@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include "ingest/record.h"
 
@@ -141,8 +142,7 @@ Result<void> S3OriginalsStore::Config::Validate() const {
   if (!prefix.empty() && !prefix.ends_with("/")) {
     return Fail(ErrorCode::kInvalidArgument, "the originals prefix must end with \"/\"");
   }
-  if (auto valid = encryption.Validate(); !valid) return valid;
-  return {};
+  return encryption().Validate();
 }
 
 Result<S3OriginalsStore::Config> S3OriginalsStore::ParseLocation(std::string_view url) {
@@ -168,19 +168,16 @@ std::string S3OriginalsStore::SourceUrl(std::string_view id) const {
   return "s3://" + config_.bucket + "/" + config_.prefix + std::string(id);
 }
 
-storage::S3Client::Object S3OriginalsStore::ObjectOf(std::string_view id) const {
-  return {config_.bucket, config_.prefix + std::string(id), ""};
-}
-
-// Large originals go up as multipart uploads (aborted on failure), with the encryption asked for.
 Result<void> S3OriginalsStore::Put(std::string_view id, const std::string& path,
                                    std::string_view content_type) {
   if (auto valid = CheckId(id); !valid) return valid;
   storage::S3Client::PutOptions options;
-  options.content_type = content_type;
-  options.encryption = config_.encryption;
+  options.content_type = std::string(content_type);
+  options.encryption = config_.encryption();
+  options.timeout = fetch_.timeout;
   options.retry = fetch_.Retry();
-  if (auto put = s3_->UploadFile(ObjectOf(id), path, options); !put) {
+  auto put = s3_->UploadFile(Object(id), path, options);
+  if (!put) {
     return Fail(ErrorCode::kUnavailable,
                 "the originals bucket could not be written: " + put.error().message);
   }
@@ -190,7 +187,7 @@ Result<void> S3OriginalsStore::Put(std::string_view id, const std::string& path,
 Result<std::string> S3OriginalsStore::Get(std::string_view id) {
   if (auto valid = CheckId(id); !valid) return std::unexpected(valid.error());
   storage::HttpRequest request = fetch_.Request(
-      s3_->ObjectUrl(ObjectOf(id)), std::numeric_limits<int64_t>::max(), "the originals bucket");
+      s3_->ObjectUrl(Object(id)), std::numeric_limits<int64_t>::max(), "the originals bucket");
   auto response = s3_->Perform(std::move(request), fetch_.Retry());
   if (!response) return std::unexpected(response.error());
   if (response->status == 404) return Fail(ErrorCode::kNotFound, "no such original");
@@ -208,18 +205,18 @@ Result<std::string> S3OriginalsStore::Get(std::string_view id) {
 
 Result<bool> S3OriginalsStore::Exists(std::string_view id) {
   if (auto valid = CheckId(id); !valid) return std::unexpected(valid.error());
-  auto head = s3_->HeadObject(ObjectOf(id), fetch_.Retry());
-  if (head) return true;
-  if (head.error().code == ErrorCode::kNotFound) return false;
+  auto info = s3_->HeadObject(Object(id), fetch_.Retry());
+  if (info) return true;
+  if (info.error().code == ErrorCode::kNotFound) return false;
   return Fail(ErrorCode::kUnavailable,
-              "the originals bucket could not be read: " + head.error().message);
+              "the originals bucket could not be read: " + info.error().message);
 }
 
 Result<void> S3OriginalsStore::Delete(std::string_view id) {
   if (auto valid = CheckId(id); !valid) return valid;
-  if (auto deleted = s3_->DeleteObject(ObjectOf(id), fetch_.Retry()); !deleted) {
+  if (auto deleted = s3_->DeleteObject(Object(id), fetch_.Retry()); !deleted) {
     return Fail(ErrorCode::kUnavailable,
-                "the originals bucket could not be written: " + deleted.error().message);
+                "the originals bucket could not delete an original: " + deleted.error().message);
   }
   return {};
 }

@@ -65,17 +65,19 @@ class LocalOriginalsStore final : public OriginalsStore {
   const common::UniqueFd dir_;
 };
 
-// Originals as objects `<prefix><id>` in one bucket, each written by a single signed PUT whose
-// body is the file mapped into memory (the page cache holds it, not the heap), optionally
-// encrypted at rest by S3 (SSE-S3 "AES256", or SSE-KMS "aws:kms" with an optional key id).
+// Originals as objects `<prefix><id>` in one bucket, written by S3Client::UploadFile(): one PUT,
+// or a multipart upload in bounded parts for large files (aborted on failure, so no parts are
+// left behind), optionally encrypted at rest by S3 (SSE-S3 "AES256", or SSE-KMS "aws:kms" with
+// an optional key id). S3 failures are kUnavailable: the upload can be retried later.
 class S3OriginalsStore final : public OriginalsStore {
  public:
   struct Config {
     std::string bucket;
     std::string prefix;          // "" or ending in "/", e.g. "originals/"
-    // AES256 or aws:kms (+ key id); none = the bucket's default.
-    storage::ServerSideEncryption encryption;
+    std::string sse;             // "", "AES256" or "aws:kms"
+    std::string sse_kms_key_id;  // with aws:kms only; "" = the account's aws/s3 key
     common::Result<void> Validate() const;
+    storage::ServerSideEncryption encryption() const { return {sse, sse_kms_key_id}; }
   };
 
   // "s3://bucket/prefix/" → bucket and prefix (a prefix gets its trailing "/").
@@ -92,7 +94,9 @@ class S3OriginalsStore final : public OriginalsStore {
   common::Result<void> Delete(std::string_view id) override;
 
  private:
-  storage::S3Client::Object ObjectOf(std::string_view id) const;
+  storage::S3Client::Object Object(std::string_view id) const {
+    return {config_.bucket, config_.prefix + std::string(id), ""};
+  }
 
   const Config config_;
   const std::unique_ptr<storage::S3Client> s3_;

@@ -762,7 +762,8 @@ Result<void> Config::Validate() const {
         return Invalid("ingest.originals",
                        "\"local\" or s3://bucket/prefix/: " + location.error().message);
       }
-      location->encryption = {ingest.sse, ingest.sse_kms_key_id};
+      location->sse = ingest.sse;
+      location->sse_kms_key_id = ingest.sse_kms_key_id;
       if (auto r = location->Validate(); !r) return Invalid("ingest.sse", r.error().message);
       if (!s3.enabled) {
         return Invalid("ingest.originals",

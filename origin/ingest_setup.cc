@@ -35,7 +35,8 @@ Result<std::unique_ptr<ingest::OriginalsStore>> OpenOriginals(const Config& conf
     auto location = ingest::S3OriginalsStore::ParseLocation(ingest.originals);
     if (!location)
       return Fail(ErrorCode::kInternal, "ingest.originals: " + location.error().message);
-    location->encryption = {ingest.sse, ingest.sse_kms_key_id};
+    location->sse = ingest.sse;
+    location->sse_kms_key_id = ingest.sse_kms_key_id;
     auto s3 = storage::S3Client::Create({.region = config.s3.region,
                                          .endpoint = config.s3.endpoint,
                                          .path_style = config.s3.path_style},

@@ -452,8 +452,8 @@ TEST_F(UploadTest, ChunkedBodyGrowingPastTheLimitIsRefused) {
 // Upload bodies have their own deadline instead of the header deadline: a body that trickles in
 // for longer than the header timeout is taken, one slower than the upload timeout is cut off.
 TEST_F(UploadTest, UploadBodiesHaveTheirOwnDeadline) {
-  auto origin = Start({{"IMGORIGIN_HEADER_TIMEOUT_MS", "300"},
-                       {"IMGORIGIN_UPLOAD_TIMEOUT_MS", "1500"}});
+  auto origin =
+      Start({{"IMGORIGIN_HEADER_TIMEOUT_MS", "300"}, {"IMGORIGIN_UPLOAD_TIMEOUT_MS", "1500"}});
   const std::string image = Jpeg();
   const std::string head = "POST /v1/images HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer " +
                            std::string(kApiKey) +
@@ -586,7 +586,9 @@ TEST_F(UploadTest, S3OriginalsWithServerSideEncryption) {
       {"IMGORIGIN_S3_ENDPOINT", "http://127.0.0.1:" + std::to_string(stub.port("s3"))},
       {"IMGORIGIN_S3_PATH_STYLE", "true"},
       {"IMGORIGIN_ORIGINALS", "s3://originals/uploads/"},
-      {"IMGORIGIN_ORIGINALS_SSE", "AES256"},
+      // Both SSE-KMS headers are signed (the stand-in refuses a signature without them).
+      {"IMGORIGIN_ORIGINALS_SSE", "aws:kms"},
+      {"IMGORIGIN_ORIGINALS_SSE_KMS_KEY_ID", "alias/imgorigin-test"},
       {"AWS_REGION", "us-east-1"},
       {"AWS_ACCESS_KEY_ID", "AKIDIMGORIGINTEST"},
       {"AWS_SECRET_ACCESS_KEY", "imgorigin-test-secret"},

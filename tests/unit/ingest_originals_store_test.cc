@@ -81,13 +81,13 @@ TEST(S3OriginalsStore, ParsesItsLocationAndEncryption) {
   EXPECT_FALSE(S3OriginalsStore::ParseLocation("s3://Bad_Bucket!/x/"));
   EXPECT_FALSE(S3OriginalsStore::ParseLocation("s3://media-bucket//x/"));
   S3OriginalsStore::Config kms = *config;
-  kms.encryption.algorithm = "aws:kms";
-  kms.encryption.kms_key_id = "arn:aws:kms:eu-west-1:111122223333:key/abcd";
+  kms.sse = "aws:kms";
+  kms.sse_kms_key_id = "arn:aws:kms:eu-west-1:111122223333:key/abcd";
   EXPECT_TRUE(kms.Validate());
-  kms.encryption.algorithm = "AES256";
+  kms.sse = "AES256";
   EXPECT_FALSE(kms.Validate()) << "a key id needs aws:kms";
-  kms.encryption.algorithm = "DES";
-  kms.encryption.kms_key_id = "";
+  kms.sse = "DES";
+  kms.sse_kms_key_id = "";
   EXPECT_FALSE(kms.Validate());
 }
 
