@@ -117,7 +117,8 @@ std::string HttpResponse::header(const std::string& name) const {
 }
 
 HttpResponse HttpRequest(uint16_t port, const std::string& target,
-                         const std::vector<std::string>& headers, const std::string& method) {
+                         const std::vector<std::string>& headers, const std::string& method,
+                         const std::string& body) {
   static std::once_flag init;
   std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   CurlPtr curl(curl_easy_init());
@@ -129,6 +130,10 @@ HttpResponse HttpRequest(uint16_t port, const std::string& target,
   curl_easy_setopt(curl.get(), CURLOPT_PATH_AS_IS, 1L);
   curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, method.c_str());
   if (method == "HEAD") curl_easy_setopt(curl.get(), CURLOPT_NOBODY, 1L);
+  if (method == "POST" || method == "PUT") {
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body.data());
+  }
   curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, list.get());
   curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, OnBody);
   curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &response.body);

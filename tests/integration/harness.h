@@ -35,9 +35,11 @@ struct HttpResponse {
   std::string header(const std::string& name) const;  // "" when absent
 };
 
+// `body` is sent with POST and PUT (libcurl adds Expect: 100-continue for large ones, as curl
+// users' requests do).
 HttpResponse HttpRequest(uint16_t port, const std::string& target,
                          const std::vector<std::string>& headers = {},
-                         const std::string& method = "GET");
+                         const std::string& method = "GET", const std::string& body = "");
 
 class OriginProcess {
  public:

@@ -106,52 +106,12 @@ std::string Base64(const std::string& bytes) {
   return out;
 }
 
-size_t OnBody(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-size_t OnHeader(char* data, size_t size, size_t n, void* out) {
-  std::string line(data, size * n);
-  auto* headers = static_cast<decltype(HttpResponse::headers)*>(out);
-  const size_t colon = line.find(':');
-  if (colon != std::string::npos) {
-    std::string value = line.substr(colon + 1);
-    while (!value.empty() && value.front() == ' ') value.erase(0, 1);
-    while (!value.empty() && (value.back() == '\r' || value.back() == '\n')) value.pop_back();
-    (*headers)[line.substr(0, colon)] = value;
-  }
-  return size * n;
-}
-
-// One request with a body through libcurl (which sends Expect: 100-continue for large bodies,
-// as curl users do).
+// One request with the API key (unless `auth` is false).
 HttpResponse Send(uint16_t port, const std::string& method, const std::string& target,
                   std::vector<std::string> headers, const std::string& body = "",
                   bool auth = true) {
-  CurlPtr curl(curl_easy_init());
   if (auth) headers.push_back(std::string("Authorization: Bearer ") + kApiKey);
-  SlistPtr list;
-  for (const auto& h : headers) list.reset(curl_slist_append(list.release(), h.c_str()));
-  HttpResponse response;
-  const std::string url = "http://127.0.0.1:" + std::to_string(port) + target;
-  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, method.c_str());
-  if (method == "POST") {
-    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body.data());
-  }
-  curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, list.get());
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, OnBody);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &response.body);
-  curl_easy_setopt(curl.get(), CURLOPT_HEADERFUNCTION, OnHeader);
-  curl_easy_setopt(curl.get(), CURLOPT_HEADERDATA, &response.headers);
-  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 60L);
-  curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
-  if (curl_easy_perform(curl.get()) == CURLE_OK) {
-    curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &response.status);
-  }
-  return response;
+  return HttpRequest(port, target, headers, method, body);
 }
 
 HttpResponse Upload(uint16_t port, const std::string& content_type, const std::string& body,
@@ -160,68 +120,66 @@ HttpResponse Upload(uint16_t port, const std::string& content_type, const std::s
   return Send(port, "POST", "/v1/images", std::move(headers), body);
 }
 
-// Writes `request` on a raw connection (without waiting for it to be read), then returns what
-// the server answers until it closes or 10 s pass: for bodies a client library would not send.
-std::string RawExchange(uint16_t port, const std::string& request) {
+// A loopback connection to `port`; -1 when it cannot be made.
+int Connect(uint16_t port) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(port);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// What the server answers on `fd` until it closes or 10 s pass; closes `fd`.
+std::string ReadUntilClosed(int fd) {
   std::string reply;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    size_t sent = 0;
-    while (sent < request.size()) {
-      pollfd p{fd, POLLOUT | POLLIN, 0};
-      if (poll(&p, 1, 2000) <= 0 || (p.revents & (POLLIN | POLLERR | POLLHUP))) break;
-      const ssize_t n = send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) break;
-      sent += static_cast<size_t>(n);
-    }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    char buffer[4096];
-    while (std::chrono::steady_clock::now() < deadline) {
-      pollfd p{fd, POLLIN, 0};
-      if (poll(&p, 1, 200) <= 0) continue;
-      const ssize_t n = read(fd, buffer, sizeof buffer);
-      if (n <= 0) break;
-      reply.append(buffer, static_cast<size_t>(n));
-    }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  char buffer[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 200) <= 0) continue;
+    const ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n <= 0) break;
+    reply.append(buffer, static_cast<size_t>(n));
   }
   close(fd);
   return reply;
 }
 
-// Sends `head`, then `body` in `pieces` parts `pause` apart, then reads the answer as
-// RawExchange() does.
+// Writes `request` on a raw connection (without waiting for it to be read; stopping once the
+// server answers), then returns the answer: for bodies a client library would not send.
+std::string RawExchange(uint16_t port, const std::string& request) {
+  const int fd = Connect(port);
+  if (fd < 0) return "";
+  size_t sent = 0;
+  while (sent < request.size()) {
+    pollfd p{fd, POLLOUT | POLLIN, 0};
+    if (poll(&p, 1, 2000) <= 0 || (p.revents & (POLLIN | POLLERR | POLLHUP))) break;
+    const ssize_t n = send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  return ReadUntilClosed(fd);
+}
+
+// Sends `head`, then `body` in `pieces` parts `pause` apart, then reads the answer.
 std::string SlowExchange(uint16_t port, const std::string& head, const std::string& body,
                          int pieces, std::chrono::milliseconds pause) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  std::string reply;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      send(fd, head.data(), head.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(head.size())) {
+  const int fd = Connect(port);
+  if (fd < 0) return "";
+  if (send(fd, head.data(), head.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(head.size())) {
     const size_t piece = (body.size() + pieces - 1) / pieces;
     for (size_t at = 0; at < body.size(); at += piece) {
       std::this_thread::sleep_for(pause);
       const size_t n = std::min(piece, body.size() - at);
       if (send(fd, body.data() + at, n, MSG_NOSIGNAL) != static_cast<ssize_t>(n)) break;
     }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    char buffer[4096];
-    while (std::chrono::steady_clock::now() < deadline) {
-      pollfd p{fd, POLLIN, 0};
-      if (poll(&p, 1, 200) <= 0) continue;
-      const ssize_t n = read(fd, buffer, sizeof buffer);
-      if (n <= 0) break;
-      reply.append(buffer, static_cast<size_t>(n));
-    }
   }
-  close(fd);
-  return reply;
+  return ReadUntilClosed(fd);
 }
 
 int StatusOf(const std::string& raw_reply) {
