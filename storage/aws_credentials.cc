@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <ctime>
 #include <fstream>
@@ -105,7 +106,10 @@ std::optional<SystemClock::time_point> ParseIso8601(std::string_view text) {
   } else if (rest != "Z" && !rest.empty()) {
     return std::nullopt;
   }
-  return SystemClock::from_time_t(timegm(&tm) - offset);
+  // system_clock counts nanoseconds in 64 bits, from 1677 to 2262: dates outside 1970–2200 are
+  // clamped (an expiration before 1970 has passed; one after 2200 outlives this process).
+  constexpr std::time_t kLatest = 7'258'118'400;  // 2200-01-01T00:00:00Z
+  return SystemClock::from_time_t(std::clamp<std::time_t>(timegm(&tm) - offset, 0, kLatest));
 }
 
 Result<AwsCredentials> ParseCredentialsJson(std::string_view json) {

@@ -129,6 +129,15 @@ TEST(Config, RenderMemoryLimitsAndBudget) {
   EXPECT_GE(defaults->pipeline.memory_budget->total(), int64_t{256} << 20);
 }
 
+TEST(Config, FileMustBeUtf8) {
+  // A literal string with invalid UTF-8 made Debian's toml11 read past its buffer (fuzz_config).
+  std::string path = WriteToml("[server]\nbind = '127.0.0.1:\xff\xff'\n");
+  auto config = LoadConfig(path, Env({{"IMGORIGIN_KEY", kKey}, {"IMGORIGIN_SALT", kSalt}}));
+  std::remove(path.c_str());
+  ASSERT_FALSE(config);
+  EXPECT_NE(config.error().message.find("UTF-8"), std::string::npos) << config.error().message;
+}
+
 TEST(Config, UnknownFileKeyIsAnError) {
   std::string path = WriteToml("[server]\nbnid = \"127.0.0.1:1\"\n");
   auto config = LoadConfig(path, Env({{"IMGORIGIN_KEY", kKey}, {"IMGORIGIN_SALT", kSalt}}));

@@ -97,6 +97,9 @@ TEST(AwsCredentials, JsonAndExpiry) {
   ASSERT_TRUE(c->expiration);
   EXPECT_EQ(std::chrono::system_clock::to_time_t(*c->expiration), 1893553445);
   EXPECT_EQ(ParseIso8601("2030-01-02T04:04:05.123+01:00"), c->expiration);
+  // Years system_clock cannot hold are clamped, not overflowed (found by fuzz_aws_responses).
+  EXPECT_EQ(ParseIso8601("7030-01-02T04:04:05Z"), std::chrono::system_clock::from_time_t(7'258'118'400));
+  EXPECT_EQ(ParseIso8601("1000-01-02T04:04:05Z"), std::chrono::system_clock::from_time_t(0));
   EXPECT_FALSE(ParseCredentialsJson("not json"));
   EXPECT_FALSE(ParseCredentialsJson(R"({"AccessKeyId":"A"})"));
 }
