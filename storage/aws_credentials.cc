@@ -63,7 +63,8 @@ std::optional<AwsCredentials> ParseCredentialsFile(std::string_view text,
   creds.provider = "profile";
   bool in_profile = false;
   while (!text.empty()) {
-    size_t eol = text.find('\n');
+    // A lone CR ends a line too: kept inside a value, it would reach a request header.
+    size_t eol = text.find_first_of("\r\n");
     std::string_view line = Trim(text.substr(0, eol));
     text.remove_prefix(eol == std::string_view::npos ? text.size() : eol + 1);
     if (line.empty() || line.front() == '#' || line.front() == ';') continue;

@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -52,7 +53,10 @@ std::vector<char*> CStrings(std::vector<std::string>& items) {
 
 std::vector<std::string> ChildEnv(const std::map<std::string, std::string>& env) {
   std::vector<std::string> out;
-  for (const char* name : {"PATH", "HOME", "TMPDIR"}) {
+  // The sanitizer settings say how the binary under test runs (halt on error, suppressions), not
+  // what it serves: a sanitizer build's server must run with the same ones as its tests.
+  for (const char* name : {"PATH", "HOME", "TMPDIR", "ASAN_OPTIONS", "UBSAN_OPTIONS",
+                           "LSAN_OPTIONS"}) {
     if (const char* v = getenv(name)) out.push_back(std::string(name) + "=" + v);
   }
   for (const auto& [k, v] : env) out.push_back(k + "=" + v);
@@ -168,7 +172,13 @@ OriginProcess::OriginProcess(const std::map<std::string, std::string>& env,
 }
 
 OriginProcess::~OriginProcess() {
-  Stop();
+  // A server that does not exit cleanly on SIGTERM failed, whatever the test saw before: a crash
+  // or hang while shutting down, or a sanitizer report (leaks are reported at exit).
+  const bool running = started() && !exited_;
+  const int status = Stop();
+  if (running) {
+    EXPECT_EQ(status, 0) << "imgorigin did not exit cleanly on SIGTERM (see its stderr)";
+  }
   if (stdout_fd_ >= 0) close(stdout_fd_);
 }
 

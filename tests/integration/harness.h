@@ -43,9 +43,10 @@ HttpResponse HttpRequest(uint16_t port, const std::string& target,
 
 class OriginProcess {
  public:
-  // Starts `imgorigin <args…>` with exactly `env` (plus PATH/HOME) and waits for its
-  // "listening on" line. If the process exits instead, started() is false and exit_status()
-  // and output() tell why.
+  // Starts `imgorigin <args…>` with exactly `env` (plus PATH, HOME, TMPDIR and the sanitizers'
+  // ASAN/UBSAN/LSAN_OPTIONS) and waits for its "listening on" line. If the process exits
+  // instead, started() is false and exit_status() and output() tell why. Destroying a started
+  // process stops it and fails the test unless it exits with status 0.
   OriginProcess(const std::map<std::string, std::string>& env,
                 const std::vector<std::string>& args = {"serve"});
   ~OriginProcess();
