@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <dlfcn.h>
+#include <event2/http_struct.h>  // the request version, which evhttp has no setter for
 #include <event2/keyvalq_struct.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -71,6 +72,14 @@ bool IsToken(std::string_view name) {
 // §5.1), and what one of them takes for a body the other takes for a request. So every message
 // whose length is not beyond doubt is refused.
 std::string Malformation(evhttp_request* req) {
+  // evhttp takes any "HTTP/0.x" or "HTTP/1.x" and answers in the version it was sent, so
+  // "HTTP/0.1" would get an "HTTP/0.1 400" status line (found by fuzz_http). The answer is
+  // HTTP/1.1, and so is every request served.
+  if (req->major != 1 || req->minor > 1) {
+    req->major = 1;
+    req->minor = 1;
+    return "bad request: HTTP/1.0 and HTTP/1.1 only";
+  }
   // RFC 9112 §3.2: origin servers are sent origin-form; absolute-form is for proxies.
   if (evhttp_request_get_uri(req)[0] != '/') {
     return "bad request: only origin-form request targets (\"/path\") are served";

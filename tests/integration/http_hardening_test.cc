@@ -249,6 +249,19 @@ TEST_F(HttpHardeningTest, OnlyOriginFormTargetsAreServed) {
   EXPECT_EQ(StatusOf(reply), 200) << reply;
 }
 
+// evhttp answers in the version it was asked in: "HTTP/0.1" got an "HTTP/0.1 400" status line.
+TEST_F(HttpHardeningTest, OnlyHttp1RequestsAreServedAndEveryAnswerIsHttp11) {
+  OriginProcess server(Env());
+  ASSERT_TRUE(server.started()) << server.output();
+  for (const char* version : {"HTTP/0.1", "HTTP/0.9", "HTTP/1.5", "HTTP/1.9"}) {
+    auto [reply, closed] = Exchange(server.port(), std::string("GET /health ") + version +
+                                                       "\r\nHost: t\r\n\r\n");
+    EXPECT_TRUE(reply.starts_with("HTTP/1.1 400 ")) << version << ":\n" << reply;
+  }
+  auto [reply, closed] = Exchange(server.port(), "GET /health HTTP/1.0\r\n\r\n");
+  EXPECT_TRUE(reply.starts_with("HTTP/1.0 200 ")) << reply;
+}
+
 // evhttp's client timeout restarts with every byte read; the header deadline does not.
 TEST_F(HttpHardeningTest, HeadersMustArriveWithinTheHeaderTimeout) {
   OriginProcess server(Env({{"IMGORIGIN_HEADER_TIMEOUT_MS", "1000"}}));
