@@ -7,8 +7,8 @@
 // API key, a local root with one PNG, the in-process cache only) and listens on a loopback port.
 // Each input is one connection: its bytes are written whole, the write side is shut, and the
 // reply is read until the server closes. Invariants: the server answers within the header
-// deadline plus the processing timeout (a hang aborts), whatever it sends starts as an HTTP/1.x
-// status line, it never answers 500, and it keeps serving (the next input connects).
+// deadline plus the processing timeout (a hang aborts), whatever it sends starts with a status
+// line, it never answers 500, and it keeps serving (the next input connects).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -162,10 +162,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (reply.size() < 64) reply.append(buffer, static_cast<size_t>(n));
   }
   if (!reply.empty()) {
-    FUZZ_CHECK(reply.starts_with("HTTP/1.1 ") || reply.starts_with("HTTP/1.0 "),
+    // "HTTP/x.y NNN ". Requests evhttp refuses before the server sees them (an unknown method:
+    // 501) are answered in the version they were sent in, which may be "HTTP/1.5": the version
+    // is not checked here, the server's own answers are (http_hardening_test).
+    FUZZ_CHECK(reply.size() >= 13 && reply.starts_with("HTTP/") && reply[6] == '.' &&
+                   reply[8] == ' ' && reply[12] == ' ',
                "not a status line: %.40s", reply.c_str());
-    FUZZ_CHECK(!reply.starts_with("HTTP/1.1 500") && !reply.starts_with("HTTP/1.0 500"),
-               "500 for a request");
+    FUZZ_CHECK(reply.substr(9, 3) != "500", "500 for a request");
   }
   return 0;
 }
