@@ -162,13 +162,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (reply.size() < 64) reply.append(buffer, static_cast<size_t>(n));
   }
   if (!reply.empty()) {
-    // "HTTP/x.y NNN ". Requests evhttp refuses before the server sees them (an unknown method:
-    // 501) are answered in the version they were sent in, which may be "HTTP/1.5": the version
-    // is not checked here, the server's own answers are (http_hardening_test).
-    FUZZ_CHECK(reply.size() >= 13 && reply.starts_with("HTTP/") && reply[6] == '.' &&
-                   reply[8] == ' ' && reply[12] == ' ',
-               "not a status line: %.40s", reply.c_str());
-    FUZZ_CHECK(reply.substr(9, 3) != "500", "500 for a request");
+    // Requests evhttp refuses before the server sees them (an unknown method: 501) are answered
+    // in whatever version evhttp parsed from them ("HTTP/1.5", even "HTTP/-1.1" from an
+    // overflowing number): only the server's own answers are held to HTTP/1.x, by
+    // http_hardening_test.
+    FUZZ_CHECK(reply.starts_with("HTTP/"), "not a status line: %.40s", reply.c_str());
+    FUZZ_CHECK(reply.find(" 500 ") == std::string::npos || reply.find(" 500 ") > reply.find('\n'),
+               "500 for a request");
   }
   return 0;
 }
