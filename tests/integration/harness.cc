@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -279,6 +280,74 @@ std::string TalkTo(uint16_t port, const std::string& request, const std::string&
 }
 
 }  // namespace
+
+RawConnection::RawConnection(uint16_t port)
+    : fd_(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  connected_ = connect(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+}
+
+bool RawConnection::Send(std::string_view bytes) {
+  return send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+         static_cast<ssize_t>(bytes.size());
+}
+
+bool RawConnection::SendUnlessAnswered(std::string_view bytes) {
+  while (!bytes.empty()) {
+    pollfd p{fd_.get(), POLLOUT | POLLIN, 0};
+    if (poll(&p, 1, 2000) <= 0 || (p.revents & (POLLIN | POLLERR | POLLHUP))) return false;
+    const ssize_t n = send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+const std::string& RawConnection::ReadUntil(std::string_view until,
+                                            std::chrono::milliseconds limit, int times) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!closed_ && Count(until) < times && std::chrono::steady_clock::now() < deadline) {
+    ReadFor(deadline);
+  }
+  return received_;
+}
+
+bool RawConnection::WaitClosed(std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!closed_ && std::chrono::steady_clock::now() < deadline) ReadFor(deadline);
+  return closed_;
+}
+
+void RawConnection::ResetOnClose() {
+  linger abort{1, 0};
+  setsockopt(fd_.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+}
+
+int RawConnection::Count(std::string_view needle) const {
+  int n = 0;
+  for (size_t at = received_.find(needle); at != std::string::npos;
+       at = received_.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+void RawConnection::ReadFor(std::chrono::steady_clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  pollfd p{fd_.get(), POLLIN, 0};
+  if (poll(&p, 1, static_cast<int>(std::max<int64_t>(0, left.count()))) <= 0) return;
+  char buf[4096];
+  const ssize_t n = recv(fd_.get(), buf, sizeof buf, 0);
+  if (n <= 0) {
+    closed_ = true;
+    return;
+  }
+  received_.append(buf, static_cast<size_t>(n));
+}
 
 uint16_t FreeLoopbackPort() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

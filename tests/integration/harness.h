@@ -6,13 +6,16 @@
 #include <curl/curl.h>
 #include <sys/types.h>
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <vips/vips8>
 
+#include "common/fd.h"
 #include "common/handle.h"
 
 namespace imgorigin::testing {
@@ -40,6 +43,41 @@ struct HttpResponse {
 HttpResponse HttpRequest(uint16_t port, const std::string& target,
                          const std::vector<std::string>& headers = {},
                          const std::string& method = "GET", const std::string& body = "");
+
+// One loopback client connection that writes exactly the bytes given and reads whatever comes
+// back: for requests a client library would not send.
+class RawConnection {
+ public:
+  explicit RawConnection(uint16_t port);
+
+  bool connected() const { return connected_; }
+
+  bool Send(std::string_view bytes);
+  // Writes as much of `bytes` as the server reads, stopping early once it has answered or closed
+  // (a refused body is not pushed through). False when it stopped early.
+  bool SendUnlessAnswered(std::string_view bytes);
+
+  // Reads until `until` has arrived `times` times in all, the server closes, or `limit` passes;
+  // returns everything read so far.
+  const std::string& ReadUntil(std::string_view until, std::chrono::milliseconds limit,
+                               int times = 1);
+  // True when the server closed the connection within `limit`.
+  bool WaitClosed(std::chrono::milliseconds limit);
+  // Makes closing send a reset instead of an orderly FIN.
+  void ResetOnClose();
+
+  bool closed() const { return closed_; }
+  const std::string& received() const { return received_; }
+
+ private:
+  int Count(std::string_view needle) const;
+  void ReadFor(std::chrono::steady_clock::time_point deadline);
+
+  common::UniqueFd fd_;
+  bool connected_ = false;
+  bool closed_ = false;
+  std::string received_;
+};
 
 class OriginProcess {
  public:

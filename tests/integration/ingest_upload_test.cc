@@ -120,66 +120,30 @@ HttpResponse Upload(uint16_t port, const std::string& content_type, const std::s
   return Send(port, "POST", "/v1/images", std::move(headers), body);
 }
 
-// A loopback connection to `port`; -1 when it cannot be made.
-int Connect(uint16_t port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-// What the server answers on `fd` until it closes or 10 s pass; closes `fd`.
-std::string ReadUntilClosed(int fd) {
-  std::string reply;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  char buffer[4096];
-  while (std::chrono::steady_clock::now() < deadline) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, 200) <= 0) continue;
-    const ssize_t n = read(fd, buffer, sizeof buffer);
-    if (n <= 0) break;
-    reply.append(buffer, static_cast<size_t>(n));
-  }
-  close(fd);
-  return reply;
-}
-
-// Writes `request` on a raw connection (without waiting for it to be read; stopping once the
-// server answers), then returns the answer: for bodies a client library would not send.
+// Writes `request` on a raw connection (stopping once the server answers), then returns the
+// answer until the server closes or 10 s pass: for bodies a client library would not send.
 std::string RawExchange(uint16_t port, const std::string& request) {
-  const int fd = Connect(port);
-  if (fd < 0) return "";
-  size_t sent = 0;
-  while (sent < request.size()) {
-    pollfd p{fd, POLLOUT | POLLIN, 0};
-    if (poll(&p, 1, 2000) <= 0 || (p.revents & (POLLIN | POLLERR | POLLHUP))) break;
-    const ssize_t n = send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) break;
-    sent += static_cast<size_t>(n);
-  }
-  return ReadUntilClosed(fd);
+  RawConnection c(port);
+  if (!c.connected()) return "";
+  c.SendUnlessAnswered(request);
+  c.WaitClosed(std::chrono::seconds(10));
+  return c.received();
 }
 
 // Sends `head`, then `body` in `pieces` parts `pause` apart, then reads the answer.
 std::string SlowExchange(uint16_t port, const std::string& head, const std::string& body,
                          int pieces, std::chrono::milliseconds pause) {
-  const int fd = Connect(port);
-  if (fd < 0) return "";
-  if (send(fd, head.data(), head.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(head.size())) {
+  RawConnection c(port);
+  if (!c.connected()) return "";
+  if (c.Send(head)) {
     const size_t piece = (body.size() + pieces - 1) / pieces;
     for (size_t at = 0; at < body.size(); at += piece) {
       std::this_thread::sleep_for(pause);
-      const size_t n = std::min(piece, body.size() - at);
-      if (send(fd, body.data() + at, n, MSG_NOSIGNAL) != static_cast<ssize_t>(n)) break;
+      if (!c.Send(std::string_view(body).substr(at, piece))) break;
     }
   }
-  return ReadUntilClosed(fd);
+  c.WaitClosed(std::chrono::seconds(10));
+  return c.received();
 }
 
 int StatusOf(const std::string& raw_reply) {
