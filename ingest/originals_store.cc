@@ -56,6 +56,19 @@ bool CopyFile(int from, int to) {
 
 bool IsOk(long status) { return status >= 200 && status < 300; }
 
+common::Error TooLarge(int64_t size, int64_t max) {
+  return {ErrorCode::kTooLarge, "the uploaded object is " + std::to_string(size) +
+                                    " bytes, over the upload limit of " + std::to_string(max)};
+}
+
+// A new temporary file in `dir` named into `path`, open for writing.
+Result<common::UniqueFd> NewTempFile(const std::string& dir, std::string& path) {
+  path = dir + "/imgorigin-original-XXXXXX";
+  common::UniqueFd fd(::mkostemp(path.data(), O_CLOEXEC));
+  if (!fd.valid()) return std::unexpected(IoError("create a temporary file").error());
+  return fd;
+}
+
 }  // namespace
 
 Result<void> LocalOriginalsStore::Config::Validate() const {
@@ -133,6 +146,36 @@ Result<void> LocalOriginalsStore::Delete(std::string_view id) {
     return IoError("delete an original");
   }
   return {};
+}
+
+Result<storage::S3Client::PresignedUrl> LocalOriginalsStore::PresignPut(std::string_view,
+                                                                        std::string_view,
+                                                                        std::chrono::seconds) {
+  return Fail(ErrorCode::kConflict,
+              "presigned uploads need S3 originals (ingest.originals = s3://bucket/prefix/); "
+              "with local originals, POST the image to /v1/images");
+}
+
+Result<std::shared_ptr<const storage::SpilledFile>> LocalOriginalsStore::Fetch(
+    std::string_view id, int64_t max_bytes, const std::string& temp_dir) {
+  if (auto valid = CheckId(id); !valid) return std::unexpected(valid.error());
+  common::UniqueFd from(::openat(dir_.get(), std::string(id).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!from.valid()) {
+    if (errno == ENOENT) return Fail(ErrorCode::kNotFound, "no such original");
+    return std::unexpected(IoError("read an original").error());
+  }
+  struct stat st {};
+  if (::fstat(from.get(), &st) != 0) return std::unexpected(IoError("read an original").error());
+  if (st.st_size > max_bytes) return std::unexpected(TooLarge(st.st_size, max_bytes));
+  std::string path;
+  auto to = NewTempFile(temp_dir, path);
+  if (!to) return std::unexpected(to.error());
+  if (!CopyFile(from.get(), to->get())) {
+    auto failed = IoError("copy an original");
+    ::unlink(path.c_str());
+    return std::unexpected(failed.error());
+  }
+  return std::make_shared<const storage::SpilledFile>(std::move(path), st.st_size);
 }
 
 Result<void> S3OriginalsStore::Config::Validate() const {
@@ -219,6 +262,66 @@ Result<void> S3OriginalsStore::Delete(std::string_view id) {
                 "the originals bucket could not delete an original: " + deleted.error().message);
   }
   return {};
+}
+
+Result<storage::S3Client::PresignedUrl> S3OriginalsStore::PresignPut(std::string_view id,
+                                                                     std::string_view content_type,
+                                                                     std::chrono::seconds expires) {
+  if (auto valid = CheckId(id); !valid) return std::unexpected(valid.error());
+  storage::S3Client::PresignOptions options;
+  options.method = "PUT";
+  options.expires = expires;
+  options.content_type = std::string(content_type);
+  // Signed, so an object written through the URL is encrypted as the store's own are.
+  options.encryption = config_.encryption();
+  auto presigned = s3_->Presign(Object(id), options);
+  if (!presigned && presigned.error().code != ErrorCode::kInvalidArgument) {
+    return Fail(ErrorCode::kUnavailable,
+                "the originals bucket cannot be written to now: " + presigned.error().message);
+  }
+  return presigned;
+}
+
+Result<std::shared_ptr<const storage::SpilledFile>> S3OriginalsStore::Fetch(
+    std::string_view id, int64_t max_bytes, const std::string& temp_dir) {
+  if (auto valid = CheckId(id); !valid) return std::unexpected(valid.error());
+  // The size first: a client can PUT any size through a presigned URL, and a huge object must be
+  // refused without downloading it.
+  auto info = s3_->HeadObject(Object(id), fetch_.Retry());
+  if (!info) {
+    if (info.error().code == ErrorCode::kNotFound) return std::unexpected(info.error());
+    return Fail(ErrorCode::kUnavailable,
+                "the originals bucket could not be read: " + info.error().message);
+  }
+  if (info->size > max_bytes) return std::unexpected(TooLarge(info->size, max_bytes));
+  storage::HttpRequest request =
+      fetch_.Request(s3_->ObjectUrl(Object(id)), max_bytes, "the originals bucket");
+  request.spill_bytes = 0;  // always into a file, which the checks read from disk
+  request.spill_dir = temp_dir;
+  auto response = s3_->Perform(std::move(request), fetch_.Retry());
+  if (!response) {
+    // Replaced by a larger object since the HEAD.
+    if (response.error().code == ErrorCode::kTooLarge) return std::unexpected(response.error());
+    return Fail(ErrorCode::kUnavailable,
+                "the originals bucket could not be read: " + response.error().message);
+  }
+  if (response->status == 404) return Fail(ErrorCode::kNotFound, "no such original");
+  if (!IsOk(response->status)) {
+    return Fail(ErrorCode::kUnavailable,
+                "the originals bucket refused a read (" + storage::S3StatusDetail(*response) + ")");
+  }
+  if (response->file) return response->file;
+  // An empty body (or one sent without a length) arrives in memory.
+  std::string path;
+  auto fd = NewTempFile(temp_dir, path);
+  if (!fd) return std::unexpected(fd.error());
+  if (!common::WriteAll(fd->get(), response->body)) {
+    auto failed = IoError("write a temporary file");
+    ::unlink(path.c_str());
+    return std::unexpected(failed.error());
+  }
+  return std::make_shared<const storage::SpilledFile>(std::move(path),
+                                                      static_cast<int64_t>(response->body.size()));
 }
 
 }  // namespace imgorigin::ingest

@@ -8,10 +8,17 @@
 // complete and synced; an S3 PUT is atomic), so a record written after a successful Put() never
 // points at a partial object. Delete() of a missing object succeeds: deletes are retried.
 //
+// Direct uploads (presigned): PresignPut() lets a client without credentials write the object
+// `id` itself (S3 only: a local store has no URL to give, kConflict), and Fetch() brings an
+// object of unknown content back into a temporary file to be checked, its size bounded before
+// a byte of it is read.
+//
 // Calls block on disk or network I/O: make them from an I/O pool thread, never an event loop.
 // Implementations are thread-safe.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -20,6 +27,7 @@
 #include "common/status.h"
 #include "storage/fetch_config.h"
 #include "storage/s3_client.h"
+#include "storage/spilled_file.h"
 
 namespace imgorigin::ingest {
 
@@ -36,6 +44,15 @@ class OriginalsStore {
   virtual common::Result<std::string> Get(std::string_view id) = 0;
   virtual common::Result<bool> Exists(std::string_view id) = 0;
   virtual common::Result<void> Delete(std::string_view id) = 0;
+
+  // A URL that PUTs the original `id` until `expires`, with `content_type` and the store's
+  // encryption headers signed into it (the client must send them as returned).
+  virtual common::Result<storage::S3Client::PresignedUrl> PresignPut(
+      std::string_view id, std::string_view content_type, std::chrono::seconds expires) = 0;
+  // The original `id` copied into a new temporary file in `temp_dir`: kNotFound when there is
+  // none, kTooLarge (nothing read) when it is larger than `max_bytes`.
+  virtual common::Result<std::shared_ptr<const storage::SpilledFile>> Fetch(
+      std::string_view id, int64_t max_bytes, const std::string& temp_dir) = 0;
 };
 
 // Originals as files named by id in one directory, written through a temporary name, fsync and
@@ -56,6 +73,11 @@ class LocalOriginalsStore final : public OriginalsStore {
   common::Result<std::string> Get(std::string_view id) override;
   common::Result<bool> Exists(std::string_view id) override;
   common::Result<void> Delete(std::string_view id) override;
+  common::Result<storage::S3Client::PresignedUrl> PresignPut(std::string_view id,
+                                                             std::string_view content_type,
+                                                             std::chrono::seconds expires) override;
+  common::Result<std::shared_ptr<const storage::SpilledFile>> Fetch(
+      std::string_view id, int64_t max_bytes, const std::string& temp_dir) override;
 
  private:
   LocalOriginalsStore(Config config, common::UniqueFd dir)
@@ -92,6 +114,11 @@ class S3OriginalsStore final : public OriginalsStore {
   common::Result<std::string> Get(std::string_view id) override;
   common::Result<bool> Exists(std::string_view id) override;
   common::Result<void> Delete(std::string_view id) override;
+  common::Result<storage::S3Client::PresignedUrl> PresignPut(std::string_view id,
+                                                             std::string_view content_type,
+                                                             std::chrono::seconds expires) override;
+  common::Result<std::shared_ptr<const storage::SpilledFile>> Fetch(
+      std::string_view id, int64_t max_bytes, const std::string& temp_dir) override;
 
  private:
   storage::S3Client::Object Object(std::string_view id) const {

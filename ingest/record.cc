@@ -84,6 +84,12 @@ bool DeeperThan(const json& value, int limit) {
   return false;
 }
 
+common::Error Malformed(std::string_view what) {
+  return common::Error{ErrorCode::kInternal, "record store holds malformed " + std::string(what)};
+}
+
+}  // namespace
+
 std::string Rfc3339(Timestamp t) {
   const auto days = std::chrono::floor<std::chrono::days>(t);
   const std::chrono::year_month_day date(days);
@@ -95,12 +101,6 @@ std::string Rfc3339(Timestamp t) {
                 int(time.subseconds().count()));
   return out;
 }
-
-common::Error Malformed(std::string_view what) {
-  return common::Error{ErrorCode::kInternal, "record store holds malformed " + std::string(what)};
-}
-
-}  // namespace
 
 std::string_view StatusName(ImageStatus status) {
   switch (status) {

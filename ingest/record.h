@@ -104,6 +104,9 @@ common::Result<nlohmann::json> ParseMetadata(std::string_view text);
 // stored by either store.
 std::string CleanError(std::string_view error);
 
+// RFC 3339 UTC with milliseconds: "2024-05-01T12:00:00.123Z".
+std::string Rfc3339(Timestamp t);
+
 // The API's view of a record: facts not known yet are null, times are RFC 3339 UTC with
 // milliseconds ("2024-05-01T12:00:00.123Z").
 nlohmann::json ToJson(const ImageRecord& record);

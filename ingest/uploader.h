@@ -10,10 +10,20 @@
 // first record returned. Delete() tombstones the record first, then deletes the object, so a
 // failure in between leaves an orphan object rather than a record without one.
 //
+// Direct uploads go around imgorigin: BeginDirect() creates a `pending` record whose source is
+// the originals store's object for a new id and a presigned PUT URL for that object (S3
+// originals only); the client PUTs the image there, then Complete() checks the object as Store()
+// checks an upload: size from the store before anything is read, then the whole object fetched
+// into a temporary file (at most max_upload_bytes) for the same checks and SHA-256. A refused
+// object is deleted and its record made `failed` with the reason; an accepted one makes the
+// record `ready`. A missing object leaves the record `pending` (the client may still PUT it
+// while its URL lasts); completing a ready record again returns it unchanged.
+//
 // Blocking (libvips, disk, network, the record store): call from an I/O pool thread. The stores
 // it is given outlive it. Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -36,6 +46,10 @@ class Uploader {
     int64_t max_upload_bytes = 50ll << 20;
     // User metadata larger than this as compact JSON is refused; at most kMaxMetadataBytes.
     size_t max_metadata_bytes = kMaxMetadataBytes;
+    // How long a presigned upload URL lasts unless the client asks for less or more; the client
+    // may ask for at most presign_max_expiry (S3 accepts up to 7 days).
+    std::chrono::seconds presign_expiry{900};
+    std::chrono::seconds presign_max_expiry{3600};
     common::Result<void> Validate() const;
   };
 
@@ -43,6 +57,22 @@ class Uploader {
     std::shared_ptr<const storage::SpilledFile> original;  // the bytes as they arrived
     nlohmann::json metadata = nlohmann::json::object();
     std::string idempotency_key;  // "" = none
+  };
+
+  struct DirectUpload {
+    std::string content_type;  // the image's MIME type, signed into the URL
+    nlohmann::json metadata = nlohmann::json::object();
+    std::optional<std::chrono::seconds> expires;  // nullopt = Config::presign_expiry
+  };
+
+  struct DirectUploadGrant {
+    ImageRecord record;  // pending
+    storage::S3Client::PresignedUrl url;
+  };
+
+  struct Completion {
+    ImageRecord record;      // ready
+    bool completed = false;  // false: it was ready already
   };
 
   Uploader(Config config, const transforms::PipelineLimits& limits, OriginalsStore& originals,
@@ -57,9 +87,26 @@ class Uploader {
   // The record as a tombstone; kNotFound for an id that never existed.
   common::Result<ImageRecord> Delete(std::string_view id);
 
+  // kInvalidArgument: metadata, or an expiry out of bounds. kConflict: the originals store
+  // cannot presign (local originals). kUnavailable: a store is down (no record was made).
+  // content_type is not judged here: the caller keeps it to image types this build reads.
+  common::Result<DirectUploadGrant> BeginDirect(const DirectUpload& upload);
+
+  // kNotFound: no such image (or deleted). kConflict: nothing was uploaded yet (the record stays
+  // pending), or the image was not a direct upload of this store. kTooLarge, kUnsupported,
+  // kInvalidImage, kDeadlineExceeded, kInvalidArgument (empty): the object was refused, deleted,
+  // and the record is failed. kUnavailable: a store is down (nothing changed; retry).
+  // Temporary files go to `temp_dir`.
+  common::Result<Completion> Complete(std::string_view id, const std::string& temp_dir);
+
   const Config& config() const { return config_; }
 
  private:
+  // The checks Store() and Complete() make of an original in a file (size, the renders'
+  // checks, SHA-256); kInvalidArgument for an empty one.
+  common::Result<ImageFacts> Inspect(const storage::SpilledFile& original) const;
+  common::Result<std::string> CheckMetadata(const nlohmann::json& metadata) const;
+
   const Config config_;
   const transforms::PipelineLimits& limits_;
   OriginalsStore& originals_;

@@ -550,10 +550,28 @@ const std::vector<Setting>& Settings() {
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
          return SetMs(c.ingest.upload_timeout, k, v);
        }},
+      {"ingest.presign_expiry_s", "IMGORIGIN_PRESIGN_EXPIRY_S",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         int64_t s = 0;
+         if (auto r = SetInt(s, k, v); !r) return r;
+         c.ingest.upload.presign_expiry = std::chrono::seconds(s);
+         return {};
+       }},
+      {"ingest.presign_max_expiry_s", "IMGORIGIN_PRESIGN_MAX_EXPIRY_S",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         int64_t s = 0;
+         if (auto r = SetInt(s, k, v); !r) return r;
+         c.ingest.upload.presign_max_expiry = std::chrono::seconds(s);
+         return {};
+       }},
       // The seeds' URL dialects (origin/dialects.h).
       {"dialects.seed004", "IMGORIGIN_DIALECT_SEED004",
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
          return SetBool(c.dialects.seed004, k, v);
+       }},
+      {"dialects.seed002", "IMGORIGIN_DIALECT_SEED002",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetBool(c.dialects.seed002, k, v);
        }},
       {"dialects.sizes", "IMGORIGIN_DIALECT_SIZES",
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) {

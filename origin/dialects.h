@@ -23,6 +23,7 @@ namespace imgorigin::origin {
 
 struct DialectConfig {
   bool seed004 = true;  // dialects.seed004: serve GET /api/v1/img/… and POST /api/v1/img
+  bool seed002 = true;  // dialects.seed002: serve POST /upload (presigned uploads)
   std::vector<int> sizes = {100, 200, 400, 800};  // thumbnail, width and height without s=
   std::vector<int> rotations = {0, 90, 180, 270};  // rotate without s=
   std::vector<int> qualities = {};                 // quality without s= (none by default)

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <charconv>
 
+#include "origin/off_loop.h"
 #include "origin/replies.h"
 #include "origin/upload_body.h"
 
@@ -57,9 +58,14 @@ common::Error Disabled() {
   return {ErrorCode::kNotFound, "uploads are disabled on this server: set ingest.enabled"};
 }
 
+// The dialect is switched off: as if the path did not exist.
+common::Error Seed004Off() { return {ErrorCode::kNotFound, "not found"}; }
+
 }  // namespace
 
-Result<int64_t> ImagesEndpoint::Admit(const evkeyvalq* headers) const {
+Result<int64_t> ImagesEndpoint::Admit(std::string_view target, const evkeyvalq* headers) const {
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (path == kSeed004Path && !config_.dialects.seed004) return std::unexpected(Seed004Off());
   if (auto refused = ApiKeyError(evhttp_find_header(headers, "Authorization"), config_.api_key)) {
     return std::unexpected(*refused);
   }
@@ -77,7 +83,7 @@ void ImagesEndpoint::Handle(const ExchangePtr& exchange) {
   if (!Authorize(ex, config_.api_key)) return;
   if (ingest_ == nullptr) return ReplyJsonError(ex, Disabled());
   if (path == kPath) {
-    if (ex.is_post()) return Upload(exchange);
+    if (ex.is_post()) return Upload(exchange, UploadReply::kRecord);
     if (ex.is_get_or_head()) return List(exchange);
     return ReplyMethodNotAllowed(ex, "GET, POST");
   }
@@ -90,16 +96,13 @@ void ImagesEndpoint::Handle(const ExchangePtr& exchange) {
   return ReplyMethodNotAllowed(ex, "GET, DELETE");
 }
 
-template <typename T>
-void ImagesEndpoint::OffLoop(const ExchangePtr& exchange, std::function<Result<T>()> work,
-                             std::function<void(Exchange&, Result<T>&)> reply) {
-  const bool queued = io_.TrySubmit([exchange, work = std::move(work), reply = std::move(reply)] {
-    auto result = std::make_shared<Result<T>>(work());
-    exchange->loop().Post([exchange, result, reply] { reply(*exchange, *result); });
-  });
-  if (!queued) {
-    ReplyJsonError(*exchange, {ErrorCode::kOverloaded, "server is busy, retry shortly"});
-  }
+void ImagesEndpoint::HandleSeed004(const ExchangePtr& exchange) {
+  Exchange& ex = *exchange;
+  if (!config_.dialects.seed004) return ReplyJsonError(ex, Seed004Off());
+  if (!Authorize(ex, config_.api_key)) return;
+  if (ingest_ == nullptr) return ReplyJsonError(ex, Disabled());
+  if (!ex.is_post()) return ReplyMethodNotAllowed(ex, "POST");
+  Upload(exchange, UploadReply::kSeed004);
 }
 
 nlohmann::json ImagesEndpoint::View(const ingest::ImageRecord& record) const {
@@ -117,7 +120,7 @@ nlohmann::json ImagesEndpoint::View(const ingest::ImageRecord& record) const {
   return view;
 }
 
-void ImagesEndpoint::Upload(const ExchangePtr& exchange) {
+void ImagesEndpoint::Upload(const ExchangePtr& exchange, UploadReply shape) {
   Exchange& ex = *exchange;
   const auto& streamed = ex.streamed();
   if (streamed && streamed->refused) return ReplyJsonError(ex, *streamed->refused);
@@ -138,8 +141,8 @@ void ImagesEndpoint::Upload(const ExchangePtr& exchange) {
   const Config& config = config_;
   const IngestServices& ingest = *ingest_;
   const sources::Source* url_source = url_source_;
-  OffLoop<ingest::CreateOutcome>(
-      exchange,
+  RunOffLoop<ingest::CreateOutcome>(
+      io_, exchange,
       [&config, &ingest, url_source, content_type, idempotency_key, body,
        buffered]() -> Result<ingest::CreateOutcome> {
         const std::string temp_dir = config.fetch.TempDir();
@@ -176,7 +179,7 @@ void ImagesEndpoint::Upload(const ExchangePtr& exchange) {
         }
         return ingest.uploader->Store(upload);
       },
-      [this](Exchange& ex, Result<ingest::CreateOutcome>& outcome) {
+      [this, shape](Exchange& ex, Result<ingest::CreateOutcome>& outcome) {
         if (!outcome) return ReplyJsonError(ex, outcome.error());
         const ingest::ImageRecord& record = outcome->record;
         if (outcome->created) {
@@ -186,6 +189,7 @@ void ImagesEndpoint::Upload(const ExchangePtr& exchange) {
           ex.AddHeader("Idempotent-Replayed", "true");
         }
         ex.AddHeader("Location", std::string(kPath) + "/" + record.id);
+        if (shape == UploadReply::kSeed004) return ReplyJson(ex, 201, {{"id", record.id}});
         ReplyJson(ex, 201, View(record));
       });
 }
@@ -201,8 +205,8 @@ void ImagesEndpoint::List(const ExchangePtr& exchange) {
     return ReplyJsonError(*exchange, valid.error());
   }
   ingest::RecordStore& records = *ingest_->records;
-  OffLoop<ingest::Page>(
-      exchange, [&records, after, limit] { return records.List(after, limit); },
+  RunOffLoop<ingest::Page>(
+      io_, exchange, [&records, after, limit] { return records.List(after, limit); },
       [this](Exchange& ex, Result<ingest::Page>& page) {
         if (!page) return ReplyJsonError(ex, page.error());
         nlohmann::json images = nlohmann::json::array();
@@ -216,8 +220,8 @@ void ImagesEndpoint::List(const ExchangePtr& exchange) {
 
 void ImagesEndpoint::Get(const ExchangePtr& exchange, std::string id) {
   ingest::RecordStore& records = *ingest_->records;
-  OffLoop<ingest::ImageRecord>(
-      exchange, [&records, id] { return records.Get(id); },
+  RunOffLoop<ingest::ImageRecord>(
+      io_, exchange, [&records, id] { return records.Get(id); },
       [this](Exchange& ex, Result<ingest::ImageRecord>& record) {
         if (!record) return ReplyJsonError(ex, record.error());
         ReplyJson(ex, 200, View(*record));
@@ -226,8 +230,8 @@ void ImagesEndpoint::Get(const ExchangePtr& exchange, std::string id) {
 
 void ImagesEndpoint::Delete(const ExchangePtr& exchange, std::string id) {
   ingest::Uploader& uploader = *ingest_->uploader;
-  OffLoop<ingest::ImageRecord>(
-      exchange, [&uploader, id] { return uploader.Delete(id); },
+  RunOffLoop<ingest::ImageRecord>(
+      io_, exchange, [&uploader, id] { return uploader.Delete(id); },
       [this, exchange](Exchange& ex, Result<ingest::ImageRecord>& record) {
         if (!record) return ReplyJsonError(ex, record.error());
         // The variants go as /v1/purge makes them go; the answer names the CDN tag.

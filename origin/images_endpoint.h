@@ -4,6 +4,8 @@
 //   GET    /v1/images?after=&limit=   keyset listing, oldest first
 //   GET    /v1/images/{id}            one record (a deleted one too, as a tombstone)
 //   DELETE /v1/images/{id}            tombstone + original deleted + variants purged
+//   POST   /api/v1/img                seed 004's upload (dialects.seed004): the same upload,
+//                                     answered {"id": …}
 //
 // Records come with `urls`: the signed path of every configured preset for the record's source
 // ("/<signature>/pr:small/plain/<source>"), to be put behind the CDN's host.
@@ -14,11 +16,13 @@
 // store. Handle() and Admit() run on event-loop threads. Everything it is given outlives it.
 #pragma once
 
+#include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 #include "common/thread_pool.h"
@@ -47,28 +51,34 @@ class ImagesEndpoint {
         purge_(purge) {}
 
   static constexpr const char* kPath = "/v1/images";
+  static constexpr const char* kSeed004Path = "/api/v1/img";
 
   void Handle(const ExchangePtr& exchange);
+  // POST /api/v1/img; 404 while dialects.seed004 is off.
+  void HandleSeed004(const ExchangePtr& exchange);
 
+  // Whether the server streams this request's body to a file (Server::Options::Streaming::
+  // streams): uploads to either path.
+  static bool Streams(evhttp_cmd_type method, std::string_view path) {
+    return method == EVHTTP_REQ_POST && (path == kPath || path == kSeed004Path);
+  }
   // The streaming policy for upload heads (Server::Options::Streaming::admit): refuses a missing
-  // or wrong API key and a body type the endpoint does not take, before any body byte is read,
-  // and answers the body limit: ingest.max_upload_bytes for a raw image, room for base64 and
-  // metadata (Config::Ingest::max_body_bytes()) for the wrapped forms.
-  common::Result<int64_t> Admit(const evkeyvalq* headers) const;
+  // or wrong API key, a disabled endpoint and a body type the endpoint does not take, before any
+  // body byte is read, and answers the body limit: ingest.max_upload_bytes for a raw image, room
+  // for base64 and metadata (Config::Ingest::max_body_bytes()) for the wrapped forms.
+  common::Result<int64_t> Admit(std::string_view target, const evkeyvalq* headers) const;
+
+  // The record as the API shows it: ToJson() plus `urls` (none unless ready).
+  nlohmann::json View(const ingest::ImageRecord& record) const;
 
  private:
-  void Upload(const ExchangePtr& exchange);
+  // How an upload is answered: the record (POST /v1/images) or seed 004's {"id": …}.
+  enum class UploadReply { kRecord, kSeed004 };
+
+  void Upload(const ExchangePtr& exchange, UploadReply shape);
   void List(const ExchangePtr& exchange);
   void Get(const ExchangePtr& exchange, std::string id);
   void Delete(const ExchangePtr& exchange, std::string id);
-  // Runs `work` on the I/O pool and hands its result to `reply` on the exchange's loop; 503 when
-  // the pool is full.
-  template <typename T>
-  void OffLoop(const ExchangePtr& exchange, std::function<common::Result<T>()> work,
-               std::function<void(Exchange&, common::Result<T>&)> reply);
-
-  // The record as the API shows it: ToJson() plus `urls` (none for a deleted image).
-  nlohmann::json View(const ingest::ImageRecord& record) const;
 
   const Config& config_;
   const signing::Signer& signer_;

@@ -142,11 +142,13 @@ int Serve(const Config& config) {
        .client_timeout = config.client_timeout,
        .header_timeout = config.header_timeout,
        .max_connections = config.max_connections,
-       .streaming =
-           {.path = config.ingest.enabled ? ImagesEndpoint::kPath : "",
-            .timeout = config.ingest.upload_timeout,
-            .temp_dir = config.fetch.TempDir(),
-            .admit = [&router](const evkeyvalq* headers) { return router.AdmitUpload(headers); }}},
+       .streaming = {.streams = config.ingest.enabled ? &Router::StreamsBody : nullptr,
+                     .timeout = config.ingest.upload_timeout,
+                     .temp_dir = config.fetch.TempDir(),
+                     .admit =
+                         [&router](std::string_view target, const evkeyvalq* headers) {
+                           return router.AdmitUpload(target, headers);
+                         }}},
       [&router](const ExchangePtr& exchange) { router.Handle(exchange); });
   auto port = server.Start();
   if (!port) {

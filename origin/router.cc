@@ -14,6 +14,7 @@ Router::Router(const Config& config, const signing::Signer& signer, cache::Memor
       info_(config, planner_, cpu, sources, counters_),
       purge_(config, tiers),
       images_(config, signer, io, ingest, url_source, purge_),
+      uploads_(config, io, ingest, images_),
       dialect_(config, signer, io, ingest, image_),
       admin_(memory, tiers, sources, counters_, config.pipeline.memory_budget.get()) {}
 
@@ -35,6 +36,8 @@ void Router::Handle(const ExchangePtr& exchange) {
        path[std::string_view(ImagesEndpoint::kPath).size()] == '/')) {
     return images_.Handle(exchange);
   }
+  if (path == ImagesEndpoint::kSeed004Path) return images_.HandleSeed004(exchange);
+  if (UploadsEndpoint::Handles(path, exchange->is_post())) return uploads_.Handle(exchange);
   if (DialectEndpoint::Handles(path)) return dialect_.Handle(exchange);
   if (!exchange->is_get_or_head()) return ReplyMethodNotAllowed(*exchange, "GET, HEAD");
   if (path.starts_with("/info/")) return info_.Handle(exchange);

@@ -1,8 +1,9 @@
 // The router: one handler for every request the server accepts, dispatching by path to one
-// endpoint per family: images, /info, /v1/purge, /v1/images, and the admin endpoints (/health,
-// /ready, /metrics). Requests the server found malformed and over-long URLs are refused before any
-// endpoint sees them. Owns the endpoints, the plan maker they share and the request counters;
-// everything it is given lives longer than it. Handle() runs on event-loop threads.
+// endpoint per family: images, /info, /v1/purge, /v1/images, /v1/uploads, the seeds' dialects,
+// and the admin endpoints (/health, /ready, /metrics). Requests the server found malformed and
+// over-long URLs are refused before any endpoint sees them. Owns the endpoints, the plan maker they
+// share and the request counters; everything it is given lives longer than it. Handle() runs on
+// event-loop threads.
 #pragma once
 
 #include "cache/memory_tier.h"
@@ -19,6 +20,7 @@
 #include "origin/ingest_setup.h"
 #include "origin/purge_endpoint.h"
 #include "origin/server.h"
+#include "origin/uploads_endpoint.h"
 #include "signing/signer.h"
 #include "sources/source_cache.h"
 
@@ -37,9 +39,13 @@ class Router {
   // See AdminEndpoint::SetDraining(). Any thread.
   void SetDraining() { admin_.SetDraining(); }
 
-  // For Server::Options::streaming. Loop threads.
-  common::Result<int64_t> AdmitUpload(const evkeyvalq* headers) const {
-    return images_.Admit(headers);
+  // For Server::Options::streaming: which bodies are streamed, and the policy for their heads.
+  // Loop threads.
+  static bool StreamsBody(evhttp_cmd_type method, std::string_view path) {
+    return ImagesEndpoint::Streams(method, path);
+  }
+  common::Result<int64_t> AdmitUpload(std::string_view target, const evkeyvalq* headers) const {
+    return images_.Admit(target, headers);
   }
 
  private:
@@ -50,6 +56,7 @@ class Router {
   InfoEndpoint info_;
   PurgeEndpoint purge_;
   ImagesEndpoint images_;
+  UploadsEndpoint uploads_;
   DialectEndpoint dialect_;
   AdminEndpoint admin_;
 };

@@ -610,8 +610,7 @@ int Server::OnHead(evhttp_request* req, void* http) {
   if (connection.evcon == nullptr) Adopt(connection, evcon);
   const Options::Streaming& streaming = loop->owner->options_.streaming;
   connection.upload.reset();
-  if (streaming.path.empty() || evhttp_request_get_command(req) != EVHTTP_REQ_POST ||
-      PathOf(req) != streaming.path) {
+  if (!streaming.streams || !streaming.streams(evhttp_request_get_command(req), PathOf(req))) {
     evhttp_connection_set_max_body_size(evcon, kMaxBufferedBody);
     return 0;
   }
@@ -621,7 +620,7 @@ int Server::OnHead(evhttp_request* req, void* http) {
   evkeyvalq* headers = evhttp_request_get_input_headers(req);
   int64_t limit = 0;
   if (upload->malformed.empty()) {
-    if (auto admitted = streaming.admit(headers)) {
+    if (auto admitted = streaming.admit(evhttp_request_get_uri(req), headers)) {
       limit = *admitted;
     } else {
       upload->refused = admitted.error();

@@ -112,18 +112,21 @@ class Server {
     size_t max_connections = 10'000;
     size_t max_headers_size = 16 << 10;
 
-    // POST requests to exactly `path` have their bodies streamed to a file; "" = none. Every
+    // Requests whose bodies are streamed to a file: `streams` sees the method and path (the
+    // target up to "?") of every head and says yes for the upload endpoints; null = none. Every
     // other body is buffered in memory, at most kMaxBufferedBody bytes.
     struct Streaming {
-      std::string path;
+      std::function<bool(evhttp_cmd_type method, std::string_view path)> streams;
       // From the end of the head until the whole body has arrived; then the connection closes.
       std::chrono::milliseconds timeout{120'000};
       std::string temp_dir = "/tmp";
-      // Sees the head before any body byte is read (the loop's thread) and answers the longest
-      // body this request may have: a longer declared length is refused there (kTooLarge), a
-      // chunked body is cut off once it grows past it. An Error refuses the request from the
-      // head; its body is never read. Required with `path`.
-      std::function<common::Result<int64_t>(const evkeyvalq* headers)> admit;
+      // Sees the head of a streamed request (its target, query included, and headers) before
+      // any body byte is read (the loop's thread) and answers the longest body this request may
+      // have: a longer declared length is refused there (kTooLarge), a chunked body is cut off
+      // once it grows past it. An Error refuses the request from the head; its body is never
+      // read. Required with `streams`.
+      std::function<common::Result<int64_t>(std::string_view target, const evkeyvalq* headers)>
+          admit;
     };
     Streaming streaming;
   };

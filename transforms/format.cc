@@ -199,6 +199,62 @@ std::string_view FormatMimeType(ImageFormat format) {
   return info == nullptr ? std::string_view("application/octet-stream") : info->mime_type;
 }
 
+std::optional<ImageFormat> FormatFromMimeType(std::string_view mime) {
+  mime = mime.substr(0, mime.find(';'));
+  while (!mime.empty() && mime.back() == ' ') mime.remove_suffix(1);
+  for (const auto& info : kFormats) {
+    if (EqualsIgnoreCase(mime, info.mime_type)) return info.format;
+  }
+  if (EqualsIgnoreCase(mime, "image/jpg")) return ImageFormat::kJpeg;
+  if (EqualsIgnoreCase(mime, "image/heif")) return ImageFormat::kHeic;
+  if (EqualsIgnoreCase(mime, "image/vnd.microsoft.icon")) return ImageFormat::kIco;
+  return std::nullopt;
+}
+
+bool CanLoad(ImageFormat format) {
+  const char* nick = nullptr;
+  switch (format) {
+    case ImageFormat::kJpeg:
+      nick = "jpegload";
+      break;
+    case ImageFormat::kPng:
+      nick = "pngload";
+      break;
+    case ImageFormat::kWebp:
+      nick = "webpload";
+      break;
+    case ImageFormat::kGif:
+      nick = "gifload";
+      break;
+    case ImageFormat::kTiff:
+      nick = "tiffload";
+      break;
+    case ImageFormat::kSvg:
+      nick = "svgload";
+      break;
+    case ImageFormat::kJxl:
+      nick = "jxlload";
+      break;
+    case ImageFormat::kAvif:
+    case ImageFormat::kHeic:
+      nick = "heifload";
+      break;
+    case ImageFormat::kBmp:
+    case ImageFormat::kIco:
+      nick = "magickload";
+      break;
+    case ImageFormat::kUnknown:
+      return false;
+  }
+  // Not cached: InitVips() may block loaders after a first call.
+  const GType type = vips_type_find("VipsOperation", nick);
+  if (type == 0) return false;
+  const auto* cls = static_cast<const VipsOperationClass*>(g_type_class_ref(type));
+  const bool blocked = cls == nullptr || (cls->flags & VIPS_OPERATION_BLOCKED) != 0;
+  if (cls != nullptr) g_type_class_unref(const_cast<VipsOperationClass*>(cls));
+  return !blocked;
+}
+
 bool CanEncode(ImageFormat format) {
   // Computed once for all formats. vips_init() is idempotent; calling it here means an early
   // caller cannot cache "no savers" forever just because the process had not initialised libvips.

@@ -23,8 +23,17 @@ std::string_view FormatExtension(ImageFormat format);
 // "image/jpeg", …; "application/octet-stream" for kUnknown.
 std::string_view FormatMimeType(ImageFormat format);
 
+// "image/jpeg" (case-insensitive, parameters ignored) → kJpeg, and so on for every format's
+// FormatMimeType() plus "image/jpg", "image/heif" and "image/vnd.microsoft.icon"; nullopt for
+// anything else.
+std::optional<ImageFormat> FormatFromMimeType(std::string_view mime);
+
 // Whether this build's libvips can encode `format` (checked once against the loaded savers).
 bool CanEncode(ImageFormat format);
+
+// Whether this process's libvips has a loader for `format` that InitVips() left unblocked, so
+// that a source in it can be rendered.
+bool CanLoad(ImageFormat format);
 
 // The format of the loader libvips picks for `bytes`: the lookup new_from_buffer() itself makes,
 // so this, not SniffFormat(), says what will decode a source (a file starting "<!--ftypavif-->"

@@ -19,6 +19,7 @@
 
 #include "signing/base64url.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/ingest_fixtures.h"
 #include "tests/integration/node_stub.h"
 #include "tests/integration/postgres_harness.h"
 
@@ -27,98 +28,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-constexpr char kApiKey[] = "test-api-key";
-constexpr int64_t kMaxUpload = 1 << 20;  // IMGORIGIN_MAX_UPLOAD_BYTES in these tests
-
-vips::VImage Flat(int w, int h, double r, double g, double b) {
-  return (vips::VImage::black(w, h) + std::vector<double>{r, g, b})
-      .cast(VIPS_FORMAT_UCHAR)
-      .copy(vips::VImage::option()->set("interpretation", VIPS_INTERPRETATION_sRGB));
-}
-
-// 640×480, left half red, right half blue.
-std::string Jpeg() {
-  static const std::string bytes = [] {
-    vips_init("ingest_upload_test");
-    const auto image =
-        Flat(320, 480, 255, 0, 0).join(Flat(320, 480, 0, 0, 255), VIPS_DIRECTION_HORIZONTAL);
-    void* data = nullptr;
-    size_t size = 0;
-    image.write_to_buffer(".jpg", &data, &size, vips::VImage::option()->set("Q", 90));
-    std::string out(static_cast<char*>(data), size);
-    g_free(data);
-    return out;
-  }();
-  return bytes;
-}
-
-std::string Png(int w, int h) {
-  vips_init("ingest_upload_test");
-  void* data = nullptr;
-  size_t size = 0;
-  Flat(w, h, 0, 255, 0).write_to_buffer(".png", &data, &size);
-  std::string out(static_cast<char*>(data), size);
-  g_free(data);
-  return out;
-}
-
-// A PNG whose header claims 100000×100000 pixels over a few bytes of data: a decompression bomb.
-std::string BombPng() {
-  auto be32 = [](uint32_t v) {
-    return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
-  };
-  auto chunk = [&](const std::string& type, const std::string& data) {
-    const std::string body = type + data;
-    const uLong crc = crc32(0, reinterpret_cast<const Bytef*>(body.data()), body.size());
-    return be32(static_cast<uint32_t>(data.size())) + body + be32(static_cast<uint32_t>(crc));
-  };
-  std::string ihdr = be32(100000) + be32(100000) + std::string{8, 2, 0, 0, 0};
-  std::string raw(1024, '\0');
-  std::string idat(compressBound(raw.size()), '\0');
-  uLongf idat_size = idat.size();
-  compress(reinterpret_cast<Bytef*>(idat.data()), &idat_size,
-           reinterpret_cast<const Bytef*>(raw.data()), raw.size());
-  idat.resize(idat_size);
-  return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", idat) +
-         chunk("IEND", "");
-}
-
-std::string Base64(const std::string& bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    const uint32_t n = uint8_t(bytes[i]) << 16 | uint8_t(bytes[i + 1]) << 8 | uint8_t(bytes[i + 2]);
-    for (int s : {18, 12, 6, 0}) out += kAlphabet[(n >> s) & 63];
-  }
-  if (i + 1 == bytes.size()) {
-    const uint32_t n = uint8_t(bytes[i]) << 16;
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == bytes.size()) {
-    const uint32_t n = uint8_t(bytes[i]) << 16 | uint8_t(bytes[i + 1]) << 8;
-    for (int s : {18, 12, 6}) out += kAlphabet[(n >> s) & 63];
-    out += "=";
-  }
-  return out;
-}
-
-// One request with the API key (unless `auth` is false).
-HttpResponse Send(uint16_t port, const std::string& method, const std::string& target,
-                  std::vector<std::string> headers, const std::string& body = "",
-                  bool auth = true) {
-  if (auth) headers.push_back(std::string("Authorization: Bearer ") + kApiKey);
-  return HttpRequest(port, target, headers, method, body);
-}
-
-HttpResponse Upload(uint16_t port, const std::string& content_type, const std::string& body,
-                    std::vector<std::string> headers = {}) {
-  headers.push_back("Content-Type: " + content_type);
-  return Send(port, "POST", "/v1/images", std::move(headers), body);
-}
+using namespace ingest_fixtures;
 
 // Writes `request` on a raw connection (stopping once the server answers), then returns the
 // answer until the server closes or 10 s pass: for bodies a client library would not send.
@@ -149,11 +59,6 @@ std::string SlowExchange(uint16_t port, const std::string& head, const std::stri
 int StatusOf(const std::string& raw_reply) {
   if (!raw_reply.starts_with("HTTP/1.1 ")) return 0;
   return std::stoi(raw_reply.substr(9, 3));
-}
-
-size_t CountFiles(const fs::path& dir) {
-  if (!fs::exists(dir)) return 0;
-  return static_cast<size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
 }
 
 class UploadTest : public ::testing::Test {
@@ -204,25 +109,6 @@ class UploadTest : public ::testing::Test {
 
   std::string root_, data_, temp_;
 };
-
-json Created(const HttpResponse& r) {
-  EXPECT_EQ(r.status, 201) << r.body;
-  if (r.status != 201) return json::object();
-  return json::parse(r.body);
-}
-
-// The preset URL of a record renders the upload: 640×480 fit into 320×320, red left, blue right.
-void ExpectRenders(const OriginProcess& origin, const json& record) {
-  ASSERT_TRUE(record["urls"].contains("small")) << record.dump();
-  auto r = origin.Get(record["urls"]["small"].get<std::string>());
-  ASSERT_EQ(r.status, 200) << r.body;
-  auto image = Decode(r.body);
-  EXPECT_EQ(image.width(), 320);
-  EXPECT_EQ(image.height(), 240);
-  const auto reference =
-      Flat(160, 240, 255, 0, 0).join(Flat(160, 240, 0, 0, 255), VIPS_DIRECTION_HORIZONTAL);
-  EXPECT_LT(MeanAbsDiff(image, reference), 6.0);
-}
 
 TEST_F(UploadTest, RawUploadIsStoredRecordedAndRendersThroughItsPresetUrl) {
   auto origin = Start();
@@ -569,6 +455,63 @@ TEST_F(UploadTest, Seed004UrlsRenderTheRecordWithinTheAllowLists) {
   // A deleted image is gone from the dialect too.
   ASSERT_EQ(Send(origin->port(), "DELETE", "/v1/images/" + id, {}).status, 200);
   EXPECT_EQ(origin->Get(path + "?thumbnail=400").status, 404);
+}
+
+// Seed 004's upload: the same upload path (forms, limits, streaming, API key) as
+// POST /v1/images, answered {"id": …}.
+TEST_F(UploadTest, Seed004PostTakesEveryUploadFormAndAnswersTheId) {
+  auto origin = Start();
+  const auto post = [&](const std::string& type, const std::string& body) {
+    return Send(origin->port(), "POST", "/api/v1/img", {"Content-Type: " + type}, body);
+  };
+  auto r = post(
+      "application/json",
+      json{{"type", "base64"}, {"data", Base64(Jpeg())}, {"metadata", {{"sku", "A-42"}}}}.dump());
+  const json answer = Created(r);
+  ASSERT_EQ(answer.size(), 1u) << answer.dump();
+  const std::string id = answer["id"];
+  auto record = json::parse(Send(origin->port(), "GET", "/v1/images/" + id, {}).body);
+  EXPECT_EQ(record["status"], "ready");
+  EXPECT_EQ(record["metadata"]["sku"], "A-42");
+  ExpectRenders(*origin, record);
+  auto thumb = origin->Get("/api/v1/img/" + id + ".webp?thumbnail=200");
+  ASSERT_EQ(thumb.status, 200) << thumb.body;
+  EXPECT_EQ(Decode(thumb.body).width(), 200);
+
+  EXPECT_EQ(Created(post("image/png", Png(30, 20))).size(), 1u);
+  const std::string boundary = "b0undary";
+  EXPECT_EQ(
+      Created(post("multipart/form-data; boundary=" + boundary,
+                   "--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n" +
+                       Png(8, 8) + "\r\n--" + boundary + "--\r\n"))
+          .size(),
+      1u);
+  EXPECT_EQ(json::parse(Send(origin->port(), "GET", "/v1/images", {}).body)["images"].size(), 3u);
+
+  // The same refusals: no key, not an image, a bomb, a declared length over the limit (answered
+  // from the head: the body is streamed like /v1/images').
+  EXPECT_EQ(Send(origin->port(), "POST", "/api/v1/img", {"Content-Type: image/jpeg"}, Jpeg(),
+                 /*auth=*/false)
+                .status,
+            401);
+  EXPECT_EQ(post("image/png", "not an image").status, 415);
+  EXPECT_EQ(post("image/png", BombPng()).status, 413);
+  const std::string head = "POST /api/v1/img HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer " +
+                           std::string(kApiKey) +
+                           "\r\nContent-Type: image/jpeg\r\nContent-Length: 200000000\r\n\r\n";
+  const std::string reply = RawExchange(origin->port(), head + std::string(64 << 10, 'x'));
+  EXPECT_EQ(StatusOf(reply), 413) << reply.substr(0, 300);
+  EXPECT_EQ(CountFiles(Uploads()), 3u);
+  EXPECT_EQ(Send(origin->port(), "PUT", "/api/v1/img", {}).status, 405);
+}
+
+TEST_F(UploadTest, Seed004PostIsOffWithItsDialect) {
+  auto origin = Start({{"IMGORIGIN_DIALECT_SEED004", "false"}});
+  auto r = Send(origin->port(), "POST", "/api/v1/img", {"Content-Type: image/jpeg"}, Jpeg());
+  EXPECT_EQ(r.status, 404) << r.body;
+  ExpectNothingStored(origin->port());
+  // POST /v1/images is unaffected.
+  Created(Upload(origin->port(), "image/jpeg", Jpeg()));
 }
 
 }  // namespace
