@@ -174,6 +174,29 @@ TEST_F(PresignTest, CurlPutsThroughThePresignedUrlAndCompleteMakesTheImageReady)
   EXPECT_EQ(Requests("GET", id), gets);
 }
 
+// Temporary credentials (here from the ECS/EKS container endpoint) put their session token into
+// the URL; without it S3 refuses the signature.
+TEST_F(PresignTest, TemporaryCredentialsSignTheirSessionTokenIntoTheUrl) {
+  IMGORIGIN_REQUIRE_STUB(*stub_);
+  auto origin = Start(
+      {{"AWS_ACCESS_KEY_ID", ""},
+       {"AWS_SECRET_ACCESS_KEY", ""},
+       {"AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "http://127.0.0.1:" + std::to_string(stub_->port("creds")) + "/container"},
+       {"AWS_CONTAINER_AUTHORIZATION_TOKEN", "container-secret-token"}});
+  const json grant = Begin(*origin, {{"content_type", "image/jpeg"}});
+  const std::string url = grant["upload_url"];
+  const size_t token = url.find("X-Amz-Security-Token=token-container-");
+  ASSERT_NE(token, std::string::npos) << url;
+  std::string stripped = url;
+  stripped.erase(token, stripped.find('&', token) + 1 - token);
+  EXPECT_EQ(PutTo(stripped, SignedHeaders(grant), Jpeg()).status, 403);
+  EXPECT_EQ(CurlUpload(url, SignedHeaders(grant), Jpeg()), 200);
+  auto done = Complete(*origin, grant["id"]);
+  ASSERT_EQ(done.status, 200) << done.body;
+  EXPECT_EQ(json::parse(done.body)["status"], "ready");
+}
+
 TEST_F(PresignTest, S3RefusesForgedExpiredAndMismatchedPuts) {
   IMGORIGIN_REQUIRE_STUB(*stub_);
   auto origin = Start();
