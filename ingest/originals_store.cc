@@ -156,10 +156,11 @@ Result<storage::S3Client::PresignedUrl> LocalOriginalsStore::PresignPut(std::str
               "with local originals, POST the image to /v1/images");
 }
 
-Result<std::shared_ptr<const storage::SpilledFile>> LocalOriginalsStore::Fetch(
+Result<std::shared_ptr<const storage::SpilledFile>> LocalOriginalsStore::FetchIncoming(
     std::string_view id, int64_t max_bytes, const std::string& temp_dir) {
   if (auto valid = CheckId(id); !valid) return std::unexpected(valid.error());
-  common::UniqueFd from(::openat(dir_.get(), std::string(id).c_str(), O_RDONLY | O_CLOEXEC));
+  common::UniqueFd from(
+      ::openat(dir_.get(), (std::string(kIncoming) + std::string(id)).c_str(), O_RDONLY | O_CLOEXEC));
   if (!from.valid()) {
     if (errno == ENOENT) return Fail(ErrorCode::kNotFound, "no such original");
     return std::unexpected(IoError("read an original").error());
@@ -176,6 +177,14 @@ Result<std::shared_ptr<const storage::SpilledFile>> LocalOriginalsStore::Fetch(
     return std::unexpected(failed.error());
   }
   return std::make_shared<const storage::SpilledFile>(std::move(path), st.st_size);
+}
+
+Result<void> LocalOriginalsStore::DeleteIncoming(std::string_view id) {
+  if (auto valid = CheckId(id); !valid) return valid;
+  if (::unlinkat(dir_.get(), (std::string(kIncoming) + std::string(id)).c_str(), 0) != 0 && errno != ENOENT) {
+    return IoError("delete an incoming upload");
+  }
+  return {};
 }
 
 Result<void> S3OriginalsStore::Config::Validate() const {
@@ -274,7 +283,7 @@ Result<storage::S3Client::PresignedUrl> S3OriginalsStore::PresignPut(std::string
   options.content_type = std::string(content_type);
   // Signed, so an object written through the URL is encrypted as the store's own are.
   options.encryption = config_.encryption();
-  auto presigned = s3_->Presign(Object(id), options);
+  auto presigned = s3_->Presign(IncomingObject(id), options);
   if (!presigned && presigned.error().code != ErrorCode::kInvalidArgument) {
     return Fail(ErrorCode::kUnavailable,
                 "the originals bucket cannot be written to now: " + presigned.error().message);
@@ -282,12 +291,12 @@ Result<storage::S3Client::PresignedUrl> S3OriginalsStore::PresignPut(std::string
   return presigned;
 }
 
-Result<std::shared_ptr<const storage::SpilledFile>> S3OriginalsStore::Fetch(
+Result<std::shared_ptr<const storage::SpilledFile>> S3OriginalsStore::FetchIncoming(
     std::string_view id, int64_t max_bytes, const std::string& temp_dir) {
   if (auto valid = CheckId(id); !valid) return std::unexpected(valid.error());
   // The size first: a client can PUT any size through a presigned URL, and a huge object must be
   // refused without downloading it.
-  auto info = s3_->HeadObject(Object(id), fetch_.Retry());
+  auto info = s3_->HeadObject(IncomingObject(id), fetch_.Retry());
   if (!info) {
     if (info.error().code == ErrorCode::kNotFound) return std::unexpected(info.error());
     return Fail(ErrorCode::kUnavailable,
@@ -295,7 +304,7 @@ Result<std::shared_ptr<const storage::SpilledFile>> S3OriginalsStore::Fetch(
   }
   if (info->size > max_bytes) return std::unexpected(TooLarge(info->size, max_bytes));
   storage::HttpRequest request =
-      fetch_.Request(s3_->ObjectUrl(Object(id)), max_bytes, "the originals bucket");
+      fetch_.Request(s3_->ObjectUrl(IncomingObject(id)), max_bytes, "the originals bucket");
   request.spill_bytes = 0;  // always into a file, which the checks read from disk
   request.spill_dir = temp_dir;
   auto response = s3_->Perform(std::move(request), fetch_.Retry());
@@ -322,6 +331,15 @@ Result<std::shared_ptr<const storage::SpilledFile>> S3OriginalsStore::Fetch(
   }
   return std::make_shared<const storage::SpilledFile>(std::move(path),
                                                       static_cast<int64_t>(response->body.size()));
+}
+
+Result<void> S3OriginalsStore::DeleteIncoming(std::string_view id) {
+  if (auto valid = CheckId(id); !valid) return valid;
+  if (auto deleted = s3_->DeleteObject(IncomingObject(id), fetch_.Retry()); !deleted) {
+    return Fail(ErrorCode::kUnavailable,
+                "the originals bucket could not delete an upload: " + deleted.error().message);
+  }
+  return {};
 }
 
 }  // namespace imgorigin::ingest

@@ -8,10 +8,13 @@
 // complete and synced; an S3 PUT is atomic), so a record written after a successful Put() never
 // points at a partial object. Delete() of a missing object succeeds: deletes are retried.
 //
-// Direct uploads (presigned): PresignPut() lets a client without credentials write the object
-// `id` itself (S3 only: a local store has no URL to give, kConflict), and Fetch() brings an
-// object of unknown content back into a temporary file to be checked, its size bounded before
-// a byte of it is read.
+// Direct uploads (presigned) go through an *incoming* object beside the originals
+// (`<prefix>.incoming/<id>`, `<dir>/.incoming/<id>`), never the original itself: PresignPut()
+// lets a client without credentials write the incoming object of `id` (S3 only: a local store
+// has no URL to give, kConflict), FetchIncoming() brings it back into a temporary file to be
+// checked (its size bounded before a byte of it is read), and the checked file is then Put() as
+// the original. A URL still valid after that can only replace the incoming object, which
+// nothing renders: the original is exactly the bytes that were checked.
 //
 // Calls block on disk or network I/O: make them from an I/O pool thread, never an event loop.
 // Implementations are thread-safe.
@@ -33,6 +36,9 @@ namespace imgorigin::ingest {
 
 class OriginalsStore {
  public:
+  // Incoming objects are named <this><id> below the originals' directory or prefix.
+  static constexpr std::string_view kIncoming = ".incoming/";
+
   virtual ~OriginalsStore() = default;
 
   // The source URL that renders the original stored under `id`.
@@ -45,14 +51,16 @@ class OriginalsStore {
   virtual common::Result<bool> Exists(std::string_view id) = 0;
   virtual common::Result<void> Delete(std::string_view id) = 0;
 
-  // A URL that PUTs the original `id` until `expires`, with `content_type` and the store's
-  // encryption headers signed into it (the client must send them as returned).
+  // A URL that PUTs the incoming object of `id` until `expires`, with `content_type` and the
+  // store's encryption headers signed into it (the client must send them as returned).
   virtual common::Result<storage::S3Client::PresignedUrl> PresignPut(
       std::string_view id, std::string_view content_type, std::chrono::seconds expires) = 0;
-  // The original `id` copied into a new temporary file in `temp_dir`: kNotFound when there is
-  // none, kTooLarge (nothing read) when it is larger than `max_bytes`.
-  virtual common::Result<std::shared_ptr<const storage::SpilledFile>> Fetch(
+  // The incoming object of `id` copied into a new temporary file in `temp_dir`: kNotFound when
+  // there is none, kTooLarge (nothing read) when it is larger than `max_bytes`.
+  virtual common::Result<std::shared_ptr<const storage::SpilledFile>> FetchIncoming(
       std::string_view id, int64_t max_bytes, const std::string& temp_dir) = 0;
+  // Removes the incoming object of `id`; a missing one is success.
+  virtual common::Result<void> DeleteIncoming(std::string_view id) = 0;
 };
 
 // Originals as files named by id in one directory, written through a temporary name, fsync and
@@ -76,8 +84,9 @@ class LocalOriginalsStore final : public OriginalsStore {
   common::Result<storage::S3Client::PresignedUrl> PresignPut(std::string_view id,
                                                              std::string_view content_type,
                                                              std::chrono::seconds expires) override;
-  common::Result<std::shared_ptr<const storage::SpilledFile>> Fetch(
+  common::Result<std::shared_ptr<const storage::SpilledFile>> FetchIncoming(
       std::string_view id, int64_t max_bytes, const std::string& temp_dir) override;
+  common::Result<void> DeleteIncoming(std::string_view id) override;
 
  private:
   LocalOriginalsStore(Config config, common::UniqueFd dir)
@@ -117,12 +126,16 @@ class S3OriginalsStore final : public OriginalsStore {
   common::Result<storage::S3Client::PresignedUrl> PresignPut(std::string_view id,
                                                              std::string_view content_type,
                                                              std::chrono::seconds expires) override;
-  common::Result<std::shared_ptr<const storage::SpilledFile>> Fetch(
+  common::Result<std::shared_ptr<const storage::SpilledFile>> FetchIncoming(
       std::string_view id, int64_t max_bytes, const std::string& temp_dir) override;
+  common::Result<void> DeleteIncoming(std::string_view id) override;
 
  private:
   storage::S3Client::Object Object(std::string_view id) const {
     return {config_.bucket, config_.prefix + std::string(id), ""};
+  }
+  storage::S3Client::Object IncomingObject(std::string_view id) const {
+    return {config_.bucket, config_.prefix + std::string(kIncoming) + std::string(id), ""};
   }
 
   const Config config_;

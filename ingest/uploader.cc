@@ -13,6 +13,16 @@ using common::ErrorCode;
 using common::Fail;
 using common::Result;
 
+namespace {
+
+// The Content-Type an original is stored with: its checked format's.
+std::string_view MimeType(const ImageFacts& facts) {
+  return transforms::FormatMimeType(
+      transforms::FormatFromExtension(facts.format).value_or(transforms::ImageFormat::kUnknown));
+}
+
+}  // namespace
+
 Result<void> Uploader::Config::Validate() const {
   if (max_upload_bytes <= 0) {
     return Fail(ErrorCode::kInvalidArgument, "max_upload_bytes must be positive");
@@ -87,11 +97,7 @@ Result<CreateOutcome> Uploader::Store(const Upload& upload) {
   record.metadata = upload.metadata;
   if (auto valid = ValidateNewRecord(record); !valid) return std::unexpected(valid.error());
 
-  const auto format = transforms::FormatFromExtension(facts->format);
-  if (auto put = originals_.Put(
-          *id, upload.original->path(),
-          transforms::FormatMimeType(format.value_or(transforms::ImageFormat::kUnknown)));
-      !put) {
+  if (auto put = originals_.Put(*id, upload.original->path(), MimeType(*facts)); !put) {
     // A failed write may have left part of an object behind (a PUT cut off mid-way).
     if (auto removed = originals_.Delete(*id); !removed) {
       spdlog::warn("upload {}: a failed write could not be cleaned up: {}", *id,
@@ -113,9 +119,13 @@ Result<CreateOutcome> Uploader::Store(const Upload& upload) {
 Result<ImageRecord> Uploader::Delete(std::string_view id) {
   auto deleted = records_.MarkDeleted(id);
   if (!deleted) return deleted;
-  // Only ids whose source this store made are its objects; another source is left alone.
+  // Only ids whose source this store made are its objects; another source is left alone. A
+  // direct upload deleted before it was completed may have left an incoming object.
   if (deleted->source_url == originals_.SourceUrl(id)) {
     if (auto removed = originals_.Delete(id); !removed) return std::unexpected(removed.error());
+    if (auto removed = originals_.DeleteIncoming(id); !removed) {
+      return std::unexpected(removed.error());
+    }
   }
   return deleted;
 }
@@ -167,14 +177,14 @@ Result<Uploader::Completion> Uploader::Complete(std::string_view id, const std::
     // The record first: if the store is down the object stays for a retry to judge again.
     auto failed = records_.MarkFailed(id, error.message);
     if (!failed) return std::unexpected(failed.error());
-    if (auto removed = originals_.Delete(id); !removed) {
+    if (auto removed = originals_.DeleteIncoming(id); !removed) {
       spdlog::warn("direct upload {}: refused object could not be deleted: {}", id,
                    removed.error().message);
     }
     spdlog::info("direct upload {} refused: {}", id, error.message);
     return std::unexpected(error);
   };
-  auto file = originals_.Fetch(id, config_.max_upload_bytes, temp_dir);
+  auto file = originals_.FetchIncoming(id, config_.max_upload_bytes, temp_dir);
   if (!file) {
     if (file.error().code == ErrorCode::kNotFound) {
       if (record->status == ImageStatus::kFailed) {
@@ -201,8 +211,17 @@ Result<Uploader::Completion> Uploader::Complete(std::string_view id, const std::
         return std::unexpected(facts.error());
     }
   }
+  // Object before record, as for uploads; a retry after a failure in between writes the same
+  // original again.
+  if (auto put = originals_.Put(id, (*file)->path(), MimeType(*facts)); !put) {
+    return std::unexpected(put.error());
+  }
   auto ready = records_.MarkReady(id, *facts);
   if (!ready) return std::unexpected(ready.error());
+  if (auto removed = originals_.DeleteIncoming(id); !removed) {
+    spdlog::warn("direct upload {}: incoming object could not be deleted: {}", id,
+                 removed.error().message);
+  }
   return Completion{*std::move(ready), true};
 }
 

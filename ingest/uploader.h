@@ -11,13 +11,16 @@
 // failure in between leaves an orphan object rather than a record without one.
 //
 // Direct uploads go around imgorigin: BeginDirect() creates a `pending` record whose source is
-// the originals store's object for a new id and a presigned PUT URL for that object (S3
-// originals only); the client PUTs the image there, then Complete() checks the object as Store()
-// checks an upload: size from the store before anything is read, then the whole object fetched
-// into a temporary file (at most max_upload_bytes) for the same checks and SHA-256. A refused
-// object is deleted and its record made `failed` with the reason; an accepted one makes the
-// record `ready`. A missing object leaves the record `pending` (the client may still PUT it
-// while its URL lasts); completing a ready record again returns it unchanged.
+// the originals store's object for a new id, and a presigned PUT URL for that id's *incoming*
+// object (S3 originals only; see originals_store.h). The client PUTs the image there, then
+// Complete() checks the incoming object as Store() checks an upload (its size from the store
+// before anything is read, then the whole object fetched into a temporary file, at most
+// max_upload_bytes, for the same checks and SHA-256), Put()s the checked file as the original and
+// makes the record `ready`. A refused object is deleted and its record made `failed` with the
+// reason. A missing object leaves the record as it was (the client may still PUT while its URL
+// lasts); completing a ready record again returns it unchanged. The original is written by
+// imgorigin from the checked file, so a later PUT through a URL that is still valid cannot
+// change what the record describes.
 //
 // Blocking (libvips, disk, network, the record store): call from an I/O pool thread. The stores
 // it is given outlive it. Thread-safe.

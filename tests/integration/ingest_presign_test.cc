@@ -121,8 +121,9 @@ class PresignTest : public ::testing::Test {
     return json::parse(Send(origin.port(), "GET", "/v1/images/" + id, {}).body);
   }
 
-  long Requests(const std::string& method, const std::string& id) {
-    return StatCount(StubStats(stub_->port("s3")), method + " originals/uploads/" + id);
+  // Requests the stand-in saw for `key` below the originals prefix ("<id>", ".incoming/<id>").
+  long Requests(const std::string& method, const std::string& key) {
+    return StatCount(StubStats(stub_->port("s3")), method + " originals/uploads/" + key);
   }
 
   std::string root_, data_;
@@ -136,7 +137,7 @@ TEST_F(PresignTest, CurlPutsThroughThePresignedUrlAndCompleteMakesTheImageReady)
       Begin(*origin, {{"content_type", "image/jpeg"}, {"metadata", {{"sku", "A-42"}}}});
   const std::string id = grant["id"];
   EXPECT_EQ(grant["method"], "PUT");
-  EXPECT_NE(grant["upload_url"].get<std::string>().find("/originals/uploads/" + id + "?"),
+  EXPECT_NE(grant["upload_url"].get<std::string>().find("/originals/uploads/.incoming/" + id + "?"),
             std::string::npos);
   EXPECT_NE(grant["upload_url"].get<std::string>().find("X-Amz-Signature="), std::string::npos);
   EXPECT_EQ(grant["headers"]["Content-Type"], "image/jpeg");
@@ -165,13 +166,22 @@ TEST_F(PresignTest, CurlPutsThroughThePresignedUrlAndCompleteMakesTheImageReady)
   EXPECT_EQ(record["metadata"]["sku"], "A-42");
   ExpectRenders(*origin, record);
 
-  // Idempotent: the ready record again, without fetching the object again.
-  const long gets = Requests("GET", id);
+  // The original is the checked bytes, written by imgorigin; the incoming object is gone.
+  EXPECT_EQ(Requests("PUT", id), 1);
+  EXPECT_EQ(Requests("DELETE", ".incoming/" + id), 1);
+
+  // The URL is still valid, but a new PUT through it reaches only the incoming object: the
+  // record and what renders stay as checked. Completing again answers the ready record without
+  // reading anything.
+  EXPECT_EQ(CurlUpload(grant["upload_url"], SignedHeaders(grant), BombPng()), 200);
+  const long gets = Requests("GET", ".incoming/" + id);
   auto again = Complete(*origin, id);
   ASSERT_EQ(again.status, 200) << again.body;
   EXPECT_EQ(json::parse(again.body)["sha256"], record["sha256"]);
   EXPECT_EQ(json::parse(again.body)["updated_at"], record["updated_at"]);
-  EXPECT_EQ(Requests("GET", id), gets);
+  EXPECT_EQ(Requests("GET", ".incoming/" + id), gets);
+  EXPECT_EQ(Requests("PUT", id), 1);
+  ExpectRenders(*origin, json::parse(again.body));
 }
 
 // Temporary credentials (here from the ECS/EKS container endpoint) put their session token into
@@ -258,9 +268,10 @@ TEST_F(PresignTest, RefusedObjectsAreDeletedAndTheirRecordsFail) {
     EXPECT_EQ(record["status"], "failed");
     EXPECT_FALSE(record["last_error"].get<std::string>().empty());
     EXPECT_TRUE(record["urls"].empty());
-    EXPECT_EQ(Requests("DELETE", id), 1);
+    EXPECT_EQ(Requests("DELETE", ".incoming/" + id), 1);
+    EXPECT_EQ(Requests("PUT", id), 0) << "no original was written";
     if (c.name == "too large") {
-      EXPECT_EQ(Requests("GET", id), 0);
+      EXPECT_EQ(Requests("GET", ".incoming/" + id), 0);
     }
     // Completing again finds nothing to check: the record stays failed.
     EXPECT_EQ(Complete(*origin, id).status, 409);

@@ -89,9 +89,13 @@ class UploaderTest : public ::testing::Test {
     return record.id;
   }
 
-  // What a client's PUT to the presigned URL would leave in the store.
+  // What a client's PUT to the presigned URL would leave in the store: the incoming object.
   void Put(const std::string& id, const std::string& bytes) {
-    std::ofstream(dir_ + "/uploads/" + id, std::ios::binary) << bytes;
+    fs::create_directories(dir_ + "/uploads/.incoming");
+    std::ofstream(dir_ + "/uploads/.incoming/" + id, std::ios::binary) << bytes;
+  }
+  bool Incoming(const std::string& id) const {
+    return fs::exists(dir_ + "/uploads/.incoming/" + id);
   }
   bool Stored(const std::string& id) const { return fs::exists(dir_ + "/uploads/" + id); }
   size_t TempFiles() const {
@@ -117,13 +121,21 @@ TEST_F(UploaderTest, CompleteMakesThePendingRecordReadyOnce) {
   EXPECT_EQ(done->record.facts, (ImageFacts{"jpg", 64, 48, static_cast<int64_t>(jpeg.size()),
                                             storage::Sha256Hex(jpeg)}));
   EXPECT_EQ(done->record.metadata["sku"], "A-1");
-  EXPECT_TRUE(Stored(id));
+  EXPECT_EQ(*originals_->Get(id), jpeg) << "the checked bytes are the original";
+  EXPECT_FALSE(Incoming(id));
   EXPECT_EQ(TempFiles(), 0u) << "the fetched copy is removed";
 
+  // A later PUT through a URL still valid replaces only the incoming object.
+  Put(id, BombPng());
   auto again = uploader_->Complete(id, temp_);
   ASSERT_TRUE(again);
   EXPECT_FALSE(again->completed);
   EXPECT_EQ(again->record, done->record);
+  EXPECT_EQ(*originals_->Get(id), jpeg);
+  // Deleting the image removes both.
+  ASSERT_TRUE(uploader_->Delete(id));
+  EXPECT_FALSE(Stored(id));
+  EXPECT_FALSE(Incoming(id));
 }
 
 TEST_F(UploaderTest, CompleteBeforeTheObjectArrivedLeavesTheRecordPending) {
@@ -158,6 +170,7 @@ TEST_F(UploaderTest, RefusedObjectsAreDeletedAndTheirRecordsFail) {
     auto record = records_->Get(id);
     EXPECT_EQ(record->status, ImageStatus::kFailed);
     EXPECT_EQ(record->last_error, refused.error().message);
+    EXPECT_FALSE(Incoming(id));
     EXPECT_FALSE(Stored(id));
   }
   EXPECT_EQ(TempFiles(), 0u);
@@ -184,7 +197,8 @@ TEST_F(UploaderTest, OnlyDirectUploadsOfThisStoreCanBeCompleted) {
   Put(foreign.id, Jpeg(10, 10));
   EXPECT_EQ(uploader_->Complete(foreign.id, temp_).error().code, ErrorCode::kConflict);
   EXPECT_EQ(records_->Get(foreign.id)->status, ImageStatus::kPending);
-  EXPECT_TRUE(Stored(foreign.id)) << "not this store's object: left alone";
+  EXPECT_TRUE(Incoming(foreign.id)) << "not this store's upload: left alone";
+  EXPECT_FALSE(Stored(foreign.id));
 
   const std::string deleted = Pending();
   ASSERT_TRUE(uploader_->Delete(deleted));
