@@ -99,8 +99,22 @@ std::string LocalOriginalsStore::SourceUrl(std::string_view id) const {
 Result<void> LocalOriginalsStore::Put(std::string_view id, const std::string& path,
                                       std::string_view) {
   if (auto valid = CheckId(id); !valid) return valid;
-  const std::string name(id);
-  const std::string temp = "." + name + ".tmp";
+  return Write("", id, path);
+}
+
+Result<void> LocalOriginalsStore::PutIncoming(std::string_view id, const std::string& path,
+                                              std::string_view) {
+  if (auto valid = CheckId(id); !valid) return valid;
+  if (::mkdirat(dir_.get(), std::string(kIncoming).c_str(), 0755) != 0 && errno != EEXIST) {
+    return IoError("create the incoming directory");
+  }
+  return Write(kIncoming, id, path);
+}
+
+Result<void> LocalOriginalsStore::Write(std::string_view subdir, std::string_view id,
+                                        const std::string& path) {
+  const std::string name = std::string(subdir) + std::string(id);
+  const std::string temp = std::string(subdir) + "." + std::string(id) + ".tmp";
   common::UniqueFd from(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!from.valid()) return IoError("read the upload");
   common::UniqueFd to(
@@ -148,19 +162,22 @@ Result<void> LocalOriginalsStore::Delete(std::string_view id) {
   return {};
 }
 
-Result<storage::S3Client::PresignedUrl> LocalOriginalsStore::PresignPut(std::string_view,
-                                                                        std::string_view,
-                                                                        std::chrono::seconds) {
-  return Fail(ErrorCode::kConflict,
-              "presigned uploads need S3 originals (ingest.originals = s3://bucket/prefix/); "
-              "with local originals, POST the image to /v1/images");
+Result<storage::S3Client::PresignedUrl> LocalOriginalsStore::PresignPut(
+    std::string_view id, std::string_view content_type, std::chrono::seconds expires) {
+  if (config_.upload_urls == nullptr) {
+    return Fail(ErrorCode::kConflict,
+                "presigned uploads need S3 originals (ingest.originals = s3://bucket/prefix/) or "
+                "local ones served by imgorigin; POST the image to /v1/images instead");
+  }
+  if (auto valid = CheckId(id); !valid) return std::unexpected(valid.error());
+  return config_.upload_urls->Sign(id, content_type, expires, std::chrono::system_clock::now());
 }
 
 Result<std::shared_ptr<const storage::SpilledFile>> LocalOriginalsStore::FetchIncoming(
     std::string_view id, int64_t max_bytes, const std::string& temp_dir) {
   if (auto valid = CheckId(id); !valid) return std::unexpected(valid.error());
-  common::UniqueFd from(
-      ::openat(dir_.get(), (std::string(kIncoming) + std::string(id)).c_str(), O_RDONLY | O_CLOEXEC));
+  common::UniqueFd from(::openat(dir_.get(), (std::string(kIncoming) + std::string(id)).c_str(),
+                                 O_RDONLY | O_CLOEXEC));
   if (!from.valid()) {
     if (errno == ENOENT) return Fail(ErrorCode::kNotFound, "no such original");
     return std::unexpected(IoError("read an original").error());
@@ -181,7 +198,8 @@ Result<std::shared_ptr<const storage::SpilledFile>> LocalOriginalsStore::FetchIn
 
 Result<void> LocalOriginalsStore::DeleteIncoming(std::string_view id) {
   if (auto valid = CheckId(id); !valid) return valid;
-  if (::unlinkat(dir_.get(), (std::string(kIncoming) + std::string(id)).c_str(), 0) != 0 && errno != ENOENT) {
+  if (::unlinkat(dir_.get(), (std::string(kIncoming) + std::string(id)).c_str(), 0) != 0 &&
+      errno != ENOENT) {
     return IoError("delete an incoming upload");
   }
   return {};
@@ -338,6 +356,21 @@ Result<void> S3OriginalsStore::DeleteIncoming(std::string_view id) {
   if (auto deleted = s3_->DeleteObject(IncomingObject(id), fetch_.Retry()); !deleted) {
     return Fail(ErrorCode::kUnavailable,
                 "the originals bucket could not delete an upload: " + deleted.error().message);
+  }
+  return {};
+}
+
+Result<void> S3OriginalsStore::PutIncoming(std::string_view id, const std::string& path,
+                                           std::string_view content_type) {
+  if (auto valid = CheckId(id); !valid) return valid;
+  storage::S3Client::PutOptions options;
+  options.content_type = std::string(content_type);
+  options.encryption = config_.encryption();
+  options.timeout = fetch_.timeout;
+  options.retry = fetch_.Retry();
+  if (auto put = s3_->UploadFile(IncomingObject(id), path, options); !put) {
+    return Fail(ErrorCode::kUnavailable,
+                "the originals bucket could not be written: " + put.error().message);
   }
   return {};
 }

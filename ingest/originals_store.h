@@ -10,11 +10,12 @@
 //
 // Direct uploads (presigned) go through an *incoming* object beside the originals
 // (`<prefix>.incoming/<id>`, `<dir>/.incoming/<id>`), never the original itself: PresignPut()
-// lets a client without credentials write the incoming object of `id` (S3 only: a local store
-// has no URL to give, kConflict), FetchIncoming() brings it back into a temporary file to be
-// checked (its size bounded before a byte of it is read), and the checked file is then Put() as
-// the original. A URL still valid after that can only replace the incoming object, which
-// nothing renders: the original is exactly the bytes that were checked.
+// lets a client without credentials write the incoming object of `id` (to S3 directly; a local
+// store given LocalUploadUrls signs URLs that imgorigin answers itself, storing the body with
+// PutIncoming(); without them it has no URL to give), FetchIncoming() brings the object back
+// into a temporary file to be checked (its size bounded before a byte of it is read), and the
+// checked file is then Put() as the original. A URL still valid after that can only replace the
+// incoming object, which nothing renders: the original is exactly the bytes that were checked.
 //
 // Calls block on disk or network I/O: make them from an I/O pool thread, never an event loop.
 // Implementations are thread-safe.
@@ -28,6 +29,7 @@
 
 #include "common/fd.h"
 #include "common/status.h"
+#include "ingest/local_upload_urls.h"
 #include "storage/fetch_config.h"
 #include "storage/s3_client.h"
 #include "storage/spilled_file.h"
@@ -59,6 +61,10 @@ class OriginalsStore {
   // there is none, kTooLarge (nothing read) when it is larger than `max_bytes`.
   virtual common::Result<std::shared_ptr<const storage::SpilledFile>> FetchIncoming(
       std::string_view id, int64_t max_bytes, const std::string& temp_dir) = 0;
+  // Stores the file at `path` as the incoming object of `id` (the body of a PUT to a URL of
+  // PresignPut() that imgorigin serves itself), replacing any earlier one.
+  virtual common::Result<void> PutIncoming(std::string_view id, const std::string& path,
+                                           std::string_view content_type) = 0;
   // Removes the incoming object of `id`; a missing one is success.
   virtual common::Result<void> DeleteIncoming(std::string_view id) = 0;
 };
@@ -70,6 +76,9 @@ class LocalOriginalsStore final : public OriginalsStore {
   struct Config {
     std::string dir;         // created if missing; no default
     std::string url_prefix;  // e.g. "local:///uploads/": the directory as local sources see it
+    // Signs PresignPut()'s URLs, to imgorigin's own PUT endpoint; null = no presigned uploads
+    // (kConflict). Outlives the store.
+    const LocalUploadUrls* upload_urls = nullptr;
     common::Result<void> Validate() const;
   };
 
@@ -86,9 +95,14 @@ class LocalOriginalsStore final : public OriginalsStore {
                                                              std::chrono::seconds expires) override;
   common::Result<std::shared_ptr<const storage::SpilledFile>> FetchIncoming(
       std::string_view id, int64_t max_bytes, const std::string& temp_dir) override;
+  common::Result<void> PutIncoming(std::string_view id, const std::string& path,
+                                   std::string_view content_type) override;
   common::Result<void> DeleteIncoming(std::string_view id) override;
 
  private:
+  // Writes `path` as `<subdir><id>` through a temporary name, fsync and rename.
+  common::Result<void> Write(std::string_view subdir, std::string_view id, const std::string& path);
+
   LocalOriginalsStore(Config config, common::UniqueFd dir)
       : config_(std::move(config)), dir_(std::move(dir)) {}
 
@@ -128,6 +142,8 @@ class S3OriginalsStore final : public OriginalsStore {
                                                              std::chrono::seconds expires) override;
   common::Result<std::shared_ptr<const storage::SpilledFile>> FetchIncoming(
       std::string_view id, int64_t max_bytes, const std::string& temp_dir) override;
+  common::Result<void> PutIncoming(std::string_view id, const std::string& path,
+                                   std::string_view content_type) override;
   common::Result<void> DeleteIncoming(std::string_view id) override;
 
  private:

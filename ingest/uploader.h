@@ -10,9 +10,10 @@
 // first record returned. Delete() tombstones the record first, then deletes the object, so a
 // failure in between leaves an orphan object rather than a record without one.
 //
-// Direct uploads go around imgorigin: BeginDirect() creates a `pending` record whose source is
-// the originals store's object for a new id, and a presigned PUT URL for that id's *incoming*
-// object (S3 originals only; see originals_store.h). The client PUTs the image there, then
+// Direct uploads go around imgorigin's API calls: BeginDirect() creates a `pending` record whose
+// source is the originals store's object for a new id, and a presigned PUT URL for that id's
+// *incoming* object (to S3, or to imgorigin itself for local originals; see originals_store.h).
+// The client PUTs the image there, then
 // Complete() checks the incoming object as Store() checks an upload (its size from the store
 // before anything is read, then the whole object fetched into a temporary file, at most
 // max_upload_bytes, for the same checks and SHA-256), Put()s the checked file as the original and
@@ -91,8 +92,9 @@ class Uploader {
   common::Result<ImageRecord> Delete(std::string_view id);
 
   // kInvalidArgument: metadata, or an expiry out of bounds. kConflict: the originals store
-  // cannot presign (local originals). kUnavailable: a store is down (no record was made).
-  // content_type is not judged here: the caller keeps it to image types this build reads.
+  // cannot presign (local originals without LocalUploadUrls). kUnavailable: a store is down (no
+  // record was made). content_type is not judged here: the caller keeps it to image types this
+  // build reads.
   common::Result<DirectUploadGrant> BeginDirect(const DirectUpload& upload);
 
   // kNotFound: no such image (or deleted). kConflict: nothing was uploaded yet (the record stays

@@ -550,6 +550,11 @@ const std::vector<Setting>& Settings() {
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
          return SetMs(c.ingest.upload_timeout, k, v);
        }},
+      {"ingest.public_url", "IMGORIGIN_PUBLIC_URL",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.ingest.public_url = v;
+         return {};
+       }},
       {"ingest.presign_expiry_s", "IMGORIGIN_PRESIGN_EXPIRY_S",
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
          int64_t s = 0;
@@ -785,6 +790,13 @@ Result<void> Config::Validate() const {
   if (auto r = dialects.Validate(); !r) return Invalid("dialects", r.error().message);
     if (ingest.upload_timeout.count() <= 0) {
       return Invalid("ingest.upload_timeout_ms", "must be > 0");
+    }
+    if (!ingest.public_url.empty() &&
+        ((!ingest.public_url.starts_with("http://") &&
+          !ingest.public_url.starts_with("https://")) ||
+         ingest.public_url.ends_with("/") ||
+         ingest.public_url.find_first_of("?# \r\n") != std::string::npos)) {
+      return Invalid("ingest.public_url", "http(s)://host[:port][/path], without a trailing /");
     }
     if (ingest.originals == "local") {
       if (local_root.empty()) {

@@ -108,7 +108,10 @@ struct Config {
     std::string sse_kms_key_id;  // with aws:kms; "" = the bucket's default key
     // From the end of an upload's head until its whole body has arrived.
     std::chrono::milliseconds upload_timeout{120'000};
-    ingest::Uploader::Config upload;  // max_upload_bytes, max_metadata_bytes
+    ingest::Uploader::Config upload;  // max_upload_bytes, max_metadata_bytes, presign expiries
+    // Where clients reach this server ("https://img.example.com"), for the upload URLs it signs
+    // for itself (local originals); "" = http:// and the Host of the request that asked.
+    std::string public_url;
 
     // The largest body POST /v1/images reads: a base64 document carries 4/3 of its image, plus
     // metadata and JSON around it.

@@ -38,19 +38,6 @@ std::string EscapePlain(std::string_view source) {
   return out;
 }
 
-// The value of query parameter `name` in `target`, or nullopt.
-std::optional<std::string> QueryParameter(std::string_view target, const char* name) {
-  const size_t question = target.find('?');
-  if (question == std::string_view::npos) return std::nullopt;
-  evkeyvalq params{};  // initialised by evhttp_parse_query_str()
-  std::optional<std::string> value;
-  if (evhttp_parse_query_str(std::string(target.substr(question + 1)).c_str(), &params) == 0) {
-    if (const char* found = evhttp_find_header(&params, name)) value = found;
-  }
-  evhttp_clear_headers(&params);
-  return value;
-}
-
 const common::Error kUnsupportedBody{
     ErrorCode::kUnsupported, "send the image as image/*, multipart/form-data or application/json"};
 

@@ -4,6 +4,7 @@
 
 #include "ingest/postgres_record_store.h"
 #include "ingest/sqlite_record_store.h"
+#include "origin/uploads_endpoint.h"
 
 namespace imgorigin::origin {
 namespace {
@@ -27,8 +28,8 @@ Result<std::unique_ptr<ingest::RecordStore>> OpenRecords(const Config::Ingest& c
   return std::unique_ptr<ingest::RecordStore>(*std::move(store));
 }
 
-Result<std::unique_ptr<ingest::OriginalsStore>> OpenOriginals(const Config& config,
-                                                              const EnvLookup& env) {
+Result<std::unique_ptr<ingest::OriginalsStore>> OpenOriginals(
+    const Config& config, const EnvLookup& env, const ingest::LocalUploadUrls* upload_urls) {
   namespace fs = std::filesystem;
   const Config::Ingest& ingest = config.ingest;
   if (ingest.originals != "local") {
@@ -66,7 +67,8 @@ Result<std::unique_ptr<ingest::OriginalsStore>> OpenOriginals(const Config& conf
   }
   const std::string prefix =
       relative == "." ? "local:///" : "local:///" + relative.generic_string() + "/";
-  auto store = ingest::LocalOriginalsStore::Open({.dir = canonical.string(), .url_prefix = prefix});
+  auto store = ingest::LocalOriginalsStore::Open(
+      {.dir = canonical.string(), .url_prefix = prefix, .upload_urls = upload_urls});
   if (!store) return Fail(ErrorCode::kInternal, "ingest.originals_dir: " + store.error().message);
   return std::unique_ptr<ingest::OriginalsStore>(*std::move(store));
 }
@@ -78,7 +80,12 @@ Result<IngestServices> OpenIngest(const Config& config, const EnvLookup& env) {
   auto records = OpenRecords(config.ingest);
   if (!records) return std::unexpected(records.error());
   services.records = *std::move(records);
-  auto originals = OpenOriginals(config, env);
+  if (config.ingest.originals == "local") {
+    // The API key signs them: whoever may begin an upload may be given its URL.
+    services.upload_urls = std::make_unique<ingest::LocalUploadUrls>(
+        config.api_key, std::string(UploadsEndpoint::kPath) + "/");
+  }
+  auto originals = OpenOriginals(config, env, services.upload_urls.get());
   if (!originals) return std::unexpected(originals.error());
   services.originals = *std::move(originals);
   services.uploader = std::make_unique<ingest::Uploader>(config.ingest.upload, config.pipeline,

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "common/status.h"
+#include "ingest/local_upload_urls.h"
 #include "ingest/originals_store.h"
 #include "ingest/record_store.h"
 #include "ingest/uploader.h"
@@ -15,6 +16,9 @@
 namespace imgorigin::origin {
 
 struct IngestServices {
+  // Local originals: signs the presigned URLs imgorigin answers itself (null for S3 originals).
+  // Before `originals`, which refers to it, so that it is destroyed after it.
+  std::unique_ptr<ingest::LocalUploadUrls> upload_urls;
   std::unique_ptr<ingest::RecordStore> records;
   std::unique_ptr<ingest::OriginalsStore> originals;
   std::unique_ptr<ingest::Uploader> uploader;

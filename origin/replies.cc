@@ -1,5 +1,7 @@
 #include "origin/replies.h"
 
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -106,6 +108,18 @@ std::string FormatMs(double ms) {  // to_chars, as printf's float path costs on 
   char buf[32];
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, ms, std::chars_format::fixed, 1);
   return ec == std::errc() ? std::string(buf, end) : std::string("0.0");
+}
+
+std::optional<std::string> QueryParameter(std::string_view target, const char* name) {
+  const size_t question = target.find('?');
+  if (question == std::string_view::npos) return std::nullopt;
+  evkeyvalq params{};  // initialised by evhttp_parse_query_str()
+  std::optional<std::string> value;
+  if (evhttp_parse_query_str(std::string(target.substr(question + 1)).c_str(), &params) == 0) {
+    if (const char* found = evhttp_find_header(&params, name)) value = found;
+  }
+  evhttp_clear_headers(&params);
+  return value;
 }
 
 }  // namespace imgorigin::origin

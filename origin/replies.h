@@ -32,6 +32,9 @@ bool Authorize(Exchange& exchange, const std::string& api_key);
 // absent) carries the key.
 std::optional<common::Error> ApiKeyError(const char* authorization, const std::string& api_key);
 
+// The value of query parameter `name` in a request target ("/path?a=1&b=2"), or nullopt.
+std::optional<std::string> QueryParameter(std::string_view target, const char* name);
+
 std::string HttpDate(int64_t unix_seconds);
 // Milliseconds with one decimal, for Server-Timing.
 std::string FormatMs(double ms);

@@ -42,9 +42,10 @@ class Router {
   // For Server::Options::streaming: which bodies are streamed, and the policy for their heads.
   // Loop threads.
   static bool StreamsBody(evhttp_cmd_type method, std::string_view path) {
-    return ImagesEndpoint::Streams(method, path);
+    return ImagesEndpoint::Streams(method, path) || UploadsEndpoint::Streams(method, path);
   }
   common::Result<int64_t> AdmitUpload(std::string_view target, const evkeyvalq* headers) const {
+    if (target.starts_with(UploadsEndpoint::kPath)) return uploads_.Admit(target, headers);
     return images_.Admit(target, headers);
   }
 

@@ -390,6 +390,8 @@ bool Exchange::is_head() const { return evhttp_request_get_command(req_) == EVHT
 
 bool Exchange::is_post() const { return evhttp_request_get_command(req_) == EVHTTP_REQ_POST; }
 
+bool Exchange::is_put() const { return evhttp_request_get_command(req_) == EVHTTP_REQ_PUT; }
+
 bool Exchange::is_delete() const { return evhttp_request_get_command(req_) == EVHTTP_REQ_DELETE; }
 
 std::optional<std::string> Exchange::body(size_t limit) const {

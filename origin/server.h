@@ -65,6 +65,7 @@ class Exchange {
   bool is_head() const;
   bool is_get_or_head() const;
   bool is_post() const;
+  bool is_put() const;
   bool is_delete() const;
   // The request body, or nullopt when it is longer than `limit` bytes. Empty for a streamed
   // request: see streamed().

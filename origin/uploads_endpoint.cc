@@ -8,6 +8,7 @@
 #include "ingest/record.h"
 #include "origin/off_loop.h"
 #include "origin/replies.h"
+#include "origin/upload_body.h"
 #include "transforms/format.h"
 
 namespace imgorigin::origin {
@@ -19,6 +20,16 @@ using common::Result;
 using nlohmann::json;
 
 constexpr std::string_view kComplete = "/complete";
+constexpr std::string_view kObject = "/object";
+
+// The id of "/v1/uploads/{id}<suffix>", or "" when `path` is not one.
+std::string_view IdOf(std::string_view path, std::string_view base, std::string_view suffix) {
+  if (!path.starts_with(base) || path.size() <= base.size() + 1 || path[base.size()] != '/' ||
+      !path.ends_with(suffix)) {
+    return {};
+  }
+  return path.substr(base.size() + 1, path.size() - base.size() - 1 - suffix.size());
+}
 
 common::Error NotFound() { return {ErrorCode::kNotFound, "not found"}; }
 
@@ -90,9 +101,41 @@ bool UploadsEndpoint::Handles(std::string_view path, bool is_post) {
   return under(kPath) || (is_post && under(kSeed002Path));
 }
 
+bool UploadsEndpoint::Streams(evhttp_cmd_type method, std::string_view path) {
+  return method == EVHTTP_REQ_PUT && !IdOf(path, kPath, kObject).empty();
+}
+
+Result<void> UploadsEndpoint::VerifyPut(std::string_view id, std::string_view target,
+                                        const char* content_type) const {
+  if (ingest_ == nullptr || ingest_->upload_urls == nullptr) return std::unexpected(NotFound());
+  if (!ingest::ValidateId(id)) {
+    return Fail(ErrorCode::kNotFound, "no upload with this id");
+  }
+  const auto expires = QueryParameter(target, "expires");
+  const auto signature = QueryParameter(target, "signature");
+  if (!expires || !signature) {
+    return Fail(ErrorCode::kPermissionDenied, "the upload URL must carry expires and signature");
+  }
+  return ingest_->upload_urls->Verify(id, content_type != nullptr ? content_type : "", *expires,
+                                      *signature, std::chrono::system_clock::now());
+}
+
+Result<int64_t> UploadsEndpoint::Admit(std::string_view target, const evkeyvalq* headers) const {
+  const std::string_view id = IdOf(target.substr(0, target.find('?')), kPath, kObject);
+  if (auto valid = VerifyPut(id, target, evhttp_find_header(headers, "Content-Type")); !valid) {
+    return std::unexpected(valid.error());
+  }
+  return config_.ingest.upload.max_upload_bytes;
+}
+
 void UploadsEndpoint::Handle(const ExchangePtr& exchange) {
   Exchange& ex = *exchange;
   const std::string_view path = ex.path();
+  // Before the API key: the URL's signature is this request's credential.
+  if (const std::string_view id = IdOf(path, kPath, kObject); !id.empty()) {
+    if (!ex.is_put()) return ReplyMethodNotAllowed(ex, "PUT");
+    return PutObject(exchange, std::string(id));
+  }
   const bool seed002 = !path.starts_with(kPath);
   if (seed002 && !config_.dialects.seed002) return ReplyJsonError(ex, NotFound());
   if (!Authorize(ex, config_.api_key)) return;
@@ -131,6 +174,15 @@ void UploadsEndpoint::Begin(const ExchangePtr& exchange, Dialect dialect) {
         const ingest::ImageRecord& record = grant->record;
         json headers = json::object();
         for (const auto& [name, value] : grant->url.headers) headers[name] = value;
+        // A URL to this server itself (local originals) comes as a path.
+        std::string url = grant->url.url;
+        if (url.starts_with("/")) {
+          const char* host = ex.header("Host");
+          url = (config_.ingest.public_url.empty()
+                     ? "http://" + std::string(host != nullptr ? host : "127.0.0.1")
+                     : config_.ingest.public_url) +
+                url;
+        }
         const std::string expires_at =
             ingest::Rfc3339(std::chrono::floor<std::chrono::milliseconds>(grant->url.expires_at));
         spdlog::info("direct upload {} begun, URL valid until {}", record.id, expires_at);
@@ -138,18 +190,55 @@ void UploadsEndpoint::Begin(const ExchangePtr& exchange, Dialect dialect) {
         if (dialect == Dialect::kSeed002) {
           return ReplyJson(ex, 201,
                            {{"image_id", record.id},
-                            {"upload_url", grant->url.url},
+                            {"upload_url", url},
                             {"headers", std::move(headers)},
                             {"expires_at", expires_at}});
         }
         ReplyJson(ex, 201,
                   {{"id", record.id},
-                   {"upload_url", grant->url.url},
+                   {"upload_url", url},
                    {"method", "PUT"},
                    {"headers", std::move(headers)},
                    {"expires_at", expires_at},
                    {"complete_url", std::string(kPath) + "/" + record.id + std::string(kComplete)},
                    {"record", images_.View(record)}});
+      });
+}
+
+void UploadsEndpoint::PutObject(const ExchangePtr& exchange, std::string id) {
+  Exchange& ex = *exchange;
+  const auto& streamed = ex.streamed();
+  if (streamed && streamed->refused) return ReplyJsonError(ex, *streamed->refused);
+  const char* type = ex.header("Content-Type");
+  if (auto valid = VerifyPut(id, ex.target(), type); !valid) {
+    return ReplyJsonError(ex, valid.error());
+  }
+  std::shared_ptr<const storage::SpilledFile> body = streamed ? streamed->body : nullptr;
+  // Without the server's request hook (see Server::OnNewRequest) the body arrived in memory.
+  std::optional<std::string> buffered;
+  if (!streamed) {
+    buffered = ex.body(Server::kMaxBufferedBody);
+    if (!buffered) return ReplyJsonError(ex, {ErrorCode::kTooLarge, "request body too large"});
+  }
+  ingest::OriginalsStore& originals = *ingest_->originals;
+  RunOffLoop<int64_t>(
+      io_, exchange,
+      [&originals, id, content_type = std::string(type), body, buffered,
+       temp_dir = config_.fetch.TempDir()]() -> Result<int64_t> {
+        auto file = body;
+        if (!file) {
+          auto spilled = SpillBytes(*buffered, temp_dir);
+          if (!spilled) return std::unexpected(spilled.error());
+          file = *std::move(spilled);
+        }
+        if (auto put = originals.PutIncoming(id, file->path(), content_type); !put) {
+          return std::unexpected(put.error());
+        }
+        return file->size();
+      },
+      [id](Exchange& ex, Result<int64_t>& size) {
+        if (!size) return ReplyJsonError(ex, size.error());
+        ReplyJson(ex, 200, {{"id", id}, {"bytes", *size}});
       });
 }
 

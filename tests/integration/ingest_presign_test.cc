@@ -5,7 +5,7 @@
 // encryption header, an expired URL: all 403 from S3); /complete checks the object as uploads
 // are checked, makes the record ready, or deletes a refused object (bomb, non-image, too large:
 // sized by HEAD, never downloaded) and fails the record. Seed 002's POST /upload is the same
-// flow in its own shape; local originals cannot presign and say which setting to change.
+// flow in its own shape. With local originals the URL is imgorigin's own signed PUT.
 #include <gtest/gtest.h>
 #include <stdio.h>
 
@@ -188,12 +188,11 @@ TEST_F(PresignTest, CurlPutsThroughThePresignedUrlAndCompleteMakesTheImageReady)
 // the URL; without it S3 refuses the signature.
 TEST_F(PresignTest, TemporaryCredentialsSignTheirSessionTokenIntoTheUrl) {
   IMGORIGIN_REQUIRE_STUB(*stub_);
-  auto origin = Start(
-      {{"AWS_ACCESS_KEY_ID", ""},
-       {"AWS_SECRET_ACCESS_KEY", ""},
-       {"AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "http://127.0.0.1:" + std::to_string(stub_->port("creds")) + "/container"},
-       {"AWS_CONTAINER_AUTHORIZATION_TOKEN", "container-secret-token"}});
+  auto origin = Start({{"AWS_ACCESS_KEY_ID", ""},
+                       {"AWS_SECRET_ACCESS_KEY", ""},
+                       {"AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                        "http://127.0.0.1:" + std::to_string(stub_->port("creds")) + "/container"},
+                       {"AWS_CONTAINER_AUTHORIZATION_TOKEN", "container-secret-token"}});
   const json grant = Begin(*origin, {{"content_type", "image/jpeg"}});
   const std::string url = grant["upload_url"];
   const size_t token = url.find("X-Amz-Security-Token=token-container-");
@@ -354,15 +353,71 @@ TEST_F(PresignTest, Seed002IsOffWithItsDialect) {
   Begin(*origin, {{"content_type", "image/jpeg"}});  // /v1/uploads is unaffected
 }
 
-TEST_F(PresignTest, LocalOriginalsCannotPresignAndSaySo) {
+// Local originals (the embedded default): the URL is imgorigin's own PUT, signed with the API
+// key's HMAC, answered without the API key, streamed to a file, and checked at complete as an S3
+// upload is.
+TEST_F(PresignTest, LocalOriginalsUploadThroughImgoriginsOwnSignedPut) {
   auto origin = Start({{"IMGORIGIN_ORIGINALS", "local"},
                        {"IMGORIGIN_ORIGINALS_SSE", ""},
                        {"IMGORIGIN_S3_ENABLED", "false"}});
-  auto r = Send(origin->port(), "POST", "/v1/uploads", {"Content-Type: application/json"},
-                R"({"content_type":"image/jpeg"})");
-  EXPECT_EQ(r.status, 409) << r.body;
-  EXPECT_NE(r.body.find("ingest.originals"), std::string::npos) << r.body;
-  EXPECT_EQ(json::parse(Send(origin->port(), "GET", "/v1/images", {}).body)["images"].size(), 0u);
+  const json grant = Begin(*origin, {{"content_type", "image/jpeg"}});
+  const std::string id = grant["id"];
+  const std::string url = grant["upload_url"];
+  const std::string base = "http://127.0.0.1:" + std::to_string(origin->port());
+  EXPECT_TRUE(url.starts_with(base + "/v1/uploads/" + id + "/object?expires=")) << url;
+  EXPECT_EQ(grant["headers"], json({{"Content-Type", "image/jpeg"}}));
+  EXPECT_EQ(grant["record"]["source_url"], "local:///uploads/" + id);
+  const fs::path uploads = fs::path(root_) / "uploads";
+
+  // Refused from the head: a forged signature, another id, another type, a missing signature,
+  // a declared length over the limit.
+  std::string forged = url;
+  forged[forged.size() - 1] = forged.back() == 'a' ? 'b' : 'a';
+  EXPECT_EQ(CurlUpload(forged, SignedHeaders(grant), Jpeg()), 403);
+  const json other = Begin(*origin, {{"content_type", "image/jpeg"}});
+  std::string moved = url;
+  moved.replace(moved.find(id), id.size(), other["id"].get<std::string>());
+  EXPECT_EQ(PutTo(moved, SignedHeaders(grant), Jpeg()).status, 403);
+  EXPECT_EQ(PutTo(url, {"Content-Type: image/png"}, Png(8, 8)).status, 403);
+  EXPECT_EQ(PutTo(url.substr(0, url.find('?')), SignedHeaders(grant), Jpeg()).status, 403);
+  EXPECT_EQ(PutTo(url, SignedHeaders(grant), std::string(kMaxUpload + 1, 'x')).status, 413);
+  EXPECT_FALSE(fs::exists(uploads / ".incoming" / id));
+  EXPECT_EQ(Complete(*origin, id).status, 409);
+
+  EXPECT_EQ(CurlUpload(url, SignedHeaders(grant), Jpeg()), 200);
+  auto done = Complete(*origin, id);
+  ASSERT_EQ(done.status, 200) << done.body;
+  const json record = json::parse(done.body);
+  EXPECT_EQ(record["status"], "ready");
+  EXPECT_EQ(record["bytes"], static_cast<int64_t>(Jpeg().size()));
+  EXPECT_TRUE(fs::exists(uploads / id));
+  EXPECT_FALSE(fs::exists(uploads / ".incoming" / id));
+  ExpectRenders(*origin, record);
+  // A bomb through the same URL afterwards only lands in the incoming directory.
+  EXPECT_EQ(PutTo(url, SignedHeaders(grant), BombPng()).status, 200);
+  EXPECT_EQ(json::parse(Complete(*origin, id).body)["sha256"], record["sha256"]);
+  ExpectRenders(*origin, record);
+
+  // A bomb as the first upload: refused at complete, the incoming file deleted.
+  EXPECT_EQ(PutTo(other["upload_url"], SignedHeaders(other), BombPng()).status, 200);
+  EXPECT_EQ(Complete(*origin, other["id"]).status, 413);
+  EXPECT_EQ(Record(*origin, other["id"])["status"], "failed");
+  EXPECT_FALSE(fs::exists(uploads / ".incoming" / other["id"].get<std::string>()));
+
+  const json brief = Begin(*origin, {{"content_type", "image/jpeg"}, {"expires_in", 1}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  EXPECT_EQ(PutTo(brief["upload_url"], SignedHeaders(brief), Jpeg()).status, 403);
+}
+
+TEST_F(PresignTest, LocalUploadUrlsUseThePublicUrl) {
+  auto origin = Start({{"IMGORIGIN_ORIGINALS", "local"},
+                       {"IMGORIGIN_ORIGINALS_SSE", ""},
+                       {"IMGORIGIN_S3_ENABLED", "false"},
+                       {"IMGORIGIN_PUBLIC_URL", "https://img.example.com"}});
+  const json grant = Begin(*origin, {{"content_type", "image/png"}}, "/upload");
+  EXPECT_TRUE(grant["upload_url"].get<std::string>().starts_with(
+      "https://img.example.com/v1/uploads/" + grant["image_id"].get<std::string>() + "/object?"))
+      << grant.dump();
 }
 
 }  // namespace
