@@ -221,10 +221,21 @@ void UploadsEndpoint::PutObject(const ExchangePtr& exchange, std::string id) {
     if (!buffered) return ReplyJsonError(ex, {ErrorCode::kTooLarge, "request body too large"});
   }
   ingest::OriginalsStore& originals = *ingest_->originals;
+  ingest::RecordStore& records = *ingest_->records;
   RunOffLoop<int64_t>(
       io_, exchange,
-      [&originals, id, content_type = std::string(type), body, buffered,
+      [&originals, &records, id, content_type = std::string(type), body, buffered,
        temp_dir = config_.fetch.TempDir()]() -> Result<int64_t> {
+        // Once the image is ready or deleted its upload is over: a URL still valid must not
+        // leave files behind that nothing would ever remove.
+        auto record = records.Get(id);
+        if (!record) return std::unexpected(record.error());
+        if (record->status == ingest::ImageStatus::kReady ||
+            record->status == ingest::ImageStatus::kDeleted) {
+          return Fail(ErrorCode::kConflict, "image " + id + " is " +
+                                                std::string(ingest::StatusName(record->status)) +
+                                                ": its upload is over");
+        }
         auto file = body;
         if (!file) {
           auto spilled = SpillBytes(*buffered, temp_dir);

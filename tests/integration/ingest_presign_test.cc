@@ -393,8 +393,9 @@ TEST_F(PresignTest, LocalOriginalsUploadThroughImgoriginsOwnSignedPut) {
   EXPECT_TRUE(fs::exists(uploads / id));
   EXPECT_FALSE(fs::exists(uploads / ".incoming" / id));
   ExpectRenders(*origin, record);
-  // A bomb through the same URL afterwards only lands in the incoming directory.
-  EXPECT_EQ(PutTo(url, SignedHeaders(grant), BombPng()).status, 200);
+  // The URL is over once the image is ready: a bomb through it is refused and leaves nothing.
+  EXPECT_EQ(PutTo(url, SignedHeaders(grant), BombPng()).status, 409);
+  EXPECT_FALSE(fs::exists(uploads / ".incoming" / id));
   EXPECT_EQ(json::parse(Complete(*origin, id).body)["sha256"], record["sha256"]);
   ExpectRenders(*origin, record);
 
