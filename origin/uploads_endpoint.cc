@@ -22,13 +22,14 @@ using nlohmann::json;
 constexpr std::string_view kComplete = "/complete";
 constexpr std::string_view kObject = "/object";
 
-// The id of "/v1/uploads/{id}<suffix>", or "" when `path` is not one.
+// The id of "<base>/{id}<suffix>" ("/v1/uploads/{id}/complete"), or "" when `path` is not one.
 std::string_view IdOf(std::string_view path, std::string_view base, std::string_view suffix) {
-  if (!path.starts_with(base) || path.size() <= base.size() + 1 || path[base.size()] != '/' ||
+  const size_t start = base.size() + 1;
+  if (path.size() <= start + suffix.size() || !path.starts_with(base) || path[base.size()] != '/' ||
       !path.ends_with(suffix)) {
     return {};
   }
-  return path.substr(base.size() + 1, path.size() - base.size() - 1 - suffix.size());
+  return path.substr(start, path.size() - start - suffix.size());
 }
 
 common::Error NotFound() { return {ErrorCode::kNotFound, "not found"}; }
@@ -148,10 +149,8 @@ void UploadsEndpoint::Handle(const ExchangePtr& exchange) {
     if (!ex.is_post()) return ReplyMethodNotAllowed(ex, "POST");
     return Begin(exchange, seed002 ? Dialect::kSeed002 : Dialect::kApi);
   }
-  // {base}/{id}/complete
-  std::string_view rest = path.substr(base.size() + 1);
-  if (!rest.ends_with(kComplete)) return ReplyJsonError(ex, NotFound());
-  std::string id(rest.substr(0, rest.size() - kComplete.size()));
+  std::string id(IdOf(path, base, kComplete));
+  if (id.empty()) return ReplyJsonError(ex, NotFound());
   if (!ingest::ValidateId(id)) {
     return ReplyJsonError(ex, {ErrorCode::kNotFound, "no image with this id"});
   }
