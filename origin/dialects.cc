@@ -209,8 +209,9 @@ Result<Seed002Request> ParseSeed002(std::string_view query,
 
 std::vector<std::string> FallbackOrder(const std::vector<PresetSize>& sizes,
                                        std::string_view wanted) {
-  const auto at = std::find_if(sizes.begin(), sizes.end(),
-                               [wanted](const PresetSize& preset) { return preset.name == wanted; });
+  const auto at = std::find_if(sizes.begin(), sizes.end(), [wanted](const PresetSize& preset) {
+    return preset.name == wanted;
+  });
   std::vector<std::string> order;
   if (at == sizes.end()) return order;
   for (auto smaller = at; smaller != sizes.begin();) order.push_back((--smaller)->name);

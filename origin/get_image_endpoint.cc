@@ -48,7 +48,8 @@ void GetImageEndpoint::Handle(const ExchangePtr& exchange) {
         case ingest::ImageStatus::kReady:
           return Serve(exchange, *std::move(record), request.size);
         case ingest::ImageStatus::kDeleted:
-          return ReplyError(*exchange, {ErrorCode::kNotFound, "image " + request.id + " is deleted"},
+          return ReplyError(*exchange,
+                            {ErrorCode::kNotFound, "image " + request.id + " is deleted"},
                             config_.not_found_max_age);
         default:
           // Pending (its upload is under way) or failed: a state that may change, never cached.
@@ -76,8 +77,7 @@ void GetImageEndpoint::Serve(const ExchangePtr& exchange, ingest::ImageRecord re
                 std::move(attempt));
 }
 
-void GetImageEndpoint::StandIn(const ExchangePtr& exchange, const SearchPtr& search,
-                               size_t next) {
+void GetImageEndpoint::StandIn(const ExchangePtr& exchange, const SearchPtr& search, size_t next) {
   if (next == search->stand_ins.size()) return Original(exchange, search);
   const std::string& name = search->stand_ins[next];
   auto attempt = std::make_shared<ImageEndpoint::Attempt>();
@@ -97,9 +97,9 @@ void GetImageEndpoint::Original(const ExchangePtr& exchange, const SearchPtr& se
   sources_.Fetch(
       search->record.source_url, "",
       [this, exchange, search](const common::Result<sources::SourceImage>& original) {
-        auto bytes = original ? OriginalBytes(*original)
-                              : common::Result<common::SharedBytes>(
-                                    std::unexpected(original.error()));
+        auto bytes = original
+                         ? OriginalBytes(*original)
+                         : common::Result<common::SharedBytes>(std::unexpected(original.error()));
         const int64_t last_modified = original ? original->last_modified : 0;
         exchange->loop().Post([this, exchange, search, bytes = std::move(bytes), last_modified] {
           // The stand-ins were a courtesy: without one, the variant's own error is the answer.
@@ -107,9 +107,8 @@ void GetImageEndpoint::Original(const ExchangePtr& exchange, const SearchPtr& se
           const ingest::ImageFacts& facts = search->record.facts;
           const auto format = transforms::FormatFromExtension(facts.format);
           Exchange& ex = *exchange;
-          ex.AddHeader("Content-Type",
-                       format ? std::string(transforms::FormatMimeType(*format))
-                              : std::string("application/octet-stream"));
+          ex.AddHeader("Content-Type", format ? std::string(transforms::FormatMimeType(*format))
+                                              : std::string("application/octet-stream"));
           if (format == transforms::ImageFormat::kSvg) {
             ex.AddHeader("Content-Security-Policy", kSvgContentSecurityPolicy);
           }

@@ -134,8 +134,7 @@ void ImageEndpoint::Handle(const ExchangePtr& exchange, std::string_view path) {
   MakePlan(exchange, path, "", nullptr);
 }
 
-void ImageEndpoint::Handle(const ExchangePtr& exchange, std::string_view path,
-                           AttemptPtr attempt) {
+void ImageEndpoint::Handle(const ExchangePtr& exchange, std::string_view path, AttemptPtr attempt) {
   MakePlan(exchange, path, "", std::move(attempt));
 }
 
@@ -191,23 +190,23 @@ void ImageEndpoint::LookUp(const ExchangePtr& exchange, PlanPtr plan, std::strin
   if (attempt && attempt->cached_only) {
     return LookUpCached(exchange, std::move(plan), std::move(attempt));
   }
-  bool leader = renders_.Join(plan->key, [this, exchange, plan,
-                                          attempt](const RenderedPtr& rendered) {
-    exchange->loop().Post([this, exchange, plan, rendered, attempt] {
-      if (!rendered->image) {
-        if (attempt) return attempt->on_failure(rendered->image.error());
-        return ReplyError(*exchange, rendered->image.error());
-      }
-      const cache::CachedImage& image = **rendered->image;
-      if (!rendered->tier.empty()) {
-        return ReplyImage(*exchange, *plan, ImageHeaders(*plan, image), image,
-                          TierHit(rendered->tier), "cache;desc=" + rendered->tier);
-      }
-      ReplyImage(*exchange, *plan, ImageHeaders(*plan, image), image, "MISS",
-                 "fetch;dur=" + FormatMs(rendered->fetch_ms) +
-                     ", transform;dur=" + FormatMs(rendered->transform_ms));
-    });
-  });
+  bool leader =
+      renders_.Join(plan->key, [this, exchange, plan, attempt](const RenderedPtr& rendered) {
+        exchange->loop().Post([this, exchange, plan, rendered, attempt] {
+          if (!rendered->image) {
+            if (attempt) return attempt->on_failure(rendered->image.error());
+            return ReplyError(*exchange, rendered->image.error());
+          }
+          const cache::CachedImage& image = **rendered->image;
+          if (!rendered->tier.empty()) {
+            return ReplyImage(*exchange, *plan, ImageHeaders(*plan, image), image,
+                              TierHit(rendered->tier), "cache;desc=" + rendered->tier);
+          }
+          ReplyImage(*exchange, *plan, ImageHeaders(*plan, image), image, "MISS",
+                     "fetch;dur=" + FormatMs(rendered->fetch_ms) +
+                         ", transform;dur=" + FormatMs(rendered->transform_ms));
+        });
+      });
   if (!leader) {
     Count(counters_.coalesced);
     return;
@@ -232,8 +231,7 @@ void ImageEndpoint::LookUp(const ExchangePtr& exchange, PlanPtr plan, std::strin
   });
 }
 
-void ImageEndpoint::LookUpCached(const ExchangePtr& exchange, PlanPtr plan,
-                                 AttemptPtr attempt) {
+void ImageEndpoint::LookUpCached(const ExchangePtr& exchange, PlanPtr plan, AttemptPtr attempt) {
   tiers_.Peek(plan->key, [this, exchange, plan, attempt](cache::TieredCache::Found found) {
     exchange->loop().Post([this, exchange, plan, attempt, found = std::move(found)] {
       if (!found.image) {

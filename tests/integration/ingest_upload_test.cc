@@ -643,9 +643,9 @@ TEST_F(UploadTest, Seed002GetImageRefusesBadQueriesAndUnknownImages) {
   EXPECT_EQ(origin->Get("/get_image?image_id=0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b&image_size=small")
                 .status,
             404);
-  EXPECT_EQ(Send(origin->port(), "POST", "/get_image?image_id=" + id + "&image_size=small", {})
-                .status,
-            405);
+  EXPECT_EQ(
+      Send(origin->port(), "POST", "/get_image?image_id=" + id + "&image_size=small", {}).status,
+      405);
   ASSERT_EQ(Send(origin->port(), "DELETE", "/v1/images/" + id, {}).status, 200);
   EXPECT_EQ(origin->Get("/get_image?image_id=" + id + "&image_size=small").status, 404);
 

@@ -30,8 +30,8 @@ TEST(Seed002, ParsesIdAndSize) {
   EXPECT_EQ(r->id, kId);
   EXPECT_EQ(r->size, "medium");
   // Ids are matched in lowercase, as records keep them.
-  auto upper = ParseSeed002("image_id=0190A1B2-C3D4-7E5F-8A9B-0C1D2E3F4A5B&image_size=small",
-                            kPresets);
+  auto upper =
+      ParseSeed002("image_id=0190A1B2-C3D4-7E5F-8A9B-0C1D2E3F4A5B&image_size=small", kPresets);
   ASSERT_TRUE(upper.has_value()) << upper.error().message;
   EXPECT_EQ(upper->id, kId);
 }
@@ -58,16 +58,15 @@ TEST(Seed002, BadQueriesNameTheParameter) {
 TEST(Seed002, PresetsAreOrderedByTheLongerSideTheyAskFor) {
   transforms::ParserConfig parser;
   parser.presets = {{"default", "q:80"},
-                    {"huge", "w:3000"},                // one side given: that side
+                    {"huge", "w:3000"},                   // one side given: that side
                     {"retina", "rs:fill:300:200/dpr:2"},  // dpr counts: 600
                     {"small", "rs:fit:320:320"},
                     {"tall", "rs:fit:0:700"},
-                    {"as_is", "q:90"},                 // no size: the source's, after all others
+                    {"as_is", "q:90"},  // no size: the source's, after all others
                     {"thumb", "rs:fill:160:160"},
-                    {"square", "rs:fill:320:320"}};    // ties go by name
+                    {"square", "rs:fill:320:320"}};  // ties go by name
   const auto sizes = PresetSizes(parser);
-  EXPECT_EQ(NamesOf(sizes),
-            (Names{"thumb", "small", "square", "retina", "tall", "huge", "as_is"}));
+  EXPECT_EQ(NamesOf(sizes), (Names{"thumb", "small", "square", "retina", "tall", "huge", "as_is"}));
   EXPECT_EQ(sizes[3].size, 600);
   EXPECT_EQ(sizes.back().size, 0);
 }
