@@ -630,6 +630,49 @@ TEST_F(UploadTest, Seed002StandInsComeFromTheSlowerTiersToo) {
   EXPECT_EQ(Decode(stand_in.body).width(), 160);
 }
 
+// While the transform queue is full, /get_image tries no render: the size asked for is served
+// only if a cache holds it, else a cached stand-in. One worker and no waiting room, kept busy by
+// a slow render that the test can see running (its reserved render memory).
+TEST_F(UploadTest, Seed002RendersNothingWhileTheTransformQueueIsFull) {
+  auto origin = Start({{"IMGORIGIN_WORKERS", "1"},
+                       {"IMGORIGIN_QUEUE_SIZE", "0"},
+                       {"IMGORIGIN_PROCESSING_TIMEOUT_MS", "3000"}});
+  const json record = Created(Upload(origin->port(), "image/jpeg", Jpeg()));
+  const std::string url = "/get_image?image_id=" + record["id"].get<std::string>() + "&image_size=";
+  ASSERT_EQ(origin->Get(url + "small").status, 200);
+
+  auto metric = [&origin](const std::string& name) {
+    return Metric(origin->Get("/metrics").body, name);
+  };
+  std::thread slow([&origin, &record] {
+    origin->Get(
+        Signed("/rs:fit:4000:4000/el:1/bl:200/plain/" + record["source_url"].get<std::string>()));
+  });
+  for (int i = 0; i < 300 && metric("imgorigin_render_memory_reserved_bytes") <= 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const double renders = metric("imgorigin_renders_total");
+  auto cached = origin->Get(url + "small");
+  auto stand_in = origin->Get(url + "medium");
+  const bool still_busy = metric("imgorigin_render_memory_reserved_bytes") > 0;
+  EXPECT_EQ(metric("imgorigin_renders_total"), renders);
+  slow.join();
+  ASSERT_TRUE(still_busy) << "the slow render ended too soon to keep the queue full";
+  EXPECT_EQ(cached.status, 200);
+  EXPECT_EQ(cached.header("X-Fallback"), "");
+  ASSERT_EQ(stand_in.status, 200) << stand_in.body;
+  EXPECT_EQ(stand_in.header("X-Fallback"), "small");
+  EXPECT_EQ(Decode(stand_in.body).width(), 320);
+  // Once the worker is free (a moment after the slow render's answer), the size asked for renders.
+  HttpResponse medium = origin->Get(url + "medium");
+  for (int i = 0; i < 100 && !medium.header("X-Fallback").empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    medium = origin->Get(url + "medium");
+  }
+  EXPECT_EQ(medium.header("X-Fallback"), "");
+  EXPECT_EQ(Decode(medium.body).width(), 640);
+}
+
 TEST_F(UploadTest, Seed002GetImageRefusesBadQueriesAndUnknownImages) {
   auto origin = Start();
   const json record = Created(Upload(origin->port(), "image/jpeg", Jpeg()));
