@@ -6,9 +6,11 @@
 // → on a miss, render: the original through the source cache (memory, or disk/network on the
 // I/O pool), then transform and store on the CPU pool → reply posted back to the loop. A path
 // seen before (hot paths) starts at the purge-generation check with the plan it had. No loop and
-// no CPU pool thread ever waits on the network. Owns the coalescer and the hot paths; everything
-// else it is given lives longer than it. Handle() runs on event-loop threads; Transform() on
-// CPU pool threads.
+// no CPU pool thread ever waits on the network. An endpoint with something else to offer (a
+// stand-in) may ask on the terms of an Attempt: a failure is handed back to it instead of being
+// answered, or the variant is only looked up, never rendered. Owns the coalescer and the hot
+// paths; everything else it is given lives longer than it. Handle() runs on event-loop threads;
+// Transform() on CPU pool threads.
 #pragma once
 
 #include <functional>
@@ -48,8 +50,8 @@ class ImageEndpoint {
   struct Attempt {
     // Runs on the exchange's loop instead of the error reply when the variant cannot be had: its
     // render failed or was refused (kOverloaded: the CPU queue is full), or cached_only missed.
-    // The callee then answers the exchange. Errors of the path itself (signature, options) are
-    // still answered here. Required.
+    // It must then answer the exchange itself. Errors of the path itself (signature, options)
+    // are still answered here. Required.
     std::function<void(const common::Error&)> on_failure;
     // Never render: answer only from a cache tier, looked up without taking the render lease (so
     // no other node waits for a render that will not come); a miss is kOverloaded.
