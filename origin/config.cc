@@ -555,6 +555,10 @@ const std::vector<Setting>& Settings() {
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
          return SetBool(c.dialects.seed004, k, v);
        }},
+      {"dialects.seed002", "IMGORIGIN_DIALECT_SEED002",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetBool(c.dialects.seed002, k, v);
+       }},
       {"dialects.sizes", "IMGORIGIN_DIALECT_SIZES",
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
          return SetIntList(c.dialects.sizes, k, v);
@@ -566,6 +570,11 @@ const std::vector<Setting>& Settings() {
       {"dialects.qualities", "IMGORIGIN_DIALECT_QUALITIES",
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
          return SetIntList(c.dialects.qualities, k, v);
+       }},
+      {"dialects.fallback_cache_control", "IMGORIGIN_DIALECT_FALLBACK_CACHE_CONTROL",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.dialects.fallback_cache_control = v;
+         return {};
        }},
   };
   return settings;

@@ -32,6 +32,11 @@ bool Authorize(Exchange& exchange, const std::string& api_key);
 // absent) carries the key.
 std::optional<common::Error> ApiKeyError(const char* authorization, const std::string& api_key);
 
+// The Content-Security-Policy of every SVG answer: an SVG opened directly must not run scripts
+// or load anything.
+inline constexpr char kSvgContentSecurityPolicy[] =
+    "default-src 'none'; style-src 'unsafe-inline'; sandbox";
+
 std::string HttpDate(int64_t unix_seconds);
 // Milliseconds with one decimal, for Server-Timing.
 std::string FormatMs(double ms);

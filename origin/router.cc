@@ -15,6 +15,7 @@ Router::Router(const Config& config, const signing::Signer& signer, cache::Memor
       purge_(config, tiers),
       images_(config, signer, io, ingest, url_source, purge_),
       dialect_(config, signer, io, ingest, image_),
+      get_image_(config, signer, io, cpu, ingest, image_, sources),
       admin_(memory, tiers, sources, counters_, config.pipeline.memory_budget.get()) {}
 
 void Router::Handle(const ExchangePtr& exchange) {
@@ -36,6 +37,7 @@ void Router::Handle(const ExchangePtr& exchange) {
     return images_.Handle(exchange);
   }
   if (DialectEndpoint::Handles(path)) return dialect_.Handle(exchange);
+  if (path == GetImageEndpoint::kPath) return get_image_.Handle(exchange);
   if (!exchange->is_get_or_head()) return ReplyMethodNotAllowed(*exchange, "GET, HEAD");
   if (path.starts_with("/info/")) return info_.Handle(exchange);
   if (path == "/health") return admin_.Health(*exchange);

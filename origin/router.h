@@ -12,6 +12,7 @@
 #include "origin/config.h"
 #include "origin/counters.h"
 #include "origin/dialect_endpoint.h"
+#include "origin/get_image_endpoint.h"
 #include "origin/image_endpoint.h"
 #include "origin/image_plan.h"
 #include "origin/images_endpoint.h"
@@ -51,6 +52,7 @@ class Router {
   PurgeEndpoint purge_;
   ImagesEndpoint images_;
   DialectEndpoint dialect_;
+  GetImageEndpoint get_image_;
   AdminEndpoint admin_;
 };
 
