@@ -192,12 +192,23 @@ CachedImagePtr TieredCache::Decode(Slot& slot, const std::string& key, std::stri
 }
 
 void TieredCache::Find(const std::string& key, std::function<void(Found)> done) {
-  if (slots_.empty()) return done(Found{});
-  auto shared_done = std::make_shared<std::function<void(Found)>>(std::move(done));
-  if (!Submit([this, key, shared_done] { FindOnIo(key, *shared_done); })) (*shared_done)(Found{});
+  Look(key, std::move(done), /*claim=*/true);
 }
 
-void TieredCache::FindOnIo(const std::string& key, const std::function<void(Found)>& done) {
+void TieredCache::Peek(const std::string& key, std::function<void(Found)> done) {
+  Look(key, std::move(done), /*claim=*/false);
+}
+
+void TieredCache::Look(const std::string& key, std::function<void(Found)> done, bool claim) {
+  if (slots_.empty()) return done(Found{});
+  auto shared_done = std::make_shared<std::function<void(Found)>>(std::move(done));
+  if (!Submit([this, key, shared_done, claim] { LookOnIo(key, *shared_done, claim); })) {
+    (*shared_done)(Found{});
+  }
+}
+
+void TieredCache::LookOnIo(const std::string& key, const std::function<void(Found)>& done,
+                           bool claim) {
   for (size_t i = 0; i < slots_.size(); ++i) {
     Slot& slot = *slots_[i];
     auto bytes = slot.Guard("get", [&] { return slot.tier->Get(key); });
@@ -212,6 +223,7 @@ void TieredCache::FindOnIo(const std::string& key, const std::function<void(Foun
     Backfill(key, image, created, i);
     return done(Found{std::move(image), std::string(slot.tier->name())});
   }
+  if (!claim) return done(Found{});
   Claim(key, done);
 }
 

@@ -75,6 +75,10 @@ class TieredCache {
   // tier, takes the render lease, or waits (polling, up to lease_wait) for the node that holds
   // it; after that wait the caller renders without a lease.
   void Find(const std::string& key, std::function<void(Found)> done);
+  // Looks `key` up below memory as Find() does, but never takes or waits for the render lease,
+  // so a miss answers at once: for a caller that will not render on a miss (a stand-in for a
+  // variant that cannot be rendered now).
+  void Peek(const std::string& key, std::function<void(Found)> done);
   // Puts into memory now; into every slower tier write-behind (which also releases the lease).
   void Store(const std::string& key, CachedImagePtr image);
   // The render for `key` failed: release the lease so waiting nodes stop waiting.
@@ -110,7 +114,9 @@ class TieredCache {
   };
 
   bool Submit(std::function<void()> task);
-  void FindOnIo(const std::string& key, const std::function<void(Found)>& done);
+  // Find() (claim: a miss goes on to the render lease) and Peek().
+  void Look(const std::string& key, std::function<void(Found)> done, bool claim);
+  void LookOnIo(const std::string& key, const std::function<void(Found)>& done, bool claim);
   void Claim(const std::string& key, std::function<void(Found)> done);
   void Wait(const std::string& key, std::chrono::steady_clock::time_point deadline,
             std::function<void(Found)> done);

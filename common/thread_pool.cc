@@ -26,7 +26,7 @@ bool ThreadPool::TrySubmit(std::function<void()> task) {
   {
     std::lock_guard lock(mu_);
     // Idle workers take tasks straight away, so they do not count against the waiting room.
-    if (stopping_ || queue_.size() >= capacity_ + idle_) return false;
+    if (stopping_ || FullLocked()) return false;
     queue_.push_back(std::move(task));
   }
   cv_.notify_one();
@@ -50,6 +50,13 @@ size_t ThreadPool::queued() const {
   std::lock_guard lock(mu_);
   return queue_.size();
 }
+
+bool ThreadPool::full() const {
+  std::lock_guard lock(mu_);
+  return FullLocked();
+}
+
+bool ThreadPool::FullLocked() const { return queue_.size() >= capacity_ + idle_; }
 
 void ThreadPool::Run(const std::function<void()>& on_thread_start) {
   if (on_thread_start) on_thread_start();

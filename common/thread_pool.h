@@ -38,9 +38,13 @@ class ThreadPool {
 
   size_t threads() const { return workers_.size(); }
   size_t queued() const;
+  // Whether TrySubmit would refuse a task now (every worker busy and the waiting room full): a
+  // cheap overload check for callers that have something else to offer instead of a 503.
+  bool full() const;
 
  private:
   void Run(const std::function<void()>& on_thread_start);
+  bool FullLocked() const;  // mu_ held
 
   const size_t capacity_;
   mutable std::mutex mu_;

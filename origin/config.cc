@@ -590,6 +590,11 @@ const std::vector<Setting>& Settings() {
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
          return SetIntList(c.dialects.qualities, k, v);
        }},
+      {"dialects.fallback_cache_control", "IMGORIGIN_DIALECT_FALLBACK_CACHE_CONTROL",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.dialects.fallback_cache_control = v;
+         return {};
+       }},
   };
   return settings;
 }

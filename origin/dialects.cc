@@ -1,10 +1,12 @@
 #include "origin/dialects.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <map>
 #include <optional>
 
+#include "ingest/record.h"
 #include "transforms/format.h"
 
 namespace imgorigin::origin {
@@ -34,6 +36,26 @@ bool IsId(std::string_view id) {
   });
 }
 
+// The parameters of a query string, by name (sorted: the order seed 004's signature covers).
+// Values are taken as they are: every parameter the dialects read is a number or a name that
+// needs no escaping. A parameter given twice is an error: which one counts would be a guess.
+Result<std::map<std::string, std::string, std::less<>>> QueryParams(std::string_view query) {
+  std::map<std::string, std::string, std::less<>> params;
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view item = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (item.empty()) continue;
+    const size_t eq = item.find('=');
+    const std::string_view key = item.substr(0, eq);
+    const std::string_view value = eq == std::string_view::npos ? "" : item.substr(eq + 1);
+    if (!params.emplace(std::string(key), std::string(value)).second) {
+      return Fail(ErrorCode::kInvalidArgument, std::string(key) + ": given twice");
+    }
+  }
+  return params;
+}
+
 }  // namespace
 
 Result<void> DialectConfig::Validate() const {
@@ -49,6 +71,10 @@ Result<void> DialectConfig::Validate() const {
     if (quality < 1 || quality > 100) {
       return Fail(ErrorCode::kInvalidArgument, "qualities: 1 to 100");
     }
+  }
+  if (fallback_cache_control.empty() ||
+      fallback_cache_control.find_first_of("\r\n") != std::string::npos) {
+    return Fail(ErrorCode::kInvalidArgument, "fallback_cache_control: one line, not empty");
   }
   return {};
 }
@@ -69,25 +95,11 @@ Result<Seed004Request> ParseSeed004(std::string_view path, std::string_view quer
                 "format: \"" + std::string(name.substr(dot + 1)) + "\" is not an image format");
   }
 
-  // Parameters, each at most once, sorted by name (the order the signature covers).
-  std::map<std::string, std::string, std::less<>> params;
-  std::string_view signature;
-  while (!query.empty()) {
-    const size_t amp = query.find('&');
-    const std::string_view item = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (item.empty()) continue;
-    const size_t eq = item.find('=');
-    const std::string_view key = item.substr(0, eq);
-    const std::string_view value = eq == std::string_view::npos ? "" : item.substr(eq + 1);
-    if (key == "s") {
-      signature = value;
-      continue;
-    }
-    if (!params.emplace(std::string(key), std::string(value)).second) {
-      return Fail(ErrorCode::kInvalidArgument, std::string(key) + ": given twice");
-    }
-  }
+  auto parsed = QueryParams(query);
+  if (!parsed) return std::unexpected(parsed.error());
+  auto& params = *parsed;
+  std::string signature;
+  if (auto node = params.extract("s")) signature = std::move(node.mapped());
 
   for (const auto& [key, value] : params) {
     if (key != "thumbnail" && key != "width" && key != "height" && key != "rotate" &&
@@ -162,6 +174,49 @@ Result<Seed004Request> ParseSeed004(std::string_view path, std::string_view quer
     }
   }
   return Seed004Request{std::string(name.substr(0, dot)), std::move(options)};
+}
+
+Result<Seed002Request> ParseSeed002(std::string_view query,
+                                    const std::map<std::string, std::string>& presets) {
+  auto params = QueryParams(query);
+  if (!params) return std::unexpected(params.error());
+  for (const auto& [key, value] : *params) {
+    if (key != "image_id" && key != "image_size") {
+      return Fail(ErrorCode::kInvalidArgument, key + ": unknown parameter (image_id, image_size)");
+    }
+  }
+  const auto id = params->find("image_id");
+  if (id == params->end()) return Fail(ErrorCode::kInvalidArgument, "image_id: missing");
+  std::string lower = id->second;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (!ingest::ValidateId(lower)) {
+    return Fail(ErrorCode::kInvalidArgument, "image_id: expected a UUID");
+  }
+  const auto size = params->find("image_size");
+  if (size == params->end()) return Fail(ErrorCode::kInvalidArgument, "image_size: missing");
+  if (size->second == "default" || !presets.contains(size->second)) {
+    std::string names;
+    for (const auto& [name, options] : presets) {
+      if (name == "default") continue;
+      names += (names.empty() ? "" : ", ") + name;
+    }
+    return Fail(ErrorCode::kInvalidArgument,
+                "image_size: \"" + size->second + "\" is not a size (" + names + ")");
+  }
+  return Seed002Request{std::move(lower), size->second};
+}
+
+std::vector<std::string> FallbackOrder(const std::vector<PresetSize>& sizes,
+                                       std::string_view wanted) {
+  const auto at = std::find_if(sizes.begin(), sizes.end(), [wanted](const PresetSize& preset) {
+    return preset.name == wanted;
+  });
+  std::vector<std::string> order;
+  if (at == sizes.end()) return order;
+  for (auto smaller = at; smaller != sizes.begin();) order.push_back((--smaller)->name);
+  for (auto larger = at + 1; larger != sizes.end(); ++larger) order.push_back(larger->name);
+  return order;
 }
 
 }  // namespace imgorigin::origin

@@ -76,6 +76,13 @@ std::string ContentDisposition(std::string_view name, bool attachment) {
   return value;
 }
 
+// X-Cache for an answer from a tier below memory ("disk" → "HIT-DISK").
+std::string TierHit(std::string_view tier) {
+  std::string x_cache = "HIT-" + std::string(tier);
+  std::transform(x_cache.begin(), x_cache.end(), x_cache.begin(), ::toupper);
+  return x_cache;
+}
+
 std::string_view ExtensionOfMime(std::string_view mime) {
   for (auto format : {transforms::ImageFormat::kJpeg, transforms::ImageFormat::kPng,
                       transforms::ImageFormat::kWebp, transforms::ImageFormat::kAvif,
@@ -117,41 +124,49 @@ void ImageEndpoint::Handle(const ExchangePtr& exchange) {
     // holds while the source's purge generation is the one its key was made with.
     if (tiers_.CachedGeneration(hot->plan->request.source) == hot->plan->generation) {
       PlanPtr plan = hot->plan;
-      return LookUp(exchange, std::move(plan), std::move(hot_key), std::move(hot));
+      return LookUp(exchange, std::move(plan), std::move(hot_key), std::move(hot), nullptr);
     }
   }
-  MakePlan(exchange, exchange->path(), std::move(hot_key));
+  MakePlan(exchange, exchange->path(), std::move(hot_key), nullptr);
 }
 
 void ImageEndpoint::Handle(const ExchangePtr& exchange, std::string_view path) {
-  MakePlan(exchange, path, "");
+  MakePlan(exchange, path, "", nullptr);
+}
+
+void ImageEndpoint::Handle(const ExchangePtr& exchange, std::string_view path, AttemptPtr attempt) {
+  MakePlan(exchange, path, "", std::move(attempt));
 }
 
 void ImageEndpoint::MakePlan(const ExchangePtr& exchange, std::string_view path,
-                             std::string hot_key) {
+                             std::string hot_key, AttemptPtr attempt) {
   auto plan = planner_.Make(*exchange, path);
   if (!plan) return ReplyError(*exchange, plan.error());
   // An expiring URL's plan ages (its max-age shrinks, then it is refused): never remembered.
   if (plan->request.expires) hot_key.clear();
+  if (attempt) {
+    if (!attempt->cache_control.empty()) plan->cache_control = attempt->cache_control;
+    plan->headers = attempt->headers;
+  }
   if (auto generation = tiers_.CachedGeneration(plan->request.source)) {
     planner_.SetKey(*plan, *generation);
     return LookUp(exchange, std::make_shared<const Plan>(*std::move(plan)), std::move(hot_key),
-                  nullptr);
+                  nullptr, std::move(attempt));
   }
   // Only a source not seen since the last purge anywhere in the fleet gets here: one round trip
   // to the shared tier, off the loop.
   auto pending = std::make_shared<Plan>(*std::move(plan));
-  tiers_.FetchGeneration(pending->request.source,
-                         [this, exchange, pending, hot_key](uint64_t generation) {
-                           exchange->loop().Post([this, exchange, pending, generation, hot_key] {
-                             planner_.SetKey(*pending, generation);
-                             LookUp(exchange, pending, hot_key, nullptr);
-                           });
-                         });
+  tiers_.FetchGeneration(
+      pending->request.source, [this, exchange, pending, hot_key, attempt](uint64_t generation) {
+        exchange->loop().Post([this, exchange, pending, generation, hot_key, attempt] {
+          planner_.SetKey(*pending, generation);
+          LookUp(exchange, pending, hot_key, nullptr, attempt);
+        });
+      });
 }
 
 void ImageEndpoint::LookUp(const ExchangePtr& exchange, PlanPtr plan, std::string hot_key,
-                           std::shared_ptr<const HotPath> hot) {
+                           std::shared_ptr<const HotPath> hot, AttemptPtr attempt) {
   if (const char* inm = exchange->header("If-None-Match");
       inm && EtagMatches(inm, plan->etag, /*image_at_hand=*/false)) {
     return ReplyNotModified(*exchange, *plan);
@@ -172,21 +187,26 @@ void ImageEndpoint::LookUp(const ExchangePtr& exchange, PlanPtr plan, std::strin
   }
 
   Count(counters_.memory_misses);
-  bool leader = renders_.Join(plan->key, [this, exchange, plan](const RenderedPtr& rendered) {
-    exchange->loop().Post([this, exchange, plan, rendered] {
-      if (!rendered->image) return ReplyError(*exchange, rendered->image.error());
-      const cache::CachedImage& image = **rendered->image;
-      if (!rendered->tier.empty()) {
-        std::string x_cache = "HIT-" + rendered->tier;
-        std::transform(x_cache.begin(), x_cache.end(), x_cache.begin(), ::toupper);
-        return ReplyImage(*exchange, *plan, ImageHeaders(*plan, image), image, x_cache,
-                          "cache;desc=" + rendered->tier);
-      }
-      ReplyImage(*exchange, *plan, ImageHeaders(*plan, image), image, "MISS",
-                 "fetch;dur=" + FormatMs(rendered->fetch_ms) +
-                     ", transform;dur=" + FormatMs(rendered->transform_ms));
-    });
-  });
+  if (attempt && attempt->cached_only) {
+    return LookUpCached(exchange, std::move(plan), std::move(attempt));
+  }
+  bool leader =
+      renders_.Join(plan->key, [this, exchange, plan, attempt](const RenderedPtr& rendered) {
+        exchange->loop().Post([this, exchange, plan, rendered, attempt] {
+          if (!rendered->image) {
+            if (attempt) return attempt->on_failure(rendered->image.error());
+            return ReplyError(*exchange, rendered->image.error());
+          }
+          const cache::CachedImage& image = **rendered->image;
+          if (!rendered->tier.empty()) {
+            return ReplyImage(*exchange, *plan, ImageHeaders(*plan, image), image,
+                              TierHit(rendered->tier), "cache;desc=" + rendered->tier);
+          }
+          ReplyImage(*exchange, *plan, ImageHeaders(*plan, image), image, "MISS",
+                     "fetch;dur=" + FormatMs(rendered->fetch_ms) +
+                         ", transform;dur=" + FormatMs(rendered->transform_ms));
+        });
+      });
   if (!leader) {
     Count(counters_.coalesced);
     return;
@@ -208,6 +228,18 @@ void ImageEndpoint::LookUp(const ExchangePtr& exchange, PlanPtr plan, std::strin
       });
     }
     Render(plan);
+  });
+}
+
+void ImageEndpoint::LookUpCached(const ExchangePtr& exchange, PlanPtr plan, AttemptPtr attempt) {
+  tiers_.Peek(plan->key, [this, exchange, plan, attempt](cache::TieredCache::Found found) {
+    exchange->loop().Post([this, exchange, plan, attempt, found = std::move(found)] {
+      if (!found.image) {
+        return attempt->on_failure({ErrorCode::kOverloaded, "server is busy, retry shortly"});
+      }
+      ReplyImage(*exchange, *plan, ImageHeaders(*plan, *found.image), *found.image,
+                 TierHit(found.tier), "cache;desc=" + found.tier);
+    });
   });
 }
 
@@ -275,13 +307,13 @@ ImageEndpoint::ReplyHeaders ImageEndpoint::ImageHeaders(const Plan& plan,
   if (config_.client_hints) headers.emplace_back("Accept-CH", "Sec-CH-DPR, Sec-CH-Width");
   if (image.content_type == transforms::FormatMimeType(transforms::ImageFormat::kSvg)) {
     // skip_processing may pass an SVG through: it must not run scripts if opened directly.
-    headers.emplace_back("Content-Security-Policy",
-                         "default-src 'none'; style-src 'unsafe-inline'; sandbox");
+    headers.emplace_back("Content-Security-Policy", kSvgContentSecurityPolicy);
   }
   headers.emplace_back(
       "Content-Disposition",
       ContentDisposition(DownloadName(plan.request, ExtensionOfMime(image.content_type)),
                          plan.request.attachment));
+  headers.insert(headers.end(), plan.headers.begin(), plan.headers.end());
   return headers;
 }
 
@@ -302,6 +334,7 @@ void ImageEndpoint::ReplyNotModified(Exchange& exchange, const Plan& plan) const
   exchange.AddHeader("ETag", plan.etag);
   exchange.AddHeader("Cache-Control", plan.cache_control);
   if (!plan.vary.empty()) exchange.AddHeader("Vary", plan.vary);
+  for (const auto& [name, value] : plan.headers) exchange.AddHeader(name, value);
   exchange.Send(304, nullptr);
   Count(counters_.not_modified);
 }

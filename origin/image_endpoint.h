@@ -6,11 +6,14 @@
 // → on a miss, render: the original through the source cache (memory, or disk/network on the
 // I/O pool), then transform and store on the CPU pool → reply posted back to the loop. A path
 // seen before (hot paths) starts at the purge-generation check with the plan it had. No loop and
-// no CPU pool thread ever waits on the network. Owns the coalescer and the hot paths; everything
-// else it is given lives longer than it. Handle() runs on event-loop threads; Transform() on
-// CPU pool threads.
+// no CPU pool thread ever waits on the network. An endpoint with something else to offer (a
+// stand-in) may ask on the terms of an Attempt: a failure is handed back to it instead of being
+// answered, or the variant is only looked up, never rendered. Owns the coalescer and the hot
+// paths; everything else it is given lives longer than it. Handle() runs on event-loop threads;
+// Transform() on CPU pool threads.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -42,6 +45,24 @@ class ImageEndpoint {
   // hot path (the exchange's own path is not this one).
   void Handle(const ExchangePtr& exchange, std::string_view path);
 
+  // How an endpoint that has something to offer in place of an error asks for a variant (seed
+  // 002's /get_image, which serves a stand-in when the variant cannot be had now).
+  struct Attempt {
+    // Runs on the exchange's loop instead of the error reply when the variant cannot be had: its
+    // render failed or was refused (kOverloaded: the CPU queue is full), or cached_only missed.
+    // It must then answer the exchange itself. Errors of the path itself (signature, options)
+    // are still answered here. Required.
+    std::function<void(const common::Error&)> on_failure;
+    // Never render: answer only from a cache tier, looked up without taking the render lease (so
+    // no other node waits for a render that will not come); a miss is kOverloaded.
+    bool cached_only = false;
+    std::string cache_control;  // replaces the plan's in the answer and its 304; "" = the plan's
+    ReplyHeaderList headers;    // added to the answer and its 304
+  };
+  using AttemptPtr = std::shared_ptr<const Attempt>;
+  // Handle(exchange, path) on the terms of `attempt`.
+  void Handle(const ExchangePtr& exchange, std::string_view path, AttemptPtr attempt);
+
  private:
   // What a finished render hands to every request that waited for it.
   struct Rendered {
@@ -53,8 +74,8 @@ class ImageEndpoint {
   using RenderedPtr = std::shared_ptr<const Rendered>;
 
   // The headers of an image reply that depend only on the plan and the image (all but X-Cache
-  // and Server-Timing). Names are literals or config strings, which outlive every reply.
-  using ReplyHeaders = std::vector<std::pair<const char*, std::string>>;
+  // and Server-Timing).
+  using ReplyHeaders = ReplyHeaderList;
 
   // A request target seen before (with the request headers its plan depends on): its plan,
   // so a repeat skips the signature check, parsing and key hashing, and the reply headers for
@@ -70,9 +91,13 @@ class ImageEndpoint {
   // The rest of Handle() once the source's purge generation (part of the key) is known.
   // `hot`: the hot path the plan came from, if any.
   // Verifies and plans `path`, then looks the plan up (remembered under `hot_key` unless empty).
-  void MakePlan(const ExchangePtr& exchange, std::string_view path, std::string hot_key);
+  void MakePlan(const ExchangePtr& exchange, std::string_view path, std::string hot_key,
+                AttemptPtr attempt);
+  // `attempt` null: the ordinary terms (errors answered, misses rendered).
   void LookUp(const ExchangePtr& exchange, PlanPtr plan, std::string hot_key,
-              std::shared_ptr<const HotPath> hot);
+              std::shared_ptr<const HotPath> hot, AttemptPtr attempt);
+  // Attempt::cached_only after a memory miss: the slower tiers, never a render.
+  void LookUpCached(const ExchangePtr& exchange, PlanPtr plan, AttemptPtr attempt);
   void Render(const PlanPtr& plan);
   void Transform(const Plan& plan, const sources::SourceImage& source, double fetch_ms);
   void Finish(const Plan& plan, Rendered rendered);

@@ -11,6 +11,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/status.h"
 #include "origin/config.h"
@@ -20,6 +22,10 @@
 
 namespace imgorigin::origin {
 
+// Headers of a reply by name and value. Names are literals or config strings, which outlive
+// every reply.
+using ReplyHeaderList = std::vector<std::pair<const char*, std::string>>;
+
 struct Plan {
   transforms::ImageRequest request;
   uint64_t generation = 0;  // the source's purge generation the key was made with
@@ -27,6 +33,9 @@ struct Plan {
   std::string etag;
   std::string cache_control;
   std::string vary;  // request headers the response depends on; "" = none
+  // What the endpoint that made the path adds to the answer (a seed 002 stand-in's X-Fallback);
+  // not part of the key: the variant is the same whoever asks for it.
+  ReplyHeaderList headers;
 };
 using PlanPtr = std::shared_ptr<const Plan>;
 

@@ -4,10 +4,10 @@
 #include <spdlog/spdlog.h>
 #include <strings.h>
 
-#include <cctype>
 #include <charconv>
 
 #include "origin/off_loop.h"
+#include "origin/presets.h"
 #include "origin/replies.h"
 #include "origin/upload_body.h"
 
@@ -19,24 +19,6 @@ using common::Fail;
 using common::Result;
 
 constexpr int kDefaultListLimit = 100;
-
-// The source as a plain/ URL segment: everything but unreserved characters, "/" and ":" escaped,
-// so that the parser reads back exactly `source` ("@" would otherwise start an extension).
-std::string EscapePlain(std::string_view source) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char ch : source) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '/' || c == ':') {
-      out += ch;
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 const common::Error kUnsupportedBody{
     ErrorCode::kUnsupported, "send the image as image/*, multipart/form-data or application/json"};
@@ -96,11 +78,9 @@ nlohmann::json ImagesEndpoint::View(const ingest::ImageRecord& record) const {
   nlohmann::json view = ingest::ToJson(record);
   nlohmann::json urls = nlohmann::json::object();
   if (record.status == ingest::ImageStatus::kReady) {
-    const std::string source = EscapePlain(record.source_url);
     for (const auto& [name, options] : config_.parser.presets) {
       if (name == "default") continue;  // applies to every URL; not a variant of its own
-      const std::string path = "/pr:" + name + "/plain/" + source;
-      urls[name] = "/" + signer_.Sign(path) + path;
+      urls[name] = SignedPresetPath(signer_, name, record.source_url);
     }
   }
   view["urls"] = std::move(urls);

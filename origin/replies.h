@@ -35,6 +35,11 @@ std::optional<common::Error> ApiKeyError(const char* authorization, const std::s
 // The value of query parameter `name` in a request target ("/path?a=1&b=2"), or nullopt.
 std::optional<std::string> QueryParameter(std::string_view target, const char* name);
 
+// The Content-Security-Policy of every SVG answer: an SVG opened directly must not run scripts
+// or load anything.
+inline constexpr char kSvgContentSecurityPolicy[] =
+    "default-src 'none'; style-src 'unsafe-inline'; sandbox";
+
 std::string HttpDate(int64_t unix_seconds);
 // Milliseconds with one decimal, for Server-Timing.
 std::string FormatMs(double ms);

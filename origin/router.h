@@ -13,6 +13,7 @@
 #include "origin/config.h"
 #include "origin/counters.h"
 #include "origin/dialect_endpoint.h"
+#include "origin/get_image_endpoint.h"
 #include "origin/image_endpoint.h"
 #include "origin/image_plan.h"
 #include "origin/images_endpoint.h"
@@ -59,6 +60,7 @@ class Router {
   ImagesEndpoint images_;
   UploadsEndpoint uploads_;
   DialectEndpoint dialect_;
+  GetImageEndpoint get_image_;
   AdminEndpoint admin_;
 };
 

@@ -1,6 +1,8 @@
 #include "transforms/render_cost.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <string>
 
 namespace imgorigin::transforms {
@@ -77,7 +79,36 @@ double SlowestMegapixelsPerSecond(ImageFormat format) {
   }
 }
 
+// Source megapixels per second, the slowest seen in bench_encode's Decode cases (both libvips
+// builds, 2 cores shared with builds) with a margin of 3–5× for bitstreams harder than a photo
+// and a loaded machine: AVIF 25–38, JPEG XL 8.5–20 (8.14 only), WebP 32–130. HEIC, which no
+// encoder here can make to measure, is taken as AVIF (libde265 is not faster than dav1d).
+double SlowestDecodeMegapixelsPerSecond(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::kAvif:
+    case ImageFormat::kHeic:
+      return 8;
+    case ImageFormat::kJxl:
+      return 4;
+    case ImageFormat::kWebp:
+      return 10;
+    default:
+      return 0;
+  }
+}
+
+std::string Seconds(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f s", seconds);
+  return text;
+}
+
 }  // namespace
+
+double WorstDecodeSeconds(ImageFormat format, int64_t pixels) {
+  const double rate = SlowestDecodeMegapixelsPerSecond(format);
+  return rate > 0 ? static_cast<double>(pixels) / 1e6 / rate : 0;
+}
 
 double WorstEncodeSeconds(ImageFormat format, int64_t pixels) {
   const double rate = SlowestMegapixelsPerSecond(format);
@@ -107,8 +138,31 @@ common::Result<common::MemoryBudget::Reservation> AdmitRender(
                             " of memory to process, over the limit of " +
                             Mebibytes(limits.max_render_memory));
   }
-  if (!limits.memory_budget) return common::MemoryBudget::Reservation();
-  return limits.memory_budget->Reserve(bytes, deadline);
+  // The decoders the deadline cannot stop: what can never fit in the timeout is refused as too
+  // large; what no longer fits in the time left (after waiting for memory) as out of time.
+  const double decode =
+      WorstDecodeSeconds(footprint.src_format, footprint.src_w * footprint.src_h *
+                                                   std::max(1, footprint.frames));
+  const double timeout = std::chrono::duration<double>(limits.timeout).count();
+  if (decode > timeout + 1) {
+    return common::Fail(common::ErrorCode::kTooLarge,
+                        "this image could take up to " + Seconds(decode) +
+                            " to decode, more than the processing timeout of " + Seconds(timeout));
+  }
+  common::MemoryBudget::Reservation reservation;
+  if (limits.memory_budget) {
+    auto reserved = limits.memory_budget->Reserve(bytes, deadline);
+    if (!reserved) return std::unexpected(reserved.error());
+    reservation = std::move(*reserved);
+  }
+  const double left =
+      std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
+  if (decode > left + 1) {
+    return common::Fail(common::ErrorCode::kDeadlineExceeded,
+                        "processing timed out: this image could take up to " + Seconds(decode) +
+                            " to decode, and " + Seconds(std::max(0.0, left)) + " are left");
+  }
+  return reservation;
 }
 
 bool EncodesWholeImage(ImageFormat format) { return EncoderBytesPerPixel(format) > 0; }

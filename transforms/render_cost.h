@@ -14,8 +14,10 @@
 // The factors are meant as an upper bound for real images, not an exact figure.
 //
 // Time. AVIF, WebP and GIF encode each frame in one call that libvips' kill cannot reach (a 4096²
-// AVIF ran 28 s past a 1 s timeout), so before encoding, the frame's time at the slowest rate
-// measured here (bench/micro/encode_bench.cc) is checked against the time left. Any thread.
+// AVIF ran 28 s past a 1 s timeout), and AVIF/HEIC, JPEG XL and WebP decode each frame in one
+// call too. So before decoding, and again before encoding, the worst time of that call at the
+// slowest rate measured here (bench/micro/encode_bench.cc) is checked against the time left.
+// Any thread.
 #pragma once
 
 #include <chrono>
@@ -58,9 +60,11 @@ RenderFootprint SourceFootprint(ImageFormat format, const vips::VImage& header,
 // Bytes, including a fixed allowance for libvips' per-pipeline buffers.
 int64_t EstimateRenderMemory(const RenderFootprint& footprint);
 
-// Refuses a footprint over limits.max_render_memory (kTooLarge), then reserves it from
-// limits.memory_budget when there is one, waiting until `deadline` (kOverloaded after). The
-// caller holds the reservation until every image of the render is gone.
+// Refuses a footprint over limits.max_render_memory, or whose decode could take longer than
+// limits.timeout (kTooLarge), then reserves it from limits.memory_budget when there is one,
+// waiting until `deadline` (kOverloaded after), and refuses it when its decode no longer fits in
+// the time left (kDeadlineExceeded). The caller holds the reservation until every image of the
+// render is gone.
 common::Result<common::MemoryBudget::Reservation> AdmitRender(
     const RenderFootprint& footprint, const PipelineLimits& limits,
     std::chrono::steady_clock::time_point deadline);
@@ -68,6 +72,10 @@ common::Result<common::MemoryBudget::Reservation> AdmitRender(
 // Whether the format's encoder takes the whole image (each frame) in one call that libvips
 // cannot stop: its output size is capped per format (limits.max_result_pixels).
 bool EncodesWholeImage(ImageFormat format);
+
+// Seconds `pixels` (every frame's) take to decode from `format` at worst; 0 for decoders the
+// deadline stops (JPEG, PNG, GIF, TIFF read line by line or strip by strip).
+double WorstDecodeSeconds(ImageFormat format, int64_t pixels);
 
 // Seconds one frame of `pixels` takes to encode in `format` at worst; 0 for encoders the deadline
 // stops (JPEG, PNG, TIFF write line by line).

@@ -21,6 +21,8 @@ SCENARIOS = {
     "herd-64": "One new URL, 64 connections at once",
     "mixed-90": "Mixed load: 90 % hits on 40 hot variants, 10 % unique cold URLs",
     "drift-20k": "20 000 mixed requests (RSS drift run, memory tier 8 MiB)",
+    "upload-1MB": "Uploads (POST /v1/images): a 1 MB photo JPEG, checked, hashed, stored, recorded",
+    "upload-48MB": "Uploads (POST /v1/images): a 48 MB PNG (random pixels, stored uncompressed)",
 }
 
 
@@ -72,16 +74,18 @@ def read_floor(work):
 
 
 def read_memory(path):
-    big, drift = [], []
+    big, drift, refused = [], [], []
     if os.path.exists(path):
         with open(path) as f:
             for line in f:
                 parts = line.rstrip("\n").split("\t")
                 if len(parts) == 4 and parts[1] == "drift":
                     drift.append((parts[0], int(parts[2]), int(parts[3])))
+                elif len(parts) == 6 and parts[1] == "refuse":
+                    refused.append((parts[0], parts[2], parts[3], int(parts[4]), int(parts[5])))
                 elif len(parts) == 7:
                     big.append(parts)
-    return big, drift
+    return big, drift, refused
 
 
 def find(rows, scenario, server):
@@ -152,7 +156,7 @@ def main():
 
     rows = aggregate(read_rows(a.results))
     floors = read_floor(a.micro_dir)
-    big, drift = read_memory(a.memory)
+    big, drift, refused = read_memory(a.memory)
     builds = a.builds.split()
     has_chart = chart(rows, floors, a.out)
 
@@ -209,6 +213,13 @@ def main():
         for b, r0, r1 in drift:
             w(f"\nRSS drift ({b}): {r0 / 1024:.0f} MB after a 4 000-request warm-up → {r1 / 1024:.0f} MB "
               f"after 20 000 mixed requests ({100 * (r1 - r0) / max(1, r0):+.1f} %).")
+        w("")
+    if refused:
+        w("Uploads over `ingest.max_upload_bytes` (a 200 MB body; peak = VmHWM while it was sent):\n")
+        w("| libvips | Body | HTTP | RSS before MB | Peak RSS MB |")
+        w("|---|---|---:|---:|---:|")
+        for b, how, code, idle, peak in refused:
+            w(f"| {b} | {how} | {code} | {idle / 1024:.0f} | {peak / 1024:.0f} |")
         w("")
 
     w("## Targets\n")

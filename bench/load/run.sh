@@ -5,7 +5,7 @@
 # alternation, and writes bench/results/report.md, report.tsv and chart.png.
 #
 #   bench/load/run.sh [--duration S] [--rounds N] [--libvips system|npm|both] [--no-setup]
-#                     [--no-build] [--only cold,hot,tiers,herd,mixed,memory,micro]
+#                     [--no-build] [--only cold,hot,tiers,herd,mixed,memory,uploads,micro]
 #
 # Every run is bounded (wrk -d, fixed connections), loopback only, and the script stops every
 # process it started (by pid) on exit. See bench/README.md for what each scenario measures.
@@ -21,7 +21,7 @@ ROUNDS=1             # alternations of each scenario over the servers
 LIBVIPS=both
 SETUP=1
 BUILD=1
-ONLY="cold,hot,tiers,herd,mixed,memory,micro"
+ONLY="cold,hot,tiers,herd,mixed,memory,uploads,micro"
 COLD_CONNS=8         # the issue's reference figures use 8 connections for cold, 64 for hits
 HOT_CONNS=64
 WRK_THREADS=2
@@ -461,6 +461,48 @@ if wants memory; then
     log "drift $b: RSS $((rss0 / 1024)) MB -> $((rss1 / 1024)) MB"
     stop_pid "${!drift_pid}"
   done
+fi
+
+# --- uploads ------------------------------------------------------------------------------------
+# POST /v1/images of a 1 MB photo JPEG and a 48 MB PNG (near the default ingest.max_upload_bytes):
+# uploads/s and peak RSS, each upload checked (a full decode), hashed and stored with its SQLite
+# record. Then a 200 MB body, declared (refused from the head) and chunked (cut off at the
+# limit): the server's peak RSS must not follow the body's size.
+if wants uploads; then
+  API_KEY=bench-api-key
+  "$BIN0/bench/imgorigin_make_corpus" "$WORK/upload" 1 3300 2200 photo- >/dev/null
+  python3 "$LOAD/noise_png.py" 4000 4000 "$WORK/upload/noise.png"
+  head -c 200000000 /dev/zero >"$WORK/upload/zero-200MB.bin"
+  echo /v1/images >"$WORK/upload/path.txt"
+  for b in "${builds[@]}"; do
+    up_pid=PID_up_$b
+    rm -rf "$WORK/upload-data" "$WORK/root/uploads"
+    start_imgorigin "up-$b" "$b" 18095 IMGORIGIN_INGEST_ENABLED=true IMGORIGIN_API_KEY=$API_KEY \
+      IMGORIGIN_DATA_DIR="$WORK/upload-data"
+    for f in upload-1MB:photo-000.jpg:image/jpeg:4 upload-48MB:noise.png:image/png:2; do
+      IFS=: read -r scenario file type conns <<<"$f"
+      size=$(stat -c %s "$WORK/upload/$file")
+      WALK_POST_BODY=$WORK/upload/$file WALK_POST_TYPE=$type WALK_POST_AUTH="Bearer $API_KEY" \
+        load "$scenario" "imgorigin-$b" 18095 "$conns" "$WORK/upload/path.txt" "${!up_pid}" 0 \
+        "$file, $size bytes"
+      rm -rf "$WORK/root/uploads"/*  # the stored originals: up to GBs of copies of one file
+    done
+    for how in declared chunked; do
+      idle=$(status_kb VmRSS "${!up_pid}")
+      reset_peak "${!up_pid}"
+      header='Expect:'  # no 100-continue: the client sends the body whatever the answer
+      [ "$how" = chunked ] && header='Transfer-Encoding: chunked'
+      code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $API_KEY" \
+        -H 'Content-Type: image/png' -H "$header" --data-binary @"$WORK/upload/zero-200MB.bin" \
+        --max-time 60 http://127.0.0.1:18095/v1/images || true)
+      peak=$(status_kb VmHWM "${!up_pid}")
+      printf '%s\trefuse\t%s\t%s\t%s\t%s\n' "$b" "$how" "$code" "$idle" "$peak" >>"$MEM_TSV"
+      log "200 MB upload ($how) on $b: HTTP $code, RSS $((idle / 1024)) MB before, peak $((peak / 1024)) MB"
+    done
+    stop_pid "${!up_pid}"
+    rm -rf "$WORK/upload-data" "$WORK/root/uploads"
+  done
+  rm -f "$WORK/upload/zero-200MB.bin"
 fi
 
 # --- micro-benchmarks (short) ---------------------------------------------------------------------

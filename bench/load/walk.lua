@@ -5,7 +5,10 @@
 -- the RESULT line says so). LIMIT > 0 stops sending after LIMIT/T responses per thread (wrk
 -- itself still runs for its -d; run.sh chains short runs with OFFSET to reach a request count).
 -- done() prints one machine-readable RESULT line.
+-- With WALK_POST_BODY set (a file), every request is instead a POST of that file's bytes to the
+-- list's first path, with Content-Type WALK_POST_TYPE and Authorization WALK_POST_AUTH (uploads).
 local threads = {}
+local post_body = os.getenv("WALK_POST_BODY")
 
 function setup(thread)
   thread:set("id", #threads)
@@ -26,9 +29,18 @@ function init(args)
   wrapped = 0
   responses = 0
   per_thread = limit > 0 and math.ceil(limit / total) or 0
+  if post_body then
+    local f = assert(io.open(post_body, "rb"))
+    -- Built once: formatting a 50 MB request per call would make wrk the bottleneck.
+    post = wrk.format("POST", paths[1], {["Content-Type"] = os.getenv("WALK_POST_TYPE"),
+                                         ["Authorization"] = os.getenv("WALK_POST_AUTH")},
+                      f:read("*a"))
+    f:close()
+  end
 end
 
 function request()
+  if post then return post end
   local path = paths[cursor + 1]
   cursor = (cursor + 1) % #paths
   walked = walked + 1

@@ -421,6 +421,170 @@ TEST_F(UploadTest, S3OriginalsWithServerSideEncryption) {
       << "a refused upload reached the bucket: " << stats;
 }
 
+// Seed 002's GET /get_image serves the preset of a ready image, sharing the signed preset URL's
+// cache entry. "large" is refused by its render here (a WebP over limits.max_result_pixels), so it
+// is stood in for: by the original while no preset is cached, then by the nearest cached preset,
+// smaller first; a stand-in says so and is kept briefly.
+TEST_F(UploadTest, Seed002GetImageServesThePresetOrTheNearestCachedStandIn) {
+  auto origin = Start({{"IMGORIGIN_PRESETS",
+                        "small=rs:fit:160:160,medium=rs:fit:320:320,large=rs:fit:640:640/f:webp"},
+                       {"IMGORIGIN_MAX_RESULT_PIXELS", "webp=200000"}});
+  const json record = Created(Upload(origin->port(), "image/jpeg", Jpeg()));
+  const std::string url = "/get_image?image_id=" + record["id"].get<std::string>() + "&image_size=";
+  // What its signed URL answers.
+  EXPECT_EQ(origin->Get(record["urls"]["large"].get<std::string>()).status, 400);
+  constexpr char kLong[] = "public, max-age=31536000, immutable";
+  constexpr char kShort[] = "public, max-age=60";
+  auto expect_halves = [](const HttpResponse& r, int width, int height) {
+    auto image = Decode(r.body);
+    EXPECT_EQ(image.width(), width);
+    EXPECT_EQ(image.height(), height);
+    const auto reference = Flat(width / 2, height, 255, 0, 0)
+                               .join(Flat(width / 2, height, 0, 0, 255), VIPS_DIRECTION_HORIZONTAL);
+    EXPECT_LT(MeanAbsDiff(image, reference), 6.0);
+  };
+
+  // Nothing cached yet: the original itself, as uploaded.
+  auto original = origin->Get(url + "large");
+  ASSERT_EQ(original.status, 200) << original.body;
+  EXPECT_EQ(original.header("X-Fallback"), "original");
+  EXPECT_EQ(original.header("Cache-Control"), kShort);
+  EXPECT_EQ(original.header("Content-Type"), "image/jpeg");
+  EXPECT_EQ(original.header("ETag"), "\"" + record["sha256"].get<std::string>() + "\"");
+  EXPECT_TRUE(original.body == Jpeg());
+  auto head = HttpRequest(origin->port(), url + "large", {}, "HEAD");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.header("X-Fallback"), "original");
+  EXPECT_EQ(head.header("Content-Length"), std::to_string(Jpeg().size()));
+
+  // A size that renders: the preset itself, with the usual headers.
+  auto small = origin->Get(url + "small");
+  ASSERT_EQ(small.status, 200) << small.body;
+  EXPECT_EQ(small.header("X-Fallback"), "");
+  EXPECT_EQ(small.header("X-Cache"), "MISS");
+  EXPECT_EQ(small.header("Cache-Control"), kLong);
+  EXPECT_EQ(small.header("Content-Type"), "image/jpeg");
+  expect_halves(small, 160, 120);
+  // One cache entry with the signed preset URL the images API lists.
+  auto listed = origin->Get(record["urls"]["small"].get<std::string>());
+  EXPECT_EQ(listed.header("X-Cache"), "HIT-MEMORY");
+  EXPECT_EQ(listed.header("ETag"), small.header("ETag"));
+
+  // Now "small" is cached: it stands in for "large".
+  auto stand_in = origin->Get(url + "large");
+  ASSERT_EQ(stand_in.status, 200) << stand_in.body;
+  EXPECT_EQ(stand_in.header("X-Fallback"), "small");
+  EXPECT_EQ(stand_in.header("Cache-Control"), kShort);
+  EXPECT_EQ(stand_in.header("ETag"), small.header("ETag"));
+  expect_halves(stand_in, 160, 120);
+
+  // With "medium" cached too, the nearest smaller one stands in.
+  auto medium = origin->Get(url + "medium");
+  ASSERT_EQ(medium.status, 200) << medium.body;
+  EXPECT_EQ(medium.header("X-Fallback"), "");
+  expect_halves(medium, 320, 240);
+  auto nearer = origin->Get(url + "large");
+  ASSERT_EQ(nearer.status, 200) << nearer.body;
+  EXPECT_EQ(nearer.header("X-Fallback"), "medium");
+  EXPECT_EQ(nearer.header("Cache-Control"), kShort);
+  expect_halves(nearer, 320, 240);
+  // A client revalidating the stand-in it holds: 304, still marked and short-lived.
+  auto revalidated = origin->Get(url + "large", {"If-None-Match: " + nearer.header("ETag")});
+  EXPECT_EQ(revalidated.status, 304);
+  EXPECT_EQ(revalidated.header("X-Fallback"), "medium");
+  EXPECT_EQ(revalidated.header("Cache-Control"), kShort);
+}
+
+// Stand-ins are looked up in every cache tier, not only in memory.
+TEST_F(UploadTest, Seed002StandInsComeFromTheSlowerTiersToo) {
+  auto origin = Start({{"IMGORIGIN_PRESETS", "small=rs:fit:160:160,large=rs:fit:640:640/f:webp"},
+                       {"IMGORIGIN_MAX_RESULT_PIXELS", "webp=200000"},
+                       {"IMGORIGIN_MEMORY_CACHE_SIZE", "0"},
+                       {"IMGORIGIN_DISK_CACHE_DIR", MakeTempDir()}});
+  const json record = Created(Upload(origin->port(), "image/jpeg", Jpeg()));
+  const std::string url = "/get_image?image_id=" + record["id"].get<std::string>() + "&image_size=";
+  ASSERT_EQ(origin->Get(url + "small").status, 200);
+  // The disk tier is written behind the answer: wait until the signed URL is answered from it.
+  const std::string small = record["urls"]["small"];
+  for (int i = 0; i < 100 && origin->Get(small).header("X-Cache") != "HIT-DISK"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto stand_in = origin->Get(url + "large");
+  ASSERT_EQ(stand_in.status, 200) << stand_in.body;
+  EXPECT_EQ(stand_in.header("X-Fallback"), "small");
+  EXPECT_EQ(stand_in.header("X-Cache"), "HIT-DISK");
+  EXPECT_EQ(Decode(stand_in.body).width(), 160);
+}
+
+// While the transform queue is full, /get_image tries no render: the size asked for is served
+// only if a cache holds it, else a cached stand-in. One worker and no waiting room, kept busy by
+// a slow render that the test can see running (its reserved render memory).
+TEST_F(UploadTest, Seed002RendersNothingWhileTheTransformQueueIsFull) {
+  auto origin = Start({{"IMGORIGIN_WORKERS", "1"},
+                       {"IMGORIGIN_QUEUE_SIZE", "0"},
+                       {"IMGORIGIN_PROCESSING_TIMEOUT_MS", "3000"}});
+  const json record = Created(Upload(origin->port(), "image/jpeg", Jpeg()));
+  const std::string url = "/get_image?image_id=" + record["id"].get<std::string>() + "&image_size=";
+  ASSERT_EQ(origin->Get(url + "small").status, 200);
+
+  auto metric = [&origin](const std::string& name) {
+    return Metric(origin->Get("/metrics").body, name);
+  };
+  std::thread slow([&origin, &record] {
+    origin->Get(
+        Signed("/rs:fit:4000:4000/el:1/bl:200/plain/" + record["source_url"].get<std::string>()));
+  });
+  for (int i = 0; i < 300 && metric("imgorigin_render_memory_reserved_bytes") <= 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const double renders = metric("imgorigin_renders_total");
+  auto cached = origin->Get(url + "small");
+  auto stand_in = origin->Get(url + "medium");
+  const bool still_busy = metric("imgorigin_render_memory_reserved_bytes") > 0;
+  EXPECT_EQ(metric("imgorigin_renders_total"), renders);
+  slow.join();
+  ASSERT_TRUE(still_busy) << "the slow render ended too soon to keep the queue full";
+  EXPECT_EQ(cached.status, 200);
+  EXPECT_EQ(cached.header("X-Fallback"), "");
+  ASSERT_EQ(stand_in.status, 200) << stand_in.body;
+  EXPECT_EQ(stand_in.header("X-Fallback"), "small");
+  EXPECT_EQ(Decode(stand_in.body).width(), 320);
+  // Once the worker is free (a moment after the slow render's answer), the size asked for renders.
+  HttpResponse medium = origin->Get(url + "medium");
+  for (int i = 0; i < 100 && !medium.header("X-Fallback").empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    medium = origin->Get(url + "medium");
+  }
+  EXPECT_EQ(medium.header("X-Fallback"), "");
+  EXPECT_EQ(Decode(medium.body).width(), 640);
+}
+
+TEST_F(UploadTest, Seed002GetImageRefusesBadQueriesAndUnknownImages) {
+  auto origin = Start();
+  const json record = Created(Upload(origin->port(), "image/jpeg", Jpeg()));
+  const std::string id = record["id"];
+  auto bad_size = origin->Get("/get_image?image_id=" + id + "&image_size=huge");
+  EXPECT_EQ(bad_size.status, 400);
+  EXPECT_NE(bad_size.body.find("image_size"), std::string::npos) << bad_size.body;
+  auto no_id = origin->Get("/get_image?image_size=small");
+  EXPECT_EQ(no_id.status, 400);
+  EXPECT_NE(no_id.body.find("image_id"), std::string::npos) << no_id.body;
+  EXPECT_EQ(origin->Get("/get_image?image_id=0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b&image_size=small")
+                .status,
+            404);
+  EXPECT_EQ(
+      Send(origin->port(), "POST", "/get_image?image_id=" + id + "&image_size=small", {}).status,
+      405);
+  ASSERT_EQ(Send(origin->port(), "DELETE", "/v1/images/" + id, {}).status, 200);
+  EXPECT_EQ(origin->Get("/get_image?image_id=" + id + "&image_size=small").status, 404);
+
+  auto off = Start({{"IMGORIGIN_DIALECT_SEED002", "false"}});
+  const json other = Created(Upload(off->port(), "image/jpeg", Jpeg()));
+  EXPECT_EQ(off->Get("/get_image?image_id=" + other["id"].get<std::string>() + "&image_size=small")
+                .status,
+            404);
+}
+
 // Seed 004's public URLs: allow-listed values unsigned, anything else only with s=, and the same
 // cache entry as the equivalent signed imgproxy URL.
 TEST_F(UploadTest, Seed004UrlsRenderTheRecordWithinTheAllowLists) {

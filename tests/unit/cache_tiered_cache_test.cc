@@ -141,6 +141,24 @@ TEST(TieredCacheTest, SecondFinderWaitsForTheLeaseHoldersValue) {
   EXPECT_EQ(found.tier, "redis");
 }
 
+TEST(TieredCacheTest, PeekAnswersHitsAndMissesWithoutTheLease) {
+  Fixture f;
+  auto peek = [&f] {
+    std::promise<TieredCache::Found> found;
+    f.cache->Peek(kKey, [&found](TieredCache::Found got) { found.set_value(std::move(got)); });
+    return found.get_future().get();
+  };
+  auto miss = peek();
+  EXPECT_FALSE(miss.image);
+  EXPECT_FALSE(miss.lease_held);
+  EXPECT_TRUE(f.shared->leases.empty());  // a renderer elsewhere is not kept waiting
+  f.shared->values[kKey] = EncodeEntry(kKey, *Image(), 1'900'000'000);
+  auto hit = peek();
+  ASSERT_TRUE(hit.image);
+  EXPECT_EQ(hit.tier, "redis");
+  EXPECT_TRUE(f.memory.Get(kKey));  // backfilled as Find() does
+}
+
 TEST(TieredCacheTest, DownSharedTierIsSkippedByTheBreaker) {
   Fixture f({.breaker_failures = 2, .breaker_cooldown = std::chrono::minutes(1)});
   f.shared->down = true;

@@ -79,8 +79,10 @@ TEST(ThreadPoolTest, TrySubmitFailsWhenQueueIsFull) {
 
   std::atomic<int> ran{0};
   EXPECT_TRUE(pool.TrySubmit([&] { ran.fetch_add(1); }));
+  EXPECT_FALSE(pool.full());
   EXPECT_TRUE(pool.TrySubmit([&] { ran.fetch_add(1); }));
   EXPECT_EQ(pool.queued(), 2u);
+  EXPECT_TRUE(pool.full());  // what the next TrySubmit finds
   EXPECT_FALSE(pool.TrySubmit([&] { ran.fetch_add(100); }));
   EXPECT_EQ(pool.queued(), 2u);
 
@@ -102,6 +104,7 @@ TEST(ThreadPoolTest, ZeroCapacityAcceptsNothingWhileWorkersAreBusy) {
     std::this_thread::yield();
   }
   started.get_future().wait();
+  EXPECT_TRUE(pool.full());
   EXPECT_FALSE(pool.TrySubmit([] {}));
   EXPECT_EQ(pool.queued(), 0u);
   release.count_down();

@@ -10,6 +10,7 @@
 #include <memory>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vips/vips8>
 
 #include "tests/unit/transforms_test_images.h"
@@ -59,8 +60,9 @@ TransformSpec ToPng(int w = 0) {
 
 // The error code of a call expected to fail (kOk-less ErrorCode: a success reports as kInternal
 // after failing the expectation).
-ErrorCode CodeOf(const common::Result<EncodedImage>& r) {
-  EXPECT_FALSE(r.has_value()) << "expected an error, got a " << (r ? r->width : 0) << " px image";
+template <typename T>
+ErrorCode CodeOf(const common::Result<T>& r) {
+  EXPECT_FALSE(r.has_value()) << "expected an error, got a result";
   return r ? ErrorCode::kInternal : r.error().code;
 }
 
@@ -424,6 +426,49 @@ TEST(HostileDeadline, UnstoppableEncodeDoesNotStartWithoutTimeForIt) {
   limits.timeout = std::chrono::seconds(30);
   spec.width = spec.height = 256;
   EXPECT_TRUE(Process(Jpeg(Noise(64, 64)), spec, limits).has_value());
+}
+
+// 4096² WebP: libwebp decodes the frame in one call that libvips cannot stop, up to 1.7 s at the
+// worst rate (10 Mpx/s), whatever shrink-on-load asks for.
+const std::string& LargeWebp() {
+  static const std::string webp = Blob(Solid(4096, 4096, kBlue).webpsave_buffer());
+  return webp;
+}
+
+TEST(HostileDeadline, DecodeThatCannotFitInTheTimeoutIsRefusedBeforeItStarts) {
+  const std::string& webp = LargeWebp();
+  PipelineLimits limits;
+  limits.timeout = std::chrono::milliseconds(100);
+  const auto start = std::chrono::steady_clock::now();
+  const auto refused = Process(webp, ToPng(64), limits);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::kTooLarge);
+  EXPECT_NE(refused.error().message.find("to decode"), std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(CodeOf(Inspect(webp, limits)), ErrorCode::kTooLarge);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  // With the time, the same image is read.
+  limits.timeout = std::chrono::seconds(30);
+  EXPECT_TRUE(Process(webp, ToPng(64), limits).has_value());
+  EXPECT_TRUE(Inspect(webp, limits).has_value());
+}
+
+TEST(HostileDeadline, DecodeDoesNotStartWhenWaitingForMemoryLeftNoTimeForIt) {
+  const std::string& webp = LargeWebp();
+  PipelineLimits limits;
+  limits.timeout = std::chrono::milliseconds(1500);  // the 1.7 s decode fits, with the grace
+  limits.memory_budget = std::make_shared<common::MemoryBudget>(64 << 20);
+  auto held = limits.memory_budget->Reserve(64 << 20, std::chrono::steady_clock::now());
+  ASSERT_TRUE(held.has_value());
+  // Released after 1 s of the render's 1.5: the 1.7 s decode no longer fits in what is left.
+  std::thread release([&held] {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    *held = common::MemoryBudget::Reservation();
+  });
+  const auto refused = Process(webp, ToPng(64), limits);
+  release.join();
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::kDeadlineExceeded) << refused.error().message;
 }
 
 TEST(HostileDeadline, OutputPixelsAreCappedPerFormat) {
