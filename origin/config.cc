@@ -792,7 +792,7 @@ Result<void> Config::Validate() const {
       return Invalid("ingest.records", "\"sqlite\" or a PostgreSQL connection string");
     }
     if (auto r = ingest.upload.Validate(); !r) return Invalid("ingest", r.error().message);
-  if (auto r = dialects.Validate(); !r) return Invalid("dialects", r.error().message);
+    if (auto r = dialects.Validate(); !r) return Invalid("dialects", r.error().message);
     if (ingest.upload_timeout.count() <= 0) {
       return Invalid("ingest.upload_timeout_ms", "must be > 0");
     }

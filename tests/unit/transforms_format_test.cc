@@ -72,6 +72,30 @@ TEST(FormatMimeType, MapsEachFormat) {
   EXPECT_EQ(FormatMimeType(ImageFormat::kUnknown), "application/octet-stream");
 }
 
+TEST(FormatFromMimeType, ReadsEachFormatsTypeAndCommonAliases) {
+  for (const ImageFormat format : kAllFormats) {
+    EXPECT_EQ(FormatFromMimeType(FormatMimeType(format)), format) << FormatMimeType(format);
+  }
+  EXPECT_EQ(FormatFromMimeType("IMAGE/JPEG"), ImageFormat::kJpeg);
+  EXPECT_EQ(FormatFromMimeType("image/jpg"), ImageFormat::kJpeg);
+  EXPECT_EQ(FormatFromMimeType("image/png; charset=binary"), ImageFormat::kPng);
+  EXPECT_EQ(FormatFromMimeType("image/heif"), ImageFormat::kHeic);
+  EXPECT_EQ(FormatFromMimeType("image/vnd.microsoft.icon"), ImageFormat::kIco);
+  for (const auto other :
+       {"", "image/", "text/plain", "image/x-made-up", "application/json", "image/jpeg2"}) {
+    EXPECT_EQ(FormatFromMimeType(other), std::nullopt) << other;
+  }
+}
+
+TEST(CanLoad, TheCommonFormatsAndNotUnknown) {
+  ASSERT_EQ(vips_init("transforms_format_test"), 0);
+  for (const ImageFormat format :
+       {ImageFormat::kJpeg, ImageFormat::kPng, ImageFormat::kWebp, ImageFormat::kGif}) {
+    EXPECT_TRUE(CanLoad(format)) << FormatExtension(format);
+  }
+  EXPECT_FALSE(CanLoad(ImageFormat::kUnknown));
+}
+
 TEST(SniffFormat, RecognisesMagicBytes) {
   struct Case {
     std::string_view bytes;
