@@ -83,7 +83,8 @@ common::Result<void> Run(std::string_view source, const PipelineLimits& limits, 
 
     // The thumbnail's decode holds what a render's would (a progressive JPEG's coefficients, an
     // interlaced PNG), so it is admitted the same way.
-    RenderFootprint footprint = SourceFootprint(info.format, header, info.bytes);
+    RenderFootprint footprint =
+        SourceFootprint(info.format, header, info.bytes, /*in_memory=*/true);
     footprint.out_w = footprint.out_h = kInspectThumbnail;
     auto admitted = AdmitRender(footprint, limits, deadline.at());
     if (!admitted) return std::unexpected(admitted.error());

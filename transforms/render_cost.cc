@@ -79,21 +79,29 @@ double SlowestMegapixelsPerSecond(ImageFormat format) {
   }
 }
 
-// Source megapixels per second, the slowest seen in bench_encode's Decode cases (both libvips
-// builds, 2 cores shared with builds) with a margin of 3–5× for bitstreams harder than a photo
-// and a loaded machine: AVIF 25–38, JPEG XL 8.5–20 (8.14 only), WebP 32–130. HEIC, which no
-// encoder here can make to measure, is taken as AVIF (libde265 is not faster than dav1d).
-double SlowestDecodeMegapixelsPerSecond(ImageFormat format) {
+// A decode's worst time is linear in the pixels (reconstruction, colour conversion) plus the
+// encoded bytes (entropy decoding: a bitstream of noise decodes 4–6× slower than a photo of the
+// same size). Measured on the 2-core machine while it ran builds: photos in bench_encode's
+// Decode cases at AVIF 25–38 Mpx/s, JPEG XL 8.5–20 (8.14 only), WebP 32–130; 4096² Gaussian
+// noise with `vips copy` at AVIF 2.4–2.5 s (14.6 MB q90, 23.7 MB lossless), JPEG XL 2.0–5.0 s
+// (8.9 and 17.3 MB), WebP 1.1–1.8 s (16.1 and 11.8 MB). The rates below keep at least twice
+// those times. HEIC, which no encoder here can make to measure, is taken as AVIF.
+struct DecodeRates {
+  double megapixels_per_second = 0;  // 0: the decoder is stopped by the deadline
+  double megabytes_per_second = 0;
+};
+
+DecodeRates SlowestDecodeRates(ImageFormat format) {
   switch (format) {
     case ImageFormat::kAvif:
     case ImageFormat::kHeic:
-      return 8;
+      return {12, 4};
     case ImageFormat::kJxl:
-      return 4;
+      return {6, 2};
     case ImageFormat::kWebp:
-      return 10;
+      return {25, 4};
     default:
-      return 0;
+      return {};
   }
 }
 
@@ -105,9 +113,11 @@ std::string Seconds(double seconds) {
 
 }  // namespace
 
-double WorstDecodeSeconds(ImageFormat format, int64_t pixels) {
-  const double rate = SlowestDecodeMegapixelsPerSecond(format);
-  return rate > 0 ? static_cast<double>(pixels) / 1e6 / rate : 0;
+double WorstDecodeSeconds(ImageFormat format, int64_t pixels, int64_t encoded_bytes) {
+  const DecodeRates rates = SlowestDecodeRates(format);
+  if (rates.megapixels_per_second == 0) return 0;
+  return static_cast<double>(pixels) / 1e6 / rates.megapixels_per_second +
+         static_cast<double>(encoded_bytes) / 1e6 / rates.megabytes_per_second;
 }
 
 double WorstEncodeSeconds(ImageFormat format, int64_t pixels) {
@@ -116,7 +126,7 @@ double WorstEncodeSeconds(ImageFormat format, int64_t pixels) {
 }
 
 RenderFootprint SourceFootprint(ImageFormat format, const vips::VImage& header,
-                                int64_t in_memory) {
+                                int64_t encoded_bytes, bool in_memory) {
   RenderFootprint f;
   f.src_format = format;
   f.src_w = header.width();
@@ -124,7 +134,8 @@ RenderFootprint SourceFootprint(ImageFormat format, const vips::VImage& header,
   f.bands = header.bands();
   f.sample_bytes = static_cast<int>(vips_format_sizeof(header.format()));
   f.progressive = HeaderFlag(header, "jpeg-multiscan") || HeaderFlag(header, "interlaced");
-  f.source_bytes = in_memory;
+  f.source_bytes = in_memory ? encoded_bytes : 0;
+  f.encoded_bytes = encoded_bytes;
   return f;
 }
 
@@ -141,8 +152,9 @@ common::Result<common::MemoryBudget::Reservation> AdmitRender(
   // The decoders the deadline cannot stop: what can never fit in the timeout is refused as too
   // large; what no longer fits in the time left (after waiting for memory) as out of time.
   const double decode =
-      WorstDecodeSeconds(footprint.src_format, footprint.src_w * footprint.src_h *
-                                                   std::max(1, footprint.frames));
+      WorstDecodeSeconds(footprint.src_format,
+                         footprint.src_w * footprint.src_h * std::max(1, footprint.frames),
+                         footprint.encoded_bytes);
   const double timeout = std::chrono::duration<double>(limits.timeout).count();
   if (decode > timeout + 1) {
     return common::Fail(common::ErrorCode::kTooLarge,

@@ -39,7 +39,8 @@ struct RenderFootprint {
   int bands = 3;
   int sample_bytes = 1;      // 2 for 16-bit PNG/TIFF, 4 for float
   bool progressive = false;  // multi-scan JPEG, interlaced PNG or GIF
-  int64_t source_bytes = 0;  // encoded source held in memory (0 when libvips reads a file)
+  int64_t source_bytes = 0;   // encoded source held in memory (0 when libvips reads a file)
+  int64_t encoded_bytes = 0;  // the encoded source's size, wherever it is
   // The decode.
   double decode_scale = 1;    // shrink-on-load: decoded side / source side (≤ 1)
   int frames = 1;             // frames decoded
@@ -52,10 +53,10 @@ struct RenderFootprint {
   bool fit_bytes = false;  // max_bytes: the output's pixels are kept for repeated encodes
 };
 
-// The source's part of a footprint, from the header a loader opened. `in_memory`: the encoded
-// source is held in memory (not read from a file by libvips).
+// The source's part of a footprint, from the header a loader opened and the size of the encoded
+// source. `in_memory`: the encoded source is held in memory (not read from a file by libvips).
 RenderFootprint SourceFootprint(ImageFormat format, const vips::VImage& header,
-                                int64_t in_memory);
+                                int64_t encoded_bytes, bool in_memory);
 
 // Bytes, including a fixed allowance for libvips' per-pipeline buffers.
 int64_t EstimateRenderMemory(const RenderFootprint& footprint);
@@ -73,9 +74,9 @@ common::Result<common::MemoryBudget::Reservation> AdmitRender(
 // cannot stop: its output size is capped per format (limits.max_result_pixels).
 bool EncodesWholeImage(ImageFormat format);
 
-// Seconds `pixels` (every frame's) take to decode from `format` at worst; 0 for decoders the
-// deadline stops (JPEG, PNG, GIF, TIFF read line by line or strip by strip).
-double WorstDecodeSeconds(ImageFormat format, int64_t pixels);
+// Seconds `pixels` (every frame's) take to decode from `encoded_bytes` of `format` at worst; 0
+// for decoders the deadline stops (JPEG, PNG, GIF, TIFF read line by line or strip by strip).
+double WorstDecodeSeconds(ImageFormat format, int64_t pixels, int64_t encoded_bytes);
 
 // Seconds one frame of `pixels` takes to encode in `format` at worst; 0 for encoders the deadline
 // stops (JPEG, PNG, TIFF write line by line).

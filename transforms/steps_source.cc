@@ -1,5 +1,6 @@
 // Steps before the frames: what the source is, what the output will be, and the decode.
 #include <algorithm>
+#include <filesystem>
 #include <string>
 
 #include "transforms/jpeg_scans.h"
@@ -247,8 +248,14 @@ Result<void> ReadHeader(Context& ctx) {
   ctx.orientation =
       header.get_typeof(VIPS_META_ORIENTATION) != 0 ? header.get_int(VIPS_META_ORIENTATION) : 1;
   ctx.src_alpha = header.has_alpha();
-  ctx.footprint = SourceFootprint(ctx.src_format, header,
-                                  ctx.path != nullptr ? 0 : static_cast<int64_t>(ctx.source.size()));
+  int64_t encoded_bytes = static_cast<int64_t>(ctx.source.size());
+  if (ctx.path != nullptr) {
+    std::error_code error;  // the file was just opened: a failure here only loses the estimate
+    encoded_bytes = static_cast<int64_t>(std::filesystem::file_size(ctx.path, error));
+    if (error) encoded_bytes = 0;
+  }
+  ctx.footprint =
+      SourceFootprint(ctx.src_format, header, encoded_bytes, /*in_memory=*/ctx.path == nullptr);
   return {};
 }
 

@@ -428,10 +428,10 @@ TEST(HostileDeadline, UnstoppableEncodeDoesNotStartWithoutTimeForIt) {
   EXPECT_TRUE(Process(Jpeg(Noise(64, 64)), spec, limits).has_value());
 }
 
-// 4096² WebP: libwebp decodes the frame in one call that libvips cannot stop, up to 1.7 s at the
-// worst rate (10 Mpx/s), whatever shrink-on-load asks for.
+// 12000×4000 WebP: libwebp decodes the frame in one call that libvips cannot stop, up to 1.9 s at
+// the worst rate (25 Mpx/s, and a few KB of bitstream), whatever shrink-on-load asks for.
 const std::string& LargeWebp() {
-  static const std::string webp = Blob(Solid(4096, 4096, kBlue).webpsave_buffer());
+  static const std::string webp = Blob(Solid(12000, 4000, kBlue).webpsave_buffer());
   return webp;
 }
 
@@ -453,14 +453,28 @@ TEST(HostileDeadline, DecodeThatCannotFitInTheTimeoutIsRefusedBeforeItStarts) {
   EXPECT_TRUE(Inspect(webp, limits).has_value());
 }
 
+TEST(HostileDeadline, DecodeTimeCountsTheBitstreamNotOnlyThePixels) {
+  // 2048×1024 of noise, lossless: some 6 MB that libwebp decodes several times slower per pixel
+  // than a photo. Its pixels alone would fit in the 100 ms timeout and its second of grace.
+  static const std::string noisy = Blob(Noise(2048, 1024).webpsave_buffer(
+      VImage::option()->set("lossless", true)->set("effort", 0)));
+  ASSERT_GT(noisy.size(), 4'000'000u);
+  EXPECT_LT(WorstDecodeSeconds(ImageFormat::kWebp, 2048 * 1024, 0), 1.1);
+  PipelineLimits limits;
+  limits.timeout = std::chrono::milliseconds(100);
+  EXPECT_EQ(CodeOf(Process(noisy, ToPng(64), limits)), ErrorCode::kTooLarge);
+  limits.timeout = std::chrono::seconds(30);
+  EXPECT_TRUE(Process(noisy, ToPng(64), limits).has_value());
+}
+
 TEST(HostileDeadline, DecodeDoesNotStartWhenWaitingForMemoryLeftNoTimeForIt) {
   const std::string& webp = LargeWebp();
   PipelineLimits limits;
-  limits.timeout = std::chrono::milliseconds(1500);  // the 1.7 s decode fits, with the grace
+  limits.timeout = std::chrono::milliseconds(1500);  // the 1.9 s decode fits, with the grace
   limits.memory_budget = std::make_shared<common::MemoryBudget>(64 << 20);
   auto held = limits.memory_budget->Reserve(64 << 20, std::chrono::steady_clock::now());
   ASSERT_TRUE(held.has_value());
-  // Released after 1 s of the render's 1.5: the 1.7 s decode no longer fits in what is left.
+  // Released after 1 s of the render's 1.5: the 1.9 s decode no longer fits in what is left.
   std::thread release([&held] {
     std::this_thread::sleep_for(std::chrono::seconds(1));
     *held = common::MemoryBudget::Reservation();
