@@ -179,7 +179,7 @@ def main():
         if r["rps"] == 0 and r["requests"] == 0:
             w(f"| {name} | {r['server']} | | | | | | | | | | {r['note']} |")
             continue
-        rps = f"{r['rps']:,.0f}" if r["rps"] > 0 else "—"
+        rps = (f"{r['rps']:,.0f}" if r["rps"] >= 100 else f"{r['rps']:.1f}") if r["rps"] > 0 else "—"
         w(f"| {name} | {r['server']} | {r['connections']} | {rps} | {r['p50']:.2f} | "
           f"{r['p99']:.2f} | {r['cpu']:.0f} | {r['rss']:.0f} | {r['errors']} | {r['wrk']:.0f} | "
           f"{r['other']:.0f} | {r['note']} |")
