@@ -238,20 +238,33 @@ std::string S3OriginalsStore::SourceUrl(std::string_view id) const {
   return "s3://" + config_.bucket + "/" + config_.prefix + std::string(id);
 }
 
-Result<void> S3OriginalsStore::Put(std::string_view id, const std::string& path,
-                                   std::string_view content_type) {
-  if (auto valid = CheckId(id); !valid) return valid;
+Result<void> S3OriginalsStore::Upload(const storage::S3Client::Object& object,
+                                      const std::string& path, std::string_view content_type) {
   storage::S3Client::PutOptions options;
   options.content_type = std::string(content_type);
   options.encryption = config_.encryption();
   options.timeout = fetch_.timeout;
   options.retry = fetch_.Retry();
-  auto put = s3_->UploadFile(Object(id), path, options);
-  if (!put) {
+  if (auto put = s3_->UploadFile(object, path, options); !put) {
     return Fail(ErrorCode::kUnavailable,
                 "the originals bucket could not be written: " + put.error().message);
   }
   return {};
+}
+
+Result<void> S3OriginalsStore::Remove(const storage::S3Client::Object& object,
+                                      std::string_view what) {
+  if (auto deleted = s3_->DeleteObject(object, fetch_.Retry()); !deleted) {
+    return Fail(ErrorCode::kUnavailable, "the originals bucket could not delete " +
+                                             std::string(what) + ": " + deleted.error().message);
+  }
+  return {};
+}
+
+Result<void> S3OriginalsStore::Put(std::string_view id, const std::string& path,
+                                   std::string_view content_type) {
+  if (auto valid = CheckId(id); !valid) return valid;
+  return Upload(Object(id), path, content_type);
 }
 
 Result<std::string> S3OriginalsStore::Get(std::string_view id) {
@@ -284,11 +297,7 @@ Result<bool> S3OriginalsStore::Exists(std::string_view id) {
 
 Result<void> S3OriginalsStore::Delete(std::string_view id) {
   if (auto valid = CheckId(id); !valid) return valid;
-  if (auto deleted = s3_->DeleteObject(Object(id), fetch_.Retry()); !deleted) {
-    return Fail(ErrorCode::kUnavailable,
-                "the originals bucket could not delete an original: " + deleted.error().message);
-  }
-  return {};
+  return Remove(Object(id), "an original");
 }
 
 Result<storage::S3Client::PresignedUrl> S3OriginalsStore::PresignPut(std::string_view id,
@@ -353,26 +362,13 @@ Result<std::shared_ptr<const storage::SpilledFile>> S3OriginalsStore::FetchIncom
 
 Result<void> S3OriginalsStore::DeleteIncoming(std::string_view id) {
   if (auto valid = CheckId(id); !valid) return valid;
-  if (auto deleted = s3_->DeleteObject(IncomingObject(id), fetch_.Retry()); !deleted) {
-    return Fail(ErrorCode::kUnavailable,
-                "the originals bucket could not delete an upload: " + deleted.error().message);
-  }
-  return {};
+  return Remove(IncomingObject(id), "an upload");
 }
 
 Result<void> S3OriginalsStore::PutIncoming(std::string_view id, const std::string& path,
                                            std::string_view content_type) {
   if (auto valid = CheckId(id); !valid) return valid;
-  storage::S3Client::PutOptions options;
-  options.content_type = std::string(content_type);
-  options.encryption = config_.encryption();
-  options.timeout = fetch_.timeout;
-  options.retry = fetch_.Retry();
-  if (auto put = s3_->UploadFile(IncomingObject(id), path, options); !put) {
-    return Fail(ErrorCode::kUnavailable,
-                "the originals bucket could not be written: " + put.error().message);
-  }
-  return {};
+  return Upload(IncomingObject(id), path, content_type);
 }
 
 }  // namespace imgorigin::ingest

@@ -153,6 +153,11 @@ class S3OriginalsStore final : public OriginalsStore {
   storage::S3Client::Object IncomingObject(std::string_view id) const {
     return {config_.bucket, config_.prefix + std::string(kIncoming) + std::string(id), ""};
   }
+  // UploadFile() / DeleteObject() with the store's encryption, timeouts and retries; failures
+  // are kUnavailable. `what` names the object in the error ("an original", "an upload").
+  common::Result<void> Upload(const storage::S3Client::Object& object, const std::string& path,
+                              std::string_view content_type);
+  common::Result<void> Remove(const storage::S3Client::Object& object, std::string_view what);
 
   const Config config_;
   const std::unique_ptr<storage::S3Client> s3_;

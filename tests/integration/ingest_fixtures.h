@@ -8,16 +8,46 @@
 #include <zlib.h>
 
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "tests/integration/harness.h"
+#include "tests/integration/node_stub.h"
 
 namespace imgorigin::testing::ingest_fixtures {
 
 inline constexpr char kApiKey[] = "test-api-key";
 inline constexpr int64_t kMaxUpload = 1 << 20;  // IMGORIGIN_MAX_UPLOAD_BYTES in these tests
+
+// The S3 stand-in (s3_stub.mjs) with an empty bucket "originals", accepting one static key.
+inline std::unique_ptr<NodeStub> StartOriginalsBucket() {
+  const std::string seed = MakeTempDir();  // the stand-in serves the buckets found here
+  std::filesystem::create_directories(std::filesystem::path(seed) / "originals");
+  { std::ofstream(std::filesystem::path(seed) / "originals" / "placeholder") << "x"; }
+  return std::make_unique<NodeStub>(
+      "s3_stub.mjs", std::vector<std::string>{"--dir", MakeTempDir(), "--seed", seed, "--key",
+                                              "AKIDIMGORIGINTEST:imgorigin-test-secret"});
+}
+
+// The settings that store a server's originals under s3://originals/uploads/ on that stand-in,
+// with its key as the only credentials.
+inline std::map<std::string, std::string> OriginalsBucketEnv(const NodeStub& s3) {
+  return {
+      {"IMGORIGIN_S3_ENABLED", "true"},
+      {"IMGORIGIN_S3_ENDPOINT", "http://127.0.0.1:" + std::to_string(s3.port("s3"))},
+      {"IMGORIGIN_S3_PATH_STYLE", "true"},
+      {"IMGORIGIN_ORIGINALS", "s3://originals/uploads/"},
+      {"AWS_REGION", "us-east-1"},
+      {"AWS_ACCESS_KEY_ID", "AKIDIMGORIGINTEST"},
+      {"AWS_SECRET_ACCESS_KEY", "imgorigin-test-secret"},
+      {"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials"},
+      {"AWS_EC2_METADATA_DISABLED", "true"},
+  };
+}
 
 inline vips::VImage Flat(int w, int h, double r, double g, double b) {
   return (vips::VImage::black(w, h) + std::vector<double>{r, g, b})

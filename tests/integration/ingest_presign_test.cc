@@ -66,12 +66,7 @@ class PresignTest : public ::testing::Test {
   void SetUp() override {
     root_ = MakeTempDir();
     data_ = MakeTempDir();
-    const std::string seed = MakeTempDir();
-    fs::create_directories(fs::path(seed) / "originals");
-    { std::ofstream(fs::path(seed) / "originals" / "placeholder") << "x"; }
-    stub_ = std::make_unique<NodeStub>(
-        "s3_stub.mjs", std::vector<std::string>{"--dir", MakeTempDir(), "--seed", seed, "--key",
-                                                "AKIDIMGORIGINTEST:imgorigin-test-secret"});
+    stub_ = StartOriginalsBucket();
   }
 
   std::unique_ptr<OriginProcess> Start(std::map<std::string, std::string> extra = {}) {
@@ -86,18 +81,10 @@ class PresignTest : public ::testing::Test {
         {"IMGORIGIN_DATA_DIR", data_},
         {"IMGORIGIN_MAX_UPLOAD_BYTES", std::to_string(kMaxUpload)},
         {"IMGORIGIN_PRESETS", "small=rs:fit:320:320"},
-        {"IMGORIGIN_S3_ENABLED", "true"},
-        {"IMGORIGIN_S3_ENDPOINT", "http://127.0.0.1:" + std::to_string(stub_->port("s3"))},
-        {"IMGORIGIN_S3_PATH_STYLE", "true"},
-        {"IMGORIGIN_ORIGINALS", "s3://originals/uploads/"},
         // Signed into the URL: the client must send it, and S3 encrypts what it is sent.
         {"IMGORIGIN_ORIGINALS_SSE", "AES256"},
-        {"AWS_REGION", "us-east-1"},
-        {"AWS_ACCESS_KEY_ID", "AKIDIMGORIGINTEST"},
-        {"AWS_SECRET_ACCESS_KEY", "imgorigin-test-secret"},
-        {"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials"},
-        {"AWS_EC2_METADATA_DISABLED", "true"},
     };
+    env.merge(OriginalsBucketEnv(*stub_));
     for (auto& [k, v] : extra) env[k] = v;
     auto origin = std::make_unique<OriginProcess>(env);
     EXPECT_TRUE(origin->started()) << origin->output();

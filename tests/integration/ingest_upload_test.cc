@@ -382,27 +382,14 @@ TEST_F(UploadTest, PostgresRecordStoreDownGives503AndNothingHalfWritten) {
 }
 
 TEST_F(UploadTest, S3OriginalsWithServerSideEncryption) {
-  // The stand-in serves the buckets found in the seed directory.
-  const std::string seed = MakeTempDir();
-  fs::create_directories(fs::path(seed) / "originals");
-  { std::ofstream(fs::path(seed) / "originals" / "placeholder") << "x"; }
-  NodeStub stub("s3_stub.mjs", {"--dir", MakeTempDir(), "--seed", seed, "--key",
-                                "AKIDIMGORIGINTEST:imgorigin-test-secret"});
+  const auto stub_owner = StartOriginalsBucket();
+  const NodeStub& stub = *stub_owner;
   IMGORIGIN_REQUIRE_STUB(stub);
-  auto origin = Start({
-      {"IMGORIGIN_S3_ENABLED", "true"},
-      {"IMGORIGIN_S3_ENDPOINT", "http://127.0.0.1:" + std::to_string(stub.port("s3"))},
-      {"IMGORIGIN_S3_PATH_STYLE", "true"},
-      {"IMGORIGIN_ORIGINALS", "s3://originals/uploads/"},
-      // Both SSE-KMS headers are signed (the stand-in refuses a signature without them).
-      {"IMGORIGIN_ORIGINALS_SSE", "aws:kms"},
-      {"IMGORIGIN_ORIGINALS_SSE_KMS_KEY_ID", "alias/imgorigin-test"},
-      {"AWS_REGION", "us-east-1"},
-      {"AWS_ACCESS_KEY_ID", "AKIDIMGORIGINTEST"},
-      {"AWS_SECRET_ACCESS_KEY", "imgorigin-test-secret"},
-      {"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials"},
-      {"AWS_EC2_METADATA_DISABLED", "true"},
-  });
+  auto env = OriginalsBucketEnv(stub);
+  // Both SSE-KMS headers are signed (the stand-in refuses a signature without them).
+  env["IMGORIGIN_ORIGINALS_SSE"] = "aws:kms";
+  env["IMGORIGIN_ORIGINALS_SSE_KMS_KEY_ID"] = "alias/imgorigin-test";
+  auto origin = Start(env);
   json record = Created(Upload(origin->port(), "image/jpeg", Jpeg()));
   const std::string id = record["id"];
   EXPECT_EQ(record["source_url"], "s3://originals/uploads/" + id);
