@@ -523,6 +523,7 @@ bufferevent* Server::OnAccept(event_base* base, void* arg) {
   connection->head_deadline = SteadyClock::now() + loop.owner->options_.header_timeout;
   event_active(connection->timer.get(), EV_TIMEOUT, 0);  // Adopt() on the next turn
   loop.connections.emplace(bev, std::move(connection));
+  loop.owner->open_connections_.fetch_add(1, std::memory_order_relaxed);
   loop.next_pause = kMinAcceptPause;
   UpdateListener(loop);
   return bev;
@@ -536,9 +537,7 @@ void Server::OnConnectionTimer(evutil_socket_t, short, void* arg) {
     bufferevent_getcb(connection.bev, nullptr, nullptr, &event_cb, &evcon);
     if (event_cb != nullptr) return Adopt(connection, static_cast<evhttp_connection*>(evcon));
     // evhttp gave the connection up while setting it up and freed it, but for our reference.
-    Loop& loop = connection.loop;
-    loop.connections.erase(connection.bev);
-    return UpdateListener(loop);
+    return Forget(connection);
   }
   // The request did not arrive in time. Failing the bufferevent makes evhttp drop the connection
   // without an answer, which ends in OnClose(): `connection` is gone after this call.
@@ -703,9 +702,13 @@ void Server::OnReplySent(evhttp_request*, void* arg) {
 }
 
 void Server::OnClose(evhttp_connection*, void* arg) {
-  Connection& connection = *static_cast<Connection*>(arg);
+  Forget(*static_cast<Connection*>(arg));
+}
+
+void Server::Forget(Connection& connection) {
   Loop& loop = connection.loop;
-  loop.connections.erase(connection.bev);
+  loop.connections.erase(connection.bev);  // `connection` is gone from here on
+  loop.owner->open_connections_.fetch_sub(1, std::memory_order_relaxed);
   UpdateListener(loop);
 }
 

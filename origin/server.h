@@ -149,6 +149,8 @@ class Server {
   void Stop();
 
   int64_t in_flight() const { return in_flight_.load(); }
+  // Accepted connections not closed yet, on every loop.
+  int64_t open_connections() const { return open_connections_.load(std::memory_order_relaxed); }
 
  private:
   struct Connection;
@@ -174,6 +176,8 @@ class Server {
   static void Adopt(Connection& connection, evhttp_connection* evcon);
   static void StartHeaderDeadline(Connection& connection, std::chrono::milliseconds left);
   static void UpdateListener(Loop& loop);
+  // Drops a connection's state (it is closed or was never taken over by evhttp).
+  static void Forget(Connection& connection);
   void LogAcceptError(int error, std::chrono::milliseconds pause);
 
   Options options_;
@@ -182,6 +186,7 @@ class Server {
   common::UniqueFd address_lock_;
   std::vector<std::unique_ptr<Loop>> loops_;
   std::atomic<int64_t> in_flight_{0};
+  std::atomic<int64_t> open_connections_{0};
   std::atomic<int64_t> accept_error_logged_{0};  // steady seconds of the last log line
   std::atomic<uint64_t> accept_errors_unlogged_{0};
 };

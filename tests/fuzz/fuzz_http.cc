@@ -22,6 +22,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -133,33 +135,122 @@ Origin& Start() {
   return *origin;
 }
 
+// The previous input's connection was reset on its way out; once the server has seen that, it
+// must hold no state for it. State that outlives its connection counts against
+// server.max_connections until the server stops accepting altogether.
+void ExpectNoConnectionLeft(const origin::Server& server) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (server.open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+    usleep(200);
+  }
+  FUZZ_CHECK(server.open_connections() == 0,
+             "the server still keeps %lld connection(s) the previous inputs closed",
+             static_cast<long long>(server.open_connections()));
+}
+
+// How long this process's threads have waited for a CPU, in total per thread (the run delay in
+// /proc/self/task/*/schedstat), keyed by thread id.
+std::map<std::string, int64_t> RunDelays() {
+  std::map<std::string, int64_t> delays;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream stat(task.path() / "schedstat");
+    int64_t on_cpu = 0;
+    int64_t waiting = 0;
+    if (stat >> on_cpu >> waiting) delays[task.path().filename()] = waiting;
+  }
+  return delays;
+}
+
+// The longest any thread waited for a CPU since `before`: on a loaded machine the server's loop
+// may be runnable and still not run, which is no hang of its own.
+std::chrono::nanoseconds LongestRunDelaySince(const std::map<std::string, int64_t>& before) {
+  int64_t longest = 0;
+  for (const auto& [tid, waiting] : RunDelays()) {
+    if (auto found = before.find(tid); found != before.end()) {
+      longest = std::max(longest, waiting - found->second);
+    }
+  }
+  return std::chrono::nanoseconds(longest);
+}
+
+// For the report of a hang: the first line /health answers on a new connection within a second,
+// or why there is none (a stuck loop answers nothing).
+std::string ProbeHealth(uint16_t port) {
+  common::UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    return "no connection";
+  }
+  (void)common::WriteAll(fd.get(), "GET /health HTTP/1.0\r\n\r\n");
+  pollfd p{fd.get(), POLLIN, 0};
+  if (poll(&p, 1, 1000) <= 0) return "no answer in 1 s";
+  char line[64] = {};
+  const ssize_t n = read(fd.get(), line, sizeof(line) - 1);
+  return n > 0 ? std::string(line, static_cast<size_t>(n)).substr(0, 15) : "closed";
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Origin& origin = Start();
+  ExpectNoConnectionLeft(*origin.server);
   common::UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   FUZZ_CHECK(fd.valid(), "socket failed");
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(origin.port);
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  FUZZ_CHECK(connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0,
-             "the server stopped accepting connections: %s", strerror(errno));
+  int connected = connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  if (connected != 0 && errno == EINTR) {  // the connection goes on being made: wait for it
+    pollfd p{fd.get(), POLLOUT, 0};
+    while ((connected = poll(&p, 1, 5000)) < 0 && errno == EINTR) {
+    }
+    int error = 0;
+    socklen_t length = sizeof(error);
+    getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &length);
+    connected = connected == 1 && error == 0 ? 0 : -1;
+  }
+  FUZZ_CHECK(connected == 0, "the server stopped accepting connections: %s", strerror(errno));
   // A reply may come (and the server close) before every byte is written: that is fine.
   (void)common::WriteAll(fd.get(), std::string_view(reinterpret_cast<const char*>(data), size));
   shutdown(fd.get(), SHUT_WR);
 
   std::string reply;
-  const auto deadline = std::chrono::steady_clock::now() + kHeaderTimeout + kProcessingTimeout +
-                        std::chrono::seconds(3);
+  // The deadlines are the server's; time its threads spent waiting for a CPU another process had
+  // is added to them (once), so a busy machine is not taken for a hang while a real one, whose
+  // threads sleep, still fails here and not only at libFuzzer's -timeout.
+  const auto delays = RunDelays();
+  auto deadline = std::chrono::steady_clock::now() + kHeaderTimeout + kProcessingTimeout +
+                  std::chrono::seconds(3);
+  bool extended = false;
   char buffer[16384];
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     pollfd p{fd.get(), POLLIN, 0};
     const int ready = poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 0)));
-    FUZZ_CHECK(ready > 0, "no reply and no close within the deadlines (%zu input bytes)", size);
+    // libFuzzer's SIGALRM (its -timeout watchdog) interrupts whichever thread it lands on.
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0 && !extended) {
+      extended = true;
+      deadline += LongestRunDelaySince(delays);
+      continue;
+    }
+    FUZZ_CHECK(ready > 0,
+               "no reply and no close within the deadlines (%zu input bytes; a thread waited "
+               "%lld ms for a CPU; %lld request(s) in flight; /health: %s)",
+               size,
+               static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          LongestRunDelaySince(delays))
+                                          .count()),
+               static_cast<long long>(origin.server->in_flight()),
+               ProbeHealth(origin.port).c_str());
     const ssize_t n = read(fd.get(), buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // closed (or reset after an error reply)
     if (reply.size() < 64) reply.append(buffer, static_cast<size_t>(n));
   }
