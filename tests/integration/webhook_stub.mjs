@@ -3,9 +3,10 @@
 //
 //   node webhook_stub.mjs --secret whsec_… [--secret whsec_…] [--host 127.0.0.1]
 //
-// Prints {"http": port} once listening; exits when stdin closes or on SIGTERM. POST paths:
-//   /status/CODE   that status (503 adds Retry-After: 7), body "status CODE"
-//   /redirect      302 to /status/200
+// Prints {"http": port} once listening; exits when stdin closes or on SIGTERM. POST paths (the
+// first two may follow any prefix, e.g. /token/status/503):
+//   …/status/CODE  that status (503 adds Retry-After: 7), body "status CODE"
+//   …/redirect     302 to /status/200
 //   /stall         never answers
 //   /big           200 with a 1 MiB body
 //   anything else  200 "ok"
@@ -62,12 +63,12 @@ const server = http.createServer((req, res) => {
       body: body.toString('utf8'),
       matched: matchedSecrets(id, timestamp, body, req.headers['webhook-signature']),
     });
-    const status = /^\/status\/(\d{3})$/.exec(path);
+    const status = /\/status\/(\d{3})$/.exec(path);
     if (status) {
       const code = Number(status[1]);
       res.writeHead(code, code === 503 ? { 'retry-after': '7' } : {});
       res.end(`status ${code}`);
-    } else if (path === '/redirect') {
+    } else if (path.endsWith('/redirect')) {
       res.writeHead(302, { location: '/status/200' });
       res.end();
     } else if (path === '/stall') {
