@@ -57,16 +57,6 @@ size_t Utf8SequenceAt(std::string_view s, size_t i) {
   return n;
 }
 
-// UTF-8 without control characters: what both databases keep as text, byte for byte.
-bool IsCleanText(std::string_view text) {
-  for (size_t i = 0; i < text.size();) {
-    const size_t n = Utf8SequenceAt(text, i);
-    if (n == 0 || (n == 1 && IsControl(static_cast<unsigned char>(text[i])))) return false;
-    i += n;
-  }
-  return true;
-}
-
 bool IsFormatName(std::string_view format) {
   if (format.empty() || format.size() > kMaxFormatBytes) return false;
   for (char c : format) {
@@ -89,6 +79,15 @@ common::Error Malformed(std::string_view what) {
 }
 
 }  // namespace
+
+bool IsCleanText(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    const size_t n = Utf8SequenceAt(text, i);
+    if (n == 0 || (n == 1 && IsControl(static_cast<unsigned char>(text[i])))) return false;
+    i += n;
+  }
+  return true;
+}
 
 std::string Rfc3339(Timestamp t) {
   const auto days = std::chrono::floor<std::chrono::days>(t);

@@ -104,6 +104,10 @@ common::Result<nlohmann::json> ParseMetadata(std::string_view text);
 // stored by either store.
 std::string CleanError(std::string_view error);
 
+// Well-formed UTF-8 (no overlong forms, no surrogates) without control characters: what both
+// stores keep as text byte for byte, and what an S3 key must be to become a source URL.
+bool IsCleanText(std::string_view text);
+
 // RFC 3339 UTC with milliseconds: "2024-05-01T12:00:00.123Z".
 std::string Rfc3339(Timestamp t);
 

@@ -150,6 +150,15 @@ auto IntField(Field Config::*field) {
   };
 }
 
+// A comma-separated list (or TOML array) into a list member of a Config::Ingest member.
+template <typename Group, typename Field>
+auto ListField(Group Config::Ingest::*group, Field Group::*field) {
+  return [group, field](Config& c, KeyLists&, std::string_view, std::string_view v) {
+    (c.ingest.*group).*field = SplitList(v);
+    return Result<void>();
+  };
+}
+
 const std::vector<Setting>& Settings() {
   static const std::vector<Setting> settings = {
       {"server.bind", "IMGORIGIN_BIND",
@@ -595,6 +604,47 @@ const std::vector<Setting>& Settings() {
          c.dialects.fallback_cache_control = v;
          return {};
        }},
+      // S3 event notifications: which objects matter (ingest/s3_event.h).
+      {"ingest.events.buckets", "IMGORIGIN_EVENTS_BUCKETS",
+       ListField(&Config::Ingest::events, &ingest::S3EventFilter::buckets)},
+      {"ingest.events.prefixes", "IMGORIGIN_EVENTS_PREFIXES",
+       ListField(&Config::Ingest::events, &ingest::S3EventFilter::prefixes)},
+      {"ingest.events.suffixes", "IMGORIGIN_EVENTS_SUFFIXES",
+       ListField(&Config::Ingest::events, &ingest::S3EventFilter::suffixes)},
+      // Webhooks and SNS (ingest/notifications.h).
+      {"notifications.webhook_urls", "IMGORIGIN_WEBHOOK_URLS",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.notifications.webhook_urls = SplitList(v);
+         return {};
+       }},
+      {"notifications.webhook_secrets", "IMGORIGIN_WEBHOOK_SECRETS",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.notifications.webhook_secrets = SplitList(v);
+         return {};
+       }},
+      {"notifications.events", "IMGORIGIN_NOTIFY_EVENTS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         c.notifications.events.clear();
+         for (const auto& name : SplitList(v)) {
+           auto type = ingest::ParseEventType(name);
+           if (!type) return Invalid(k, "unknown event type \"" + name + "\"");
+           c.notifications.events.push_back(*type);
+         }
+         return {};
+       }},
+      {"notifications.connect_timeout_ms", "IMGORIGIN_WEBHOOK_CONNECT_TIMEOUT_MS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetMs(c.notifications.connect_timeout, k, v);
+       }},
+      {"notifications.timeout_ms", "IMGORIGIN_WEBHOOK_TIMEOUT_MS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetMs(c.notifications.timeout, k, v);
+       }},
+      {"notifications.sns_topic_arn", "IMGORIGIN_SNS_TOPIC_ARN",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.notifications.sns_topic_arn = v;
+         return {};
+       }},
   };
   return settings;
 }
@@ -622,6 +672,29 @@ Result<std::string> TomlText(const toml::value& v, std::string_view key) {
       return Fail(ErrorCode::kInvalidArgument,
                   std::string(key) + ": expected a string, number, boolean or list");
   }
+}
+
+// The settings of one [section] (or nested [section.group], e.g. [ingest.events]).
+Result<void> ApplyTable(const toml::value& table, const std::string& prefix, Config& config,
+                        KeyLists& lists) {
+  for (const auto& [name, value] : table.as_table()) {
+    const std::string key = prefix + "." + name;
+    if (value.is_table()) {
+      const bool known = std::any_of(Settings().begin(), Settings().end(), [&](const Setting& s) {
+        return s.key.starts_with(key + ".");
+      });
+      if (!known) return Invalid(key, "unknown section");
+      if (auto r = ApplyTable(value, key, config, lists); !r) return r;
+      continue;
+    }
+    auto it = std::find_if(Settings().begin(), Settings().end(),
+                           [&](const Setting& s) { return s.key == key; });
+    if (it == Settings().end()) return Invalid(key, "unknown setting");
+    auto text = TomlText(value, key);
+    if (!text) return std::unexpected(text.error());
+    if (auto r = it->set(config, lists, key, *text); !r) return r;
+  }
+  return {};
 }
 
 Result<void> ApplyFile(const std::string& path, Config& config, KeyLists& lists) {
@@ -661,15 +734,7 @@ Result<void> ApplyFile(const std::string& path, Config& config, KeyLists& lists)
       continue;
     }
     if (!table.is_table()) return Invalid(section, "expected a [section]");
-    for (const auto& [name, value] : table.as_table()) {
-      std::string key = section + "." + name;
-      auto it = std::find_if(Settings().begin(), Settings().end(),
-                             [&](const Setting& s) { return s.key == key; });
-      if (it == Settings().end()) return Invalid(key, "unknown setting");
-      auto text = TomlText(value, key);
-      if (!text) return std::unexpected(text.error());
-      if (auto r = it->set(config, lists, key, *text); !r) return r;
-    }
+    if (auto r = ApplyTable(table, section, config, lists); !r) return r;
   }
   return {};
 }
@@ -781,6 +846,11 @@ Result<void> Config::Validate() const {
   if (auto r = s3.Validate(); !r) return Invalid("s3", r.error().message);
   if (auto r = http.Validate(); !r) return Invalid("http", r.error().message);
   if (auto r = source_cache.Validate(); !r) return Invalid("source_cache", r.error().message);
+  if (auto r = notifications.Validate(); !r) return Invalid("notifications", r.error().message);
+  if (notifications.enabled() && !ingest.enabled) {
+    return Invalid("notifications", "events come from ingest: set ingest.enabled");
+  }
+  if (auto r = ingest.events.Validate(); !r) return Invalid("ingest.events", r.error().message);
   if (ingest.enabled) {
     if (api_key.empty()) {
       return Invalid("ingest.enabled", "uploads need api.key (their Bearer token)");

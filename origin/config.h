@@ -21,6 +21,8 @@
 #include "cache/s3_result_tier.h"
 #include "cache/tiered_cache.h"
 #include "common/status.h"
+#include "ingest/notifications.h"
+#include "ingest/s3_event.h"
 #include "ingest/uploader.h"
 #include "signing/signer.h"
 #include "sources/http_source.h"
@@ -112,6 +114,8 @@ struct Config {
     // Where clients reach this server ("https://img.example.com"), for the upload URLs it signs
     // for itself (local originals); "" = http:// and the Host of the request that asked.
     std::string public_url;
+    // Which objects an S3 event notification is acted on for (ingest.events.*).
+    ingest::S3EventFilter events;
 
     // The largest body POST /v1/images reads: a base64 document carries 4/3 of its image, plus
     // metadata and JSON around it.
@@ -122,6 +126,9 @@ struct Config {
   };
   Ingest ingest;
   DialectConfig dialects;  // [dialects]
+  // [notifications]: webhooks and the SNS topic. The SNS client is connected to the Notifier
+  // with Notifier::ConnectSns().
+  ingest::NotificationsConfig notifications;
 
   storage::FetchConfig fetch;                 // [source] timeouts, retries; [limits] stream_to_file
   sources::S3Source::Config s3;               // [s3]

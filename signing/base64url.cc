@@ -6,21 +6,26 @@
 namespace imgorigin::signing {
 namespace {
 
-constexpr std::string_view kAlphabet =
+constexpr std::string_view kUrlAlphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+constexpr std::string_view kStandardAlphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 constexpr int8_t kInvalid = -1;
 
-constexpr std::array<int8_t, 256> MakeDecodeTable() {
-  std::array<int8_t, 256> table{};
+using DecodeTable = std::array<int8_t, 256>;
+
+constexpr DecodeTable MakeDecodeTable(std::string_view alphabet) {
+  DecodeTable table{};
   table.fill(kInvalid);
-  for (size_t i = 0; i < kAlphabet.size(); ++i) {
-    table[static_cast<unsigned char>(kAlphabet[i])] = static_cast<int8_t>(i);
+  for (size_t i = 0; i < alphabet.size(); ++i) {
+    table[static_cast<unsigned char>(alphabet[i])] = static_cast<int8_t>(i);
   }
   return table;
 }
 
-constexpr std::array<int8_t, 256> kDecodeTable = MakeDecodeTable();
+constexpr DecodeTable kUrlDecodeTable = MakeDecodeTable(kUrlAlphabet);
+constexpr DecodeTable kStandardDecodeTable = MakeDecodeTable(kStandardAlphabet);
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -29,33 +34,32 @@ int HexValue(char c) {
   return -1;
 }
 
-}  // namespace
-
-std::string Base64UrlEncode(std::string_view bytes) {
+std::string Encode(std::string_view bytes, std::string_view alphabet, bool pad) {
   std::string out;
-  out.reserve((bytes.size() * 4 + 2) / 3);
+  out.reserve((bytes.size() + 2) / 3 * 4);
   size_t i = 0;
   for (; i + 3 <= bytes.size(); i += 3) {
     uint32_t n = static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16 |
                  static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8 |
                  static_cast<unsigned char>(bytes[i + 2]);
-    out.push_back(kAlphabet[n >> 18 & 0x3F]);
-    out.push_back(kAlphabet[n >> 12 & 0x3F]);
-    out.push_back(kAlphabet[n >> 6 & 0x3F]);
-    out.push_back(kAlphabet[n & 0x3F]);
+    out.push_back(alphabet[n >> 18 & 0x3F]);
+    out.push_back(alphabet[n >> 12 & 0x3F]);
+    out.push_back(alphabet[n >> 6 & 0x3F]);
+    out.push_back(alphabet[n & 0x3F]);
   }
   const size_t rest = bytes.size() - i;
   if (rest > 0) {
     uint32_t n = static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
     if (rest == 2) n |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
-    out.push_back(kAlphabet[n >> 18 & 0x3F]);
-    out.push_back(kAlphabet[n >> 12 & 0x3F]);
-    if (rest == 2) out.push_back(kAlphabet[n >> 6 & 0x3F]);
+    out.push_back(alphabet[n >> 18 & 0x3F]);
+    out.push_back(alphabet[n >> 12 & 0x3F]);
+    if (rest == 2) out.push_back(alphabet[n >> 6 & 0x3F]);
+    if (pad) out.append(3 - rest, '=');
   }
   return out;
 }
 
-std::optional<std::string> Base64UrlDecode(std::string_view text) {
+std::optional<std::string> Decode(std::string_view text, const DecodeTable& table) {
   // Padding, when present, must be exactly what the length calls for.
   if (!text.empty() && text.back() == '=') {
     if (text.size() % 4 != 0) return std::nullopt;
@@ -69,7 +73,7 @@ std::optional<std::string> Base64UrlDecode(std::string_view text) {
   uint32_t acc = 0;
   int bits = 0;
   for (char c : text) {
-    const int8_t v = kDecodeTable[static_cast<unsigned char>(c)];
+    const int8_t v = table[static_cast<unsigned char>(c)];
     if (v == kInvalid) return std::nullopt;
     acc = (acc << 6 | static_cast<uint32_t>(v)) & 0xFFFFFF;
     bits += 6;
@@ -82,6 +86,20 @@ std::optional<std::string> Base64UrlDecode(std::string_view text) {
   // signature cannot be varied in its last character to mint new URLs for the same variant.
   if ((acc & ((1u << bits) - 1)) != 0) return std::nullopt;
   return out;
+}
+
+}  // namespace
+
+std::string Base64UrlEncode(std::string_view bytes) { return Encode(bytes, kUrlAlphabet, false); }
+
+std::optional<std::string> Base64UrlDecode(std::string_view text) {
+  return Decode(text, kUrlDecodeTable);
+}
+
+std::string Base64Encode(std::string_view bytes) { return Encode(bytes, kStandardAlphabet, true); }
+
+std::optional<std::string> Base64Decode(std::string_view text) {
+  return Decode(text, kStandardDecodeTable);
 }
 
 std::optional<std::string> HexDecode(std::string_view hex) {

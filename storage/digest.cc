@@ -1,6 +1,7 @@
 #include "storage/digest.h"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 namespace imgorigin::storage {
 
@@ -16,6 +17,14 @@ std::string Sha256Hex(std::string_view data) {
     out += kHex[digest[i] & 15];
   }
   return out;
+}
+
+std::string HmacSha256(std::string_view key, std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &size);
+  return std::string(reinterpret_cast<const char*>(out), size);
 }
 
 }  // namespace imgorigin::storage

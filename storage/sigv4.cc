@@ -1,7 +1,5 @@
 #include "storage/sigv4.h"
 
-#include <openssl/hmac.h>
-
 #include <algorithm>
 #include <cctype>
 #include <ctime>
@@ -20,14 +18,6 @@ using Pairs = std::vector<std::pair<std::string, std::string>>;
 
 constexpr char kAlgorithm[] = "AWS4-HMAC-SHA256";
 constexpr char kUnsignedPayload[] = "UNSIGNED-PAYLOAD";
-
-std::string Hmac(std::string_view key, std::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &size);
-  return std::string(reinterpret_cast<const char*>(out), size);
-}
 
 std::string Hex(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -168,9 +158,9 @@ std::string Signature(const std::string& canonical_request, std::string_view amz
   std::string key = "AWS4" + credentials.secret_access_key;
   for (std::string_view part :
        {amz_date.substr(0, 8), region, std::string_view("s3"), std::string_view("aws4_request")}) {
-    key = Hmac(key, part);
+    key = HmacSha256(key, part);
   }
-  return Hex(Hmac(key, string_to_sign));
+  return Hex(HmacSha256(key, string_to_sign));
 }
 
 Result<void> CheckCredentials(const AwsCredentials& credentials, std::string_view region) {

@@ -328,3 +328,100 @@ TEST(IngestConfig, RefusesWhatCouldNotWork) {
 
 }  // namespace
 }  // namespace imgorigin::origin
+
+namespace imgorigin::origin {
+namespace {
+
+constexpr char kWebhookSecret[] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+TEST(NotificationsConfig, FromEnvironment) {
+  auto config = LoadConfig(
+      "", Env(Ingest({{"IMGORIGIN_WEBHOOK_URLS", "https://a.example.com/h, http://b.example.com/h"},
+                      {"IMGORIGIN_WEBHOOK_SECRETS", kWebhookSecret},
+                      {"IMGORIGIN_NOTIFY_EVENTS", "image.ready,job.dead_lettered"},
+                      {"IMGORIGIN_WEBHOOK_TIMEOUT_MS", "20000"},
+                      {"IMGORIGIN_WEBHOOK_CONNECT_TIMEOUT_MS", "1000"},
+                      {"IMGORIGIN_SNS_TOPIC_ARN", "arn:aws:sns:eu-west-1:123456789012:images"},
+                      {"IMGORIGIN_EVENTS_PREFIXES", "uploads/,photos/"},
+                      {"IMGORIGIN_EVENTS_SUFFIXES", ".jpg"},
+                      {"IMGORIGIN_EVENTS_BUCKETS", "shop-media"}})));
+  ASSERT_TRUE(config) << config.error().message;
+  const auto& n = config->notifications;
+  EXPECT_EQ(n.webhook_urls,
+            (std::vector<std::string>{"https://a.example.com/h", "http://b.example.com/h"}));
+  EXPECT_EQ(n.webhook_secrets, std::vector<std::string>{kWebhookSecret});
+  EXPECT_EQ(n.events, (std::vector<ingest::EventType>{ingest::EventType::kImageReady,
+                                                      ingest::EventType::kJobDeadLettered}));
+  EXPECT_EQ(n.timeout, std::chrono::milliseconds(20000));
+  EXPECT_EQ(n.connect_timeout, std::chrono::milliseconds(1000));
+  EXPECT_EQ(n.sns_topic_arn, "arn:aws:sns:eu-west-1:123456789012:images");
+  EXPECT_EQ(config->ingest.events.prefixes, (std::vector<std::string>{"uploads/", "photos/"}));
+  EXPECT_EQ(config->ingest.events.suffixes, std::vector<std::string>{".jpg"});
+  EXPECT_EQ(config->ingest.events.buckets, std::vector<std::string>{"shop-media"});
+
+  auto defaults = LoadConfig("", Env({{"IMGORIGIN_KEY", kKey}, {"IMGORIGIN_SALT", kSalt}}));
+  ASSERT_TRUE(defaults);
+  EXPECT_FALSE(defaults->notifications.enabled());
+  EXPECT_TRUE(defaults->notifications.events.empty());
+}
+
+TEST(NotificationsConfig, NestedTablesInTheFile) {
+  std::string path = WriteToml(R"(
+[ingest.events]
+prefixes = ["uploads/"]
+suffixes = [".jpg", ".png"]
+[notifications]
+webhook_urls = ["https://hooks.example.com/imgorigin"]
+webhook_secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
+events = ["image.failed"]
+)");
+  auto config = LoadConfig(path, Env(Ingest({})));
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->ingest.events.prefixes, std::vector<std::string>{"uploads/"});
+  EXPECT_EQ(config->ingest.events.suffixes, (std::vector<std::string>{".jpg", ".png"}));
+  EXPECT_EQ(config->notifications.events,
+            std::vector<ingest::EventType>{ingest::EventType::kImageFailed});
+  unlink(path.c_str());
+
+  path = WriteToml("[ingest.eventz]\nprefixes = [\"a/\"]\n");
+  auto unknown = LoadConfig(path, Env(Ingest({})));
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().message.find("ingest.eventz"), std::string::npos)
+      << unknown.error().message;
+  unlink(path.c_str());
+}
+
+TEST(NotificationsConfig, ErrorsNameTheSetting) {
+  struct Case {
+    std::map<std::string, std::string> env;
+    std::string expect;
+  };
+  for (const auto& c : std::vector<Case>{
+           {{{"IMGORIGIN_NOTIFY_EVENTS", "image.made"}}, "IMGORIGIN_NOTIFY_EVENTS"},
+           {{{"IMGORIGIN_WEBHOOK_URLS", "https://a.example.com/"}}, "secret"},
+           {{{"IMGORIGIN_WEBHOOK_URLS", "https://a.example.com/"},
+             {"IMGORIGIN_WEBHOOK_SECRETS", "whsec_c2hvcnQ="}},
+            "24 to 64"},
+           {{{"IMGORIGIN_WEBHOOK_URLS", "gopher://a.example.com/"},
+             {"IMGORIGIN_WEBHOOK_SECRETS", kWebhookSecret}},
+            "http"},
+           {{{"IMGORIGIN_SNS_TOPIC_ARN", "images"}}, "ARN"},
+           {{{"IMGORIGIN_WEBHOOK_TIMEOUT_MS", "0"}}, "notifications"},
+           {{{"IMGORIGIN_EVENTS_BUCKETS", "a/b"}}, "ingest.events"},
+       }) {
+    auto config = LoadConfig("", Env(Ingest(c.env)));
+    ASSERT_FALSE(config) << c.expect;
+    EXPECT_NE(config.error().message.find(c.expect), std::string::npos)
+        << config.error().message;
+  }
+  // Events come from ingest: notifications without it would never send anything.
+  auto without_ingest =
+      LoadConfig("", Env({{"IMGORIGIN_KEY", kKey},
+                          {"IMGORIGIN_SALT", kSalt},
+                          {"IMGORIGIN_SNS_TOPIC_ARN", "arn:aws:sns:eu-west-1:123456789012:t"}}));
+  ASSERT_FALSE(without_ingest);
+  EXPECT_NE(without_ingest.error().message.find("ingest.enabled"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace imgorigin::origin

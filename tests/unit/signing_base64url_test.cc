@@ -78,6 +78,26 @@ TEST(Base64UrlTest, RejectsNonZeroTrailingBits) {
   EXPECT_FALSE(Base64UrlDecode("Zm9"));
 }
 
+TEST(Base64Test, EncodesRfc4648VectorsWithPadding) {
+  for (const auto& v : kRfc4648) EXPECT_EQ(Base64Encode(v.plain), v.padded) << v.plain;
+}
+
+TEST(Base64Test, DecodesRfc4648VectorsWithAndWithoutPadding) {
+  for (const auto& v : kRfc4648) {
+    EXPECT_EQ(Base64Decode(v.padded), std::optional<std::string>(v.plain)) << v.padded;
+    EXPECT_EQ(Base64Decode(v.encoded), std::optional<std::string>(v.plain)) << v.encoded;
+  }
+}
+
+TEST(Base64Test, UsesTheStandardAlphabetOnly) {
+  const std::string bytes("\xfb\xff\xbf", 3);
+  EXPECT_EQ(Base64Encode(bytes), "+/+/");
+  EXPECT_EQ(Base64Decode("+/+/"), bytes);
+  EXPECT_FALSE(Base64Decode("-_-_"));
+  EXPECT_FALSE(Base64Decode("Zg==Zm9v"));
+  EXPECT_FALSE(Base64Decode("Zh"));
+}
+
 TEST(HexDecodeTest, DecodesBothCases) {
   EXPECT_EQ(HexDecode("736563726574"), "secret");
   EXPECT_EQ(HexDecode("68656C6C6F"), "hello");
