@@ -26,10 +26,9 @@ Result<void> CheckId(std::string_view id) {
   return {};
 }
 
-Result<void> IoError(const std::string& what) {
-  return Fail(ErrorCode::kUnavailable,
-              "the originals store could not " + what + ": " + std::strerror(errno));
-}
+constexpr std::string_view kStore = "originals store";
+
+Result<void> IoError(std::string_view what) { return std::unexpected(StoreIoError(kStore, what)); }
 
 // Copies all of `from` into `to` in the kernel (no bytes pass through user space).
 bool CopyFile(int from, int to) {
@@ -113,23 +112,15 @@ Result<void> LocalOriginalsStore::PutIncoming(std::string_view id, const std::st
 
 Result<void> LocalOriginalsStore::Write(std::string_view subdir, std::string_view id,
                                         const std::string& path) {
-  const std::string name = std::string(subdir) + std::string(id);
-  const std::string temp = std::string(subdir) + "." + std::string(id) + ".tmp";
   common::UniqueFd from(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!from.valid()) return IoError("read the upload");
-  common::UniqueFd to(
-      ::openat(dir_.get(), temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!to.valid()) return IoError("create a file");
-  // Synced before the rename and the directory after it: once Put() returns, the original
-  // survives a crash, so the record written next never points at a file that is not there.
-  if (!CopyFile(from.get(), to.get()) || ::fsync(to.get()) != 0 ||
-      ::renameat(dir_.get(), temp.c_str(), dir_.get(), name.c_str()) != 0) {
-    auto failed = IoError("write the original");
-    ::unlinkat(dir_.get(), temp.c_str(), 0);
-    return failed;
-  }
-  ::fsync(dir_.get());
-  return {};
+  common::UniqueFd dir(subdir.empty() ? ::fcntl(dir_.get(), F_DUPFD_CLOEXEC, 0)
+                                      : ::openat(dir_.get(), std::string(subdir).c_str(),
+                                                 O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.valid()) return IoError("open its directory");
+  return WriteFileAtomically(
+      dir.get(), std::string(id), [&](int to) { return CopyFile(from.get(), to); }, kStore,
+      "write the original");
 }
 
 Result<std::string> LocalOriginalsStore::Get(std::string_view id) {
@@ -205,47 +196,11 @@ Result<void> LocalOriginalsStore::DeleteIncoming(std::string_view id) {
   return {};
 }
 
-Result<void> S3OriginalsStore::Config::Validate() const {
-  if (!storage::IsValidBucketName(bucket)) {
-    return Fail(ErrorCode::kInvalidArgument, "\"" + bucket + "\" is not a valid bucket name");
-  }
-  if (!prefix.empty() && !prefix.ends_with("/")) {
-    return Fail(ErrorCode::kInvalidArgument, "the originals prefix must end with \"/\"");
-  }
-  return encryption().Validate();
-}
-
-Result<S3OriginalsStore::Config> S3OriginalsStore::ParseLocation(std::string_view url) {
-  constexpr std::string_view kScheme = "s3://";
-  if (!url.starts_with(kScheme)) {
-    return Fail(ErrorCode::kInvalidArgument, "expected s3://bucket/prefix/");
-  }
-  url.remove_prefix(kScheme.size());
-  const size_t slash = url.find('/');
-  Config config;
-  config.bucket = std::string(url.substr(0, slash));
-  if (slash != std::string_view::npos) config.prefix = std::string(url.substr(slash + 1));
-  if (!config.prefix.empty() && !config.prefix.ends_with("/")) config.prefix += '/';
-  if (config.prefix.find('?') != std::string::npos || config.prefix.starts_with("/")) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "the originals prefix may not start with \"/\" or hold \"?\"");
-  }
-  if (auto valid = config.Validate(); !valid) return std::unexpected(valid.error());
-  return config;
-}
-
-std::string S3OriginalsStore::SourceUrl(std::string_view id) const {
-  return "s3://" + config_.bucket + "/" + config_.prefix + std::string(id);
-}
+std::string S3OriginalsStore::SourceUrl(std::string_view id) const { return config_.Url(id); }
 
 Result<void> S3OriginalsStore::Upload(const storage::S3Client::Object& object,
                                       const std::string& path, std::string_view content_type) {
-  storage::S3Client::PutOptions options;
-  options.content_type = std::string(content_type);
-  options.encryption = config_.encryption();
-  options.timeout = fetch_.timeout;
-  options.retry = fetch_.Retry();
-  if (auto put = s3_->UploadFile(object, path, options); !put) {
+  if (auto put = s3_->UploadFile(object, path, config_.PutOptions(content_type, fetch_)); !put) {
     return Fail(ErrorCode::kUnavailable,
                 "the originals bucket could not be written: " + put.error().message);
   }

@@ -30,6 +30,7 @@
 #include "common/fd.h"
 #include "common/status.h"
 #include "ingest/local_upload_urls.h"
+#include "ingest/object_location.h"
 #include "storage/fetch_config.h"
 #include "storage/s3_client.h"
 #include "storage/spilled_file.h"
@@ -100,7 +101,7 @@ class LocalOriginalsStore final : public OriginalsStore {
   common::Result<void> DeleteIncoming(std::string_view id) override;
 
  private:
-  // Writes `path` as `<subdir><id>` through a temporary name, fsync and rename.
+  // Writes `path` as `<subdir><id>` (WriteFileAtomically).
   common::Result<void> Write(std::string_view subdir, std::string_view id, const std::string& path);
 
   LocalOriginalsStore(Config config, common::UniqueFd dir)
@@ -116,17 +117,12 @@ class LocalOriginalsStore final : public OriginalsStore {
 // an optional key id). S3 failures are kUnavailable: the upload can be retried later.
 class S3OriginalsStore final : public OriginalsStore {
  public:
-  struct Config {
-    std::string bucket;
-    std::string prefix;          // "" or ending in "/", e.g. "originals/"
-    std::string sse;             // "", "AES256" or "aws:kms"
-    std::string sse_kms_key_id;  // with aws:kms only; "" = the account's aws/s3 key
-    common::Result<void> Validate() const;
-    storage::ServerSideEncryption encryption() const { return {sse, sse_kms_key_id}; }
-  };
+  using Config = S3Location;
 
   // "s3://bucket/prefix/" → bucket and prefix (a prefix gets its trailing "/").
-  static common::Result<Config> ParseLocation(std::string_view url);
+  static common::Result<Config> ParseLocation(std::string_view url) {
+    return S3Location::Parse(url);
+  }
 
   S3OriginalsStore(Config config, std::unique_ptr<storage::S3Client> s3, storage::FetchConfig fetch)
       : config_(std::move(config)), s3_(std::move(s3)), fetch_(std::move(fetch)) {}
@@ -147,11 +143,9 @@ class S3OriginalsStore final : public OriginalsStore {
   common::Result<void> DeleteIncoming(std::string_view id) override;
 
  private:
-  storage::S3Client::Object Object(std::string_view id) const {
-    return {config_.bucket, config_.prefix + std::string(id), ""};
-  }
+  storage::S3Client::Object Object(std::string_view id) const { return config_.Object(id); }
   storage::S3Client::Object IncomingObject(std::string_view id) const {
-    return {config_.bucket, config_.prefix + std::string(kIncoming) + std::string(id), ""};
+    return config_.Object(std::string(kIncoming) + std::string(id));
   }
   // UploadFile() / DeleteObject() with the store's encryption, timeouts and retries; failures
   // are kUnavailable. `what` names the object in the error ("an original", "an upload").

@@ -15,6 +15,7 @@
 
 #include "cache/redis_tier.h"
 #include "ingest/originals_store.h"
+#include "ingest/variants_store.h"
 #include "signing/base64url.h"
 #include "transforms/format.h"
 
@@ -105,6 +106,17 @@ std::vector<std::string> SplitList(std::string_view text) {
     text.remove_prefix(comma + 1);
   }
   return items;
+}
+
+Result<void> SetFormatList(std::vector<transforms::ImageFormat>& out, std::string_view setting,
+                           std::string_view text) {
+  out.clear();
+  for (const auto& name : SplitList(text)) {
+    auto format = transforms::FormatFromExtension(name);
+    if (!format) return Invalid(setting, "unknown format \"" + name + "\"");
+    out.push_back(*format);
+  }
+  return {};
 }
 
 // Keys and salts are configured as parallel hex lists; the pairs are rebuilt after loading.
@@ -264,14 +276,8 @@ const std::vector<Setting>& Settings() {
          return SetPerFormat(c.pipeline.max_result_pixels, k, v, "pixels");
        }},
       {"output.auto_format", "IMGORIGIN_AUTO_FORMAT",
-       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
-         c.formats.preferred.clear();
-         for (const auto& name : SplitList(v)) {
-           auto format = transforms::FormatFromExtension(name);
-           if (!format) return Invalid(k, "unknown format \"" + name + "\"");
-           c.formats.preferred.push_back(*format);
-         }
-         return {};
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetFormatList(c.formats.preferred, k, v);
        }},
       {"output.client_hints", "IMGORIGIN_CLIENT_HINTS",
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
@@ -571,6 +577,20 @@ const std::vector<Setting>& Settings() {
          c.ingest.upload.presign_expiry = std::chrono::seconds(s);
          return {};
        }},
+      {"ingest.eager", "IMGORIGIN_EAGER",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.ingest.eager = SplitList(v);
+         return {};
+       }},
+      {"ingest.eager_formats", "IMGORIGIN_EAGER_FORMATS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetFormatList(c.ingest.eager_formats, k, v);
+       }},
+      {"ingest.variants_store", "IMGORIGIN_VARIANTS_STORE",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.ingest.variants_store = v;
+         return {};
+       }},
       {"ingest.presign_max_expiry_s", "IMGORIGIN_PRESIGN_MAX_EXPIRY_S",
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
          int64_t s = 0;
@@ -851,6 +871,7 @@ Result<void> Config::Validate() const {
     return Invalid("notifications", "events come from ingest: set ingest.enabled");
   }
   if (auto r = ingest.events.Validate(); !r) return Invalid("ingest.events", r.error().message);
+  if (auto r = ValidateEager(); !r) return r;
   if (ingest.enabled) {
     if (api_key.empty()) {
       return Invalid("ingest.enabled", "uploads need api.key (their Bearer token)");
@@ -900,6 +921,37 @@ Result<void> Config::Validate() const {
         return Invalid("ingest.originals", "the bucket is not in s3.allowed_buckets");
       }
     }
+  }
+  return {};
+}
+
+Result<void> Config::ValidateEager() const {
+  for (const auto& name : ingest.eager) {
+    if (!parser.presets.contains(name)) {
+      return Invalid("ingest.eager", "\"" + name + "\" is not a configured preset");
+    }
+    // Preset names become object names in the variants store.
+    if (!ingest::ValidateVariantName(name, "jpg")) {
+      return Invalid("ingest.eager", "\"" + name +
+                                         "\" cannot name a variant object: use letters, digits, "
+                                         "-, _ and . (not first)");
+    }
+  }
+  for (const auto format : ingest.eager_formats) {
+    if (std::find(formats.preferred.begin(), formats.preferred.end(), format) ==
+        formats.preferred.end()) {
+      return Invalid("ingest.eager_formats",
+                     std::string(transforms::FormatExtension(format)) +
+                         " is not in output.auto_format, so no request would be answered with it");
+    }
+  }
+  if (ingest.variants_store.starts_with("s3://")) {
+    if (auto location = ingest::S3Location::Parse(ingest.variants_store); !location) {
+      return Invalid("ingest.variants_store", location.error().message);
+    }
+    if (!s3.enabled) return Invalid("ingest.variants_store", "s3:// variants need s3.enabled");
+  } else if (ingest.variants_store.find("://") != std::string::npos) {
+    return Invalid("ingest.variants_store", "a directory or s3://bucket/prefix/");
   }
   return {};
 }

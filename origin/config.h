@@ -116,6 +116,14 @@ struct Config {
     std::string public_url;
     // Which objects an S3 event notification is acted on for (ingest.events.*).
     ingest::S3EventFilter events;
+    // Eager presets (origin/eager.h): preset names rendered right after an image arrives, into
+    // the cache tiers and, when variants_store is set, as plain objects <store>/<id>/<preset>.<ext>
+    // (a directory, or s3://bucket/prefix/ reached with the s3.* settings). A preset
+    // that names no format is rendered as a request without Accept gets it, and also in each of
+    // eager_formats (each must be in output.auto_format) as a browser that accepts it gets it.
+    std::vector<std::string> eager;
+    std::vector<transforms::ImageFormat> eager_formats;
+    std::string variants_store;  // "" = cache tiers only
 
     // The largest body POST /v1/images reads: a base64 document carries 4/3 of its image, plus
     // metadata and JSON around it.
@@ -136,6 +144,7 @@ struct Config {
   sources::SourceCache::Config source_cache;  // [source_cache]
 
   common::Result<void> Validate() const;
+  common::Result<void> ValidateEager() const;  // ingest.eager, eager_formats, variants_store
 };
 
 using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;

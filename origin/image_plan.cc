@@ -60,6 +60,10 @@ Planner::Planner(const Config& config, const signing::Signer& signer)
 }
 
 common::Result<Plan> Planner::Make(const Exchange& exchange, std::string_view path) const {
+  return Make([&exchange](const char* name) { return exchange.header(name); }, path);
+}
+
+common::Result<Plan> Planner::Make(const HeaderLookup& headers, std::string_view path) const {
   // "/{signature}/{options…}/{source}": the signature covers everything after its segment.
   size_t slash = path.find('/', 1);
   if (path.size() < 2 || slash == std::string_view::npos || slash + 1 >= path.size()) {
@@ -84,16 +88,16 @@ common::Result<Plan> Planner::Make(const Exchange& exchange, std::string_view pa
         "public, max-age=" + std::to_string(std::min(remaining, max_age_.value_or(remaining)));
   }
   plan.request = *std::move(request);
-  Negotiate(exchange, plan);
+  Negotiate(headers, plan);
   return plan;
 }
 
-void Planner::Negotiate(const Exchange& exchange, Plan& plan) const {
+void Planner::Negotiate(const HeaderLookup& headers, Plan& plan) const {
   auto& spec = plan.request.spec;
   if (spec.raw) return;  // the source goes out as it is, whatever the client accepts
   std::vector<std::string_view> vary;
   if (spec.format == transforms::ImageFormat::kUnknown && !config_.formats.preferred.empty()) {
-    const char* accept = exchange.header("Accept");
+    const char* accept = headers("Accept");
     std::string_view source = plan.request.source;
     source = source.substr(0, source.find_first_of("?#"));
     size_t dot = source.rfind('.');
@@ -110,9 +114,9 @@ void Planner::Negotiate(const Exchange& exchange, Plan& plan) const {
     vary.push_back("Accept");
   }
   if (config_.client_hints) {
-    auto hint = [&exchange](const char* modern, const char* legacy) {
-      const char* value = exchange.header(modern);
-      return value ? value : exchange.header(legacy);
+    auto hint = [&headers](const char* modern, const char* legacy) {
+      const char* value = headers(modern);
+      return value ? value : headers(legacy);
     };
     const int max_side = config_.pipeline.max_result_dimension;
     if (const char* dpr = hint("Sec-CH-DPR", "DPR"); dpr && spec.dpr == 1) {
@@ -129,7 +133,7 @@ void Planner::Negotiate(const Exchange& exchange, Plan& plan) const {
       }
     }
     if (std::max(spec.width, spec.height) * spec.dpr > max_side) spec.dpr = 1;
-    if (const char* save = exchange.header("Save-Data");
+    if (const char* save = headers("Save-Data");
         save && std::string_view(save) == "on" && spec.quality == 0) {
       spec.quality = kSaveDataQuality;
     }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,6 +40,10 @@ struct Plan {
 };
 using PlanPtr = std::shared_ptr<const Plan>;
 
+// The request headers a plan reads, by name: nullptr when absent. An Exchange's, or a fixed set
+// for renders no client asked for yet (eager presets).
+using HeaderLookup = std::function<const char*(const char* name)>;
+
 class Planner {
  public:
   Planner(const Config& config, const signing::Signer& signer);
@@ -46,6 +51,7 @@ class Planner {
   // `path` is the request path without any endpoint prefix: "/{signature}/{options}/{source}".
   // The key is left for SetKey(), once the source's purge generation is known.
   common::Result<Plan> Make(const Exchange& exchange, std::string_view path) const;
+  common::Result<Plan> Make(const HeaderLookup& headers, std::string_view path) const;
   void SetKey(Plan& plan, uint64_t generation) const;
   // The hot-path key of an image request: its path, plus the values of the request headers
   // Negotiate() reads when they can change the plan. "" = not to be remembered.
@@ -54,7 +60,7 @@ class Planner {
  private:
   // Content negotiation and client hints: fills in what the URL left open from the request
   // headers, and records those headers in plan.vary.
-  void Negotiate(const Exchange& exchange, Plan& plan) const;
+  void Negotiate(const HeaderLookup& headers, Plan& plan) const;
 
   const Config& config_;
   const signing::Signer& signer_;

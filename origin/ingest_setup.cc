@@ -28,6 +28,13 @@ Result<std::unique_ptr<ingest::RecordStore>> OpenRecords(const Config::Ingest& c
   return std::unique_ptr<ingest::RecordStore>(*std::move(store));
 }
 
+Result<std::unique_ptr<storage::S3Client>> OpenS3(const Config& config, const EnvLookup& env) {
+  return storage::S3Client::Create({.region = config.s3.region,
+                                    .endpoint = config.s3.endpoint,
+                                    .path_style = config.s3.path_style},
+                                   env);
+}
+
 Result<std::unique_ptr<ingest::OriginalsStore>> OpenOriginals(
     const Config& config, const EnvLookup& env, const ingest::LocalUploadUrls* upload_urls) {
   namespace fs = std::filesystem;
@@ -38,10 +45,7 @@ Result<std::unique_ptr<ingest::OriginalsStore>> OpenOriginals(
       return Fail(ErrorCode::kInternal, "ingest.originals: " + location.error().message);
     location->sse = ingest.sse;
     location->sse_kms_key_id = ingest.sse_kms_key_id;
-    auto s3 = storage::S3Client::Create({.region = config.s3.region,
-                                         .endpoint = config.s3.endpoint,
-                                         .path_style = config.s3.path_style},
-                                        env);
+    auto s3 = OpenS3(config, env);
     if (!s3) return Fail(ErrorCode::kInternal, "ingest.originals: " + s3.error().message);
     return std::unique_ptr<ingest::OriginalsStore>(
         std::make_unique<ingest::S3OriginalsStore>(*location, *std::move(s3), config.fetch));
@@ -75,6 +79,26 @@ Result<std::unique_ptr<ingest::OriginalsStore>> OpenOriginals(
 
 }  // namespace
 
+Result<std::unique_ptr<ingest::VariantsStore>> OpenVariantsStore(const Config& config,
+                                                                 const EnvLookup& env) {
+  const std::string& where = config.ingest.variants_store;
+  auto fail = [](const common::Error& error) {
+    return Fail(ErrorCode::kInternal, "ingest.variants_store: " + error.message);
+  };
+  if (where.empty()) return nullptr;
+  if (!where.starts_with("s3://")) {
+    auto store = ingest::LocalVariantsStore::Open(where);
+    if (!store) return fail(store.error());
+    return std::unique_ptr<ingest::VariantsStore>(*std::move(store));
+  }
+  auto location = ingest::S3Location::Parse(where);
+  if (!location) return fail(location.error());
+  auto s3 = OpenS3(config, env);
+  if (!s3) return fail(s3.error());
+  return std::unique_ptr<ingest::VariantsStore>(
+      std::make_unique<ingest::S3VariantsStore>(*location, *std::move(s3), config.fetch));
+}
+
 Result<IngestServices> OpenIngest(const Config& config, const EnvLookup& env) {
   IngestServices services;
   auto records = OpenRecords(config.ingest);
@@ -88,6 +112,9 @@ Result<IngestServices> OpenIngest(const Config& config, const EnvLookup& env) {
   auto originals = OpenOriginals(config, env, services.upload_urls.get());
   if (!originals) return std::unexpected(originals.error());
   services.originals = *std::move(originals);
+  auto variants = OpenVariantsStore(config, env);
+  if (!variants) return std::unexpected(variants.error());
+  services.variants = *std::move(variants);
   services.uploader = std::make_unique<ingest::Uploader>(config.ingest.upload, config.pipeline,
                                                          *services.originals, *services.records);
   return services;

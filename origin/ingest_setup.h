@@ -1,6 +1,7 @@
 // Builds the ingest services from the configuration: the record store (SQLite under the data
 // directory, or PostgreSQL), the originals store (a directory below source.local_root, or an S3
-// prefix) and the Uploader over both. Called once on the main thread at start; the services
+// prefix), the Uploader over both, and the variants store of eager presets (a directory or an S3
+// prefix). Called once on the main thread at start; the services
 // live until the server has stopped.
 #pragma once
 
@@ -11,6 +12,7 @@
 #include "ingest/originals_store.h"
 #include "ingest/record_store.h"
 #include "ingest/uploader.h"
+#include "ingest/variants_store.h"
 #include "origin/config.h"
 
 namespace imgorigin::origin {
@@ -22,11 +24,17 @@ struct IngestServices {
   std::unique_ptr<ingest::RecordStore> records;
   std::unique_ptr<ingest::OriginalsStore> originals;
   std::unique_ptr<ingest::Uploader> uploader;
+  // Eager presets' objects (ingest.variants_store); null when that is "".
+  std::unique_ptr<ingest::VariantsStore> variants;
 };
 
 // Fails (with a message naming the setting) when a store cannot be opened: an unreachable
 // PostgreSQL server at start, a directory that cannot be created, local originals outside
 // source.local_root (they could not be rendered). `env` supplies the AWS_* variables.
 common::Result<IngestServices> OpenIngest(const Config& config, const EnvLookup& env = ProcessEnv);
+
+// The variants store of ingest.variants_store; null when that is "".
+common::Result<std::unique_ptr<ingest::VariantsStore>> OpenVariantsStore(
+    const Config& config, const EnvLookup& env = ProcessEnv);
 
 }  // namespace imgorigin::origin

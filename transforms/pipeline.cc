@@ -53,19 +53,7 @@ constexpr Step kSteps[] = {
 Result<EncodedImage> Run(std::string_view source, const char* path, const TransformSpec& spec,
                          const PipelineLimits& limits, SourceFacts* facts = nullptr) {
   Context ctx(source, path, spec, limits);
-  const auto ran = CatchVipsErrors(
-      [&ctx]() -> Result<void> {
-        for (const Step step : kSteps) {
-          if (auto done = step(ctx); !done || ctx.output) return done;
-          // Between steps too: an EvalWatch only fires while libvips computes pixels.
-          if (ctx.deadline.Passed()) {
-            return Fail(ErrorCode::kDeadlineExceeded, ctx.deadline.Message());
-          }
-        }
-        return Fail(ErrorCode::kInternal, "the pipeline ended without an image");
-      },
-      ctx.stage, &ctx.deadline);
-  if (!ran) return std::unexpected(ran.error());
+  if (auto ran = RunSteps(ctx); !ran) return std::unexpected(ran.error());
   if (facts != nullptr) {
     const bool swap = ctx.orientation >= 5 && ctx.orientation <= 8;
     *facts = SourceFacts{ctx.src_format, swap ? ctx.src_h : ctx.src_w, swap ? ctx.src_w : ctx.src_h,
@@ -121,6 +109,21 @@ Result<EncodedImage> RunFile(const std::string& path, const TransformSpec& spec,
 }
 
 }  // namespace
+
+Result<void> RunSteps(Context& ctx) {
+  return CatchVipsErrors(
+      [&ctx]() -> Result<void> {
+        for (const Step step : kSteps) {
+          if (auto done = step(ctx); !done || ctx.output) return done;
+          // Between steps too: an EvalWatch only fires while libvips computes pixels.
+          if (ctx.deadline.Passed()) {
+            return Fail(ErrorCode::kDeadlineExceeded, ctx.deadline.Message());
+          }
+        }
+        return Fail(ErrorCode::kInternal, "the pipeline ended without an image");
+      },
+      ctx.stage, &ctx.deadline);
+}
 
 common::Result<void> PipelineLimits::LoadWatermark() {
   if (watermark_path.empty()) return {};

@@ -4,8 +4,9 @@
 // order. Each step reads what earlier steps left in the context and adds its own part; it returns
 // an Error to end the request, or sets `output` to finish it (early for raw and skip_processing,
 // last for encode). Steps may throw libvips' exceptions: the loop that runs them sits inside
-// CatchVipsErrors(). The context belongs to the calling thread; libvips' worker threads touch
-// only its Deadline.
+// CatchVipsErrors(). RenderMany() (render_many.h) runs the same steps over one context per spec,
+// the decode shared between them through `shared`. The context belongs to the calling thread;
+// libvips' worker threads touch only its Deadline.
 #pragma once
 
 #include <optional>
@@ -34,6 +35,9 @@ struct Context {
   const char* path;         // set: libvips reads the file itself (ProcessFile)
   const TransformSpec& spec;
   const PipelineLimits& limits;
+  // Set by RenderMany: the source already decoded (in memory, in the working space, at a scale at
+  // least what this render needs), standing in for the decode and its memory reservation.
+  const vips::VImage* shared = nullptr;
   Deadline deadline;
   VipsStage stage = VipsStage::kProcessing;  // kDecoding while a loader opens the source
 
@@ -69,6 +73,9 @@ struct Context {
 
 using Step = common::Result<void> (*)(Context&);
 
+// Runs every step of the pipeline (pipeline.cc) over `ctx`, inside CatchVipsErrors().
+common::Result<void> RunSteps(Context& ctx);
+
 // Shared by the steps.
 std::vector<double> Colour(const Rgb& c, bool with_alpha, double alpha);
 vips::VImage ToWorkingSpace(vips::VImage img, bool keep_profile);
@@ -81,6 +88,12 @@ common::Result<void> ReserveMemory(Context& ctx);
 common::Result<void> TrimSource(Context& ctx);
 common::Result<void> PlanGeometry(Context& ctx);
 common::Result<void> LoadSource(Context& ctx);
+// What LoadSource and ReserveMemory decide, for RenderMany's shared decode: the loader's scale for
+// `plan` (shrink-on-load), the render's footprint once ChooseOutput has run, and the decode at
+// `scale` into the working space (lazy: pixels are computed when read).
+double LoadScale(const Context& ctx, const Plan& plan);
+RenderFootprint PlanFootprint(const Context& ctx);
+vips::VImage DecodeSource(Context& ctx, double scale);
 
 // On every frame (steps_frames.cc).
 common::Result<void> RotateAndFlip(Context& ctx);

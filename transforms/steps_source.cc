@@ -123,6 +123,8 @@ VImage TrimBorder(const VImage& img, const Trim& trim) {
   return img.extract_area(x, y, w, h);
 }
 
+}  // namespace
+
 // Shrink-on-load: the size the loader decodes at, relative to the source (per side). JPEG shrinks
 // by 2, 4 or 8, WebP and SVG scale freely (SVG up as well). Animations are decoded at full size:
 // the loaders shrink frames inconsistently.
@@ -143,8 +145,6 @@ double LoadScale(const Context& ctx, const Plan& plan) {
       return 1;
   }
 }
-
-}  // namespace
 
 std::vector<double> Colour(const Rgb& c, bool with_alpha, double alpha) {
   std::vector<double> v{static_cast<double>(c.r), static_cast<double>(c.g),
@@ -293,11 +293,11 @@ Result<void> ChooseOutput(Context& ctx) {
 
 // Before anything is decoded: the plan of the untrimmed source bounds the output (a trim only makes
 // the source smaller), and trim itself holds the decoded source.
-Result<void> ReserveMemory(Context& ctx) {
+RenderFootprint PlanFootprint(const Context& ctx) {
   const TransformSpec& spec = ctx.spec;
   const Plan plan =
       MakePlan(ctx.src_w, ctx.src_h, ctx.orientation, ctx.rotate, spec, ctx.src_format == ImageFormat::kSvg);
-  RenderFootprint& footprint = ctx.footprint;
+  RenderFootprint footprint = ctx.footprint;
   footprint.decode_scale = spec.trim ? 1 : LoadScale(ctx, plan);
   footprint.frames = ctx.frame_count;
   footprint.whole_decode = ctx.needs_random;
@@ -307,7 +307,15 @@ Result<void> ReserveMemory(Context& ctx) {
   footprint.out_h = std::min(plan.final_h, ctx.limits.max_result_dimension);
   footprint.out_frames = ctx.frame_count;
   footprint.fit_bytes = spec.max_bytes > 0;
-  auto admitted = AdmitRender(footprint, ctx.limits, ctx.deadline.at());
+  return footprint;
+}
+
+Result<void> ReserveMemory(Context& ctx) {
+  // A render derived from a shared decode runs under the reservation RenderMany made for that
+  // decode and the largest of its outputs.
+  if (ctx.shared != nullptr) return {};
+  ctx.footprint = PlanFootprint(ctx);
+  auto admitted = AdmitRender(ctx.footprint, ctx.limits, ctx.deadline.at());
   if (!admitted) return std::unexpected(admitted.error());
   ctx.memory = std::move(*admitted);
   return {};
@@ -353,24 +361,29 @@ Result<void> PlanGeometry(Context& ctx) {
   return {};
 }
 
+VImage DecodeSource(Context& ctx, double scale) {
+  auto* options = VImage::option();
+  if (ctx.animated) {
+    options->set("n", ctx.frame_count);
+  } else if (ctx.src_format == ImageFormat::kJpeg && scale < 1) {
+    options->set("shrink", static_cast<int>(1 / scale));
+  } else if ((ctx.src_format == ImageFormat::kWebp && scale < 1) ||
+             ctx.src_format == ImageFormat::kSvg) {
+    options->set("scale", scale);
+  }
+  const VImage loaded = OpenPixels(ctx, options);
+  ctx.load_watch.emplace(loaded, &ctx.deadline);
+  return ToWorkingSpace(loaded, !ctx.spec.strip_color_profile);
+}
+
 Result<void> LoadSource(Context& ctx) {
-  if (ctx.trimmed) {
+  if (ctx.shared != nullptr) {
+    ctx.working = *ctx.shared;
+  } else if (ctx.trimmed) {
     ctx.working = *ctx.trimmed;
   } else {
-    auto* options = VImage::option();
     // Shrink-on-load: decode at the smallest size that is still at least the resized size.
-    const double scale = LoadScale(ctx, ctx.plan);
-    if (ctx.animated) {
-      options->set("n", ctx.frame_count);
-    } else if (ctx.src_format == ImageFormat::kJpeg && scale < 1) {
-      options->set("shrink", static_cast<int>(1 / scale));
-    } else if ((ctx.src_format == ImageFormat::kWebp && scale < 1) ||
-               ctx.src_format == ImageFormat::kSvg) {
-      options->set("scale", scale);
-    }
-    const VImage loaded = OpenPixels(ctx, options);
-    ctx.load_watch.emplace(loaded, &ctx.deadline);
-    ctx.working = ToWorkingSpace(loaded, !ctx.spec.strip_color_profile);
+    ctx.working = DecodeSource(ctx, LoadScale(ctx, ctx.plan));
   }
 
   const VImage& working = ctx.working;

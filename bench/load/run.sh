@@ -507,7 +507,7 @@ fi
 
 # --- micro-benchmarks (short) ---------------------------------------------------------------------
 if wants micro; then
-  for m in grammar signing cache pipeline; do
+  for m in grammar signing cache pipeline eager; do
     IMGORIGIN_BENCH_CORPUS=$WORK/corpus "$BIN0/bench/bench_$m" --benchmark_min_time=0.2 \
       >"$WORK/micro-$m.txt" 2>/dev/null || true
   done

@@ -326,6 +326,36 @@ TEST(IngestConfig, RefusesWhatCouldNotWork) {
   }
 }
 
+TEST(Config, EagerPresetsAreCheckedAtStart) {
+  const std::map<std::string, std::string> base = {{"IMGORIGIN_KEY", kKey},
+                                                   {"IMGORIGIN_SALT", kSalt},
+                                                   {"IMGORIGIN_PRESETS", "small=w:100,big=w:900"},
+                                                   {"IMGORIGIN_EAGER", "small, big"}};
+  auto config = LoadConfig("", Env(base));
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->ingest.eager, (std::vector<std::string>{"small", "big"}));
+
+  auto with = [&](std::map<std::string, std::string> extra) {
+    extra.insert(base.begin(), base.end());
+    return LoadConfig("", Env(extra));
+  };
+  auto unknown = with({{"IMGORIGIN_EAGER", "small,huge"}});
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().message.find("ingest.eager: \"huge\" is not a configured preset"),
+            std::string::npos);
+  EXPECT_FALSE(with({{"IMGORIGIN_PRESETS", "a/b=w:10"}, {"IMGORIGIN_EAGER", "a/b"}}));
+  auto formats = with({{"IMGORIGIN_AUTO_FORMAT", "webp"}, {"IMGORIGIN_EAGER_FORMATS", "avif"}});
+  ASSERT_FALSE(formats);
+  EXPECT_NE(formats.error().message.find("ingest.eager_formats"), std::string::npos);
+  EXPECT_TRUE(with({{"IMGORIGIN_AUTO_FORMAT", "webp"}, {"IMGORIGIN_EAGER_FORMATS", "webp"}}));
+  EXPECT_FALSE(
+      with({{"IMGORIGIN_VARIANTS_STORE", "s3://Bad_Bucket/x"}, {"IMGORIGIN_S3_ENABLED", "true"}}));
+  EXPECT_FALSE(with({{"IMGORIGIN_VARIANTS_STORE", "s3://variants/x"}}));  // s3 is off
+  EXPECT_FALSE(with({{"IMGORIGIN_VARIANTS_STORE", "https://example.com/x"}}));
+  EXPECT_TRUE(
+      with({{"IMGORIGIN_VARIANTS_STORE", "s3://variants/x"}, {"IMGORIGIN_S3_ENABLED", "true"}}));
+}
+
 }  // namespace
 }  // namespace imgorigin::origin
 
