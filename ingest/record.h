@@ -101,8 +101,8 @@ common::Result<nlohmann::json> ParseMetadata(std::string_view text);
 
 // `error` as a record keeps it: at most kMaxErrorBytes of UTF-8 without control characters (each
 // bad byte becomes '?', each control character a space), so any text a library produced can be
-// stored by either store.
-std::string CleanError(std::string_view error);
+// stored by either store. The job queue keeps its errors the same way under its own bound.
+std::string CleanError(std::string_view error, size_t max_bytes = kMaxErrorBytes);
 
 // RFC 3339 UTC with milliseconds: "2024-05-01T12:00:00.123Z".
 std::string Rfc3339(Timestamp t);
