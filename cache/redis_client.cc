@@ -179,5 +179,4 @@ common::Result<std::vector<RedisClient::ReplyPtr>> RedisClient::Pipeline(
   return replies;
 }
 
-
 }  // namespace imgorigin::cache

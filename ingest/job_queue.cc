@@ -66,9 +66,9 @@ common::Result<void> ValidateReceive(int max, std::chrono::milliseconds wait,
 
 common::Result<void> ValidateVisibility(std::chrono::seconds visibility) {
   if (visibility.count() < 1 || visibility > kMaxVisibility) {
-    return Fail(ErrorCode::kInvalidArgument, "a visibility timeout is 1 to " +
-                                                 Count(kMaxVisibility) + " s, not " +
-                                                 Count(visibility));
+    return Fail(
+        ErrorCode::kInvalidArgument,
+        "a visibility timeout is 1 to " + Count(kMaxVisibility) + " s, not " + Count(visibility));
   }
   return {};
 }
@@ -92,9 +92,9 @@ common::Result<void> ValidateDeadLetterPage(int limit) {
 
 common::Result<void> ValidateDeadLetterIds(const std::vector<std::string>& ids) {
   if (ids.size() > static_cast<size_t>(kMaxDeadLetterPage)) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "at most " + std::to_string(kMaxDeadLetterPage) +
-                    " dead letter ids at once (none means all), not " + std::to_string(ids.size()));
+    return Fail(ErrorCode::kInvalidArgument, "at most " + std::to_string(kMaxDeadLetterPage) +
+                                                 " dead letter ids at once (none means all), not " +
+                                                 std::to_string(ids.size()));
   }
   return {};
 }

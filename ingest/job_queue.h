@@ -48,7 +48,7 @@ inline constexpr size_t kMaxJobKindBytes = 64;
 inline constexpr size_t kMaxJobPayloadBytes = 192 * 1024;
 inline constexpr size_t kMaxJobErrorBytes = 1024;  // longer errors are cut, never refused
 inline constexpr int kMaxReceiveBatch = 10;        // SQS's limit for one ReceiveMessage
-inline constexpr int kMaxDeadLetterPage = 1000;  // also the most ids one Redrive/Purge takes
+inline constexpr int kMaxDeadLetterPage = 1000;    // also the most ids one Redrive/Purge takes
 inline constexpr std::chrono::seconds kMaxReceiveWait{20};  // SQS's longest long poll
 // A queue name: 1..kMaxQueueNameBytes of [a-z0-9_-] (what an SQS queue name, a Redis key and an
 // SQL value all take as is).
@@ -60,8 +60,8 @@ inline constexpr std::chrono::seconds kMaxDelay{900};
 using JobClock = std::chrono::system_clock;
 
 struct NewJob {
-  std::string kind;     // 1..kMaxJobKindBytes of [a-z0-9._-], e.g. "eager", "notify"
-  std::string payload;  // at most kMaxJobPayloadBytes, any bytes (JSON in practice)
+  std::string kind;                    // 1..kMaxJobKindBytes of [a-z0-9._-], e.g. "eager", "notify"
+  std::string payload;                 // at most kMaxJobPayloadBytes, any bytes (JSON in practice)
   std::chrono::milliseconds delay{0};  // first delivery no sooner than this; 0..kMaxDelay
 };
 
@@ -69,7 +69,7 @@ struct Job {
   std::string id;  // the backend's id for the job, stable across deliveries and retries
   std::string kind;
   std::string payload;
-  int attempt = 1;  // 1 on the first delivery, +1 on every delivery after it
+  int attempt = 1;         // 1 on the first delivery, +1 on every delivery after it
   std::string last_error;  // what the previous attempt's Retry() said; empty on the first
   std::string handle;      // this delivery's receipt: what Ack/Extend/Retry/Bury take
 };
@@ -89,9 +89,9 @@ struct DeadLetterPage {
 };
 
 struct QueueStats {
-  int64_t ready = 0;     // can be received now
-  int64_t delayed = 0;   // waiting for a Retry() delay or NewJob::delay
-  int64_t in_flight = 0; // received and not acked, retried or buried yet
+  int64_t ready = 0;      // can be received now
+  int64_t delayed = 0;    // waiting for a Retry() delay or NewJob::delay
+  int64_t in_flight = 0;  // received and not acked, retried or buried yet
   int64_t dead = 0;
 };
 

@@ -219,9 +219,8 @@ std::string Ms(Duration d) {
 }
 
 bool IsDigits(std::string_view s) {
-  return !s.empty() && s.size() <= 20 && std::ranges::all_of(s, [](char c) {
-    return c >= '0' && c <= '9';
-  });
+  return !s.empty() && s.size() <= 20 &&
+         std::ranges::all_of(s, [](char c) { return c >= '0' && c <= '9'; });
 }
 
 // A stream entry id: "<ms>-<seq>".
@@ -283,15 +282,15 @@ common::Result<DeadLetter> ParseDeadLetter(const redisReply& entry) {
 
 struct RedisJobQueue::Taken {
   std::vector<Job> jobs;
-  std::string last_id;                     // the stream's last entry when nothing was taken
+  std::string last_id;  // the stream's last entry when nothing was taken
   std::optional<std::chrono::milliseconds> next_due;  // when something hidden comes due
 };
 
 common::Result<void> RedisJobQueue::Config::Validate() const {
-  if (auto r = cache::RedisClient::Config{.url = url,
-                                          .connect_timeout = connect_timeout,
-                                          .command_timeout = command_timeout}
-                   .Validate();
+  if (auto r =
+          cache::RedisClient::Config{
+              .url = url, .connect_timeout = connect_timeout, .command_timeout = command_timeout}
+              .Validate();
       !r) {
     return r;
   }
@@ -328,8 +327,8 @@ RedisJobQueue::RedisJobQueue(PassKey, Config config, std::unique_ptr<cache::Redi
 
 common::Result<RedisJobQueue::ReplyPtr> RedisJobQueue::Eval(const std::string& script,
                                                             const std::vector<std::string>& args) {
-  cache::RedisClient::Command command = {"EVAL",   script,   "5",   stream_,     delayed_,
-                                         leases_, dead_,    seq_,  kGroup,      job_prefix_};
+  cache::RedisClient::Command command = {"EVAL",  script, "5",  stream_, delayed_,
+                                         leases_, dead_,  seq_, kGroup,  job_prefix_};
   for (const auto& arg : args) command.push_back(arg);
   auto replies = client_->Pipeline({command});
   if (!replies) return std::unexpected(replies.error());
@@ -364,7 +363,8 @@ common::Result<RedisJobQueue::Taken> RedisJobQueue::TakeDue(int max,
   const redisReply& out = *r.element[0];
   for (size_t i = 0; i < out.elements; ++i) {
     const redisReply& d = *out.element[i];
-    if (d.type != REDIS_REPLY_ARRAY || d.elements != 3 || d.element[2]->type != REDIS_REPLY_INTEGER) {
+    if (d.type != REDIS_REPLY_ARRAY || d.elements != 3 ||
+        d.element[2]->type != REDIS_REPLY_INTEGER) {
       return std::unexpected(BadReply("receive"));
     }
     auto fields = Fields(*d.element[1]);

@@ -68,7 +68,7 @@ constexpr char kBuryCopy[] =
 constexpr char kListDead[] =
     "SELECT id, kind, payload, attempts, error, buried_ms FROM queue_dead_letters "
     "WHERE queue = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
-#define IMGORIGIN_REDRIVE                                                     \
+#define IMGORIGIN_REDRIVE                                                  \
   "INSERT INTO queue_jobs (queue, kind, payload, visible_ms, created_ms) " \
   "SELECT queue, kind, payload, ?2, ?2 FROM queue_dead_letters WHERE queue = ?1"
 constexpr char kRedriveOne[] = IMGORIGIN_REDRIVE " AND id = ?3";
@@ -166,12 +166,18 @@ SqliteJobQueue::SqliteJobQueue(PassKey, Config config, sqlite::Db db)
 
 common::Result<void> SqliteJobQueue::Prepare() {
   std::pair<sqlite::Statement*, const char*> all[] = {
-      {&statements_.insert, kInsert},         {&statements_.receive, kReceive},
-      {&statements_.next_due, kNextDue},      {&statements_.ack, kAck},
-      {&statements_.extend, kExtend},         {&statements_.retry, kRetry},
-      {&statements_.bury_copy, kBuryCopy},    {&statements_.list_dead, kListDead},
-      {&statements_.redrive_one, kRedriveOne}, {&statements_.redrive_all, kRedriveAll},
-      {&statements_.purge_one, kPurgeOne},    {&statements_.purge_all, kPurgeAll},
+      {&statements_.insert, kInsert},
+      {&statements_.receive, kReceive},
+      {&statements_.next_due, kNextDue},
+      {&statements_.ack, kAck},
+      {&statements_.extend, kExtend},
+      {&statements_.retry, kRetry},
+      {&statements_.bury_copy, kBuryCopy},
+      {&statements_.list_dead, kListDead},
+      {&statements_.redrive_one, kRedriveOne},
+      {&statements_.redrive_all, kRedriveAll},
+      {&statements_.purge_one, kPurgeOne},
+      {&statements_.purge_all, kPurgeAll},
       {&statements_.stats, kStats},
   };
   for (auto& [slot, sql] : all) {
@@ -269,7 +275,8 @@ common::Result<std::vector<Job>> SqliteJobQueue::Receive(int max, std::chrono::m
     const auto now = Clock::now();
     if (!taken->jobs.empty() || now >= deadline) return std::move(taken->jobs);
     auto nap = config_.poll_interval;
-    if (taken->next_due_ms) nap = std::min(nap, std::chrono::milliseconds(*taken->next_due_ms - NowMs()));
+    if (taken->next_due_ms)
+      nap = std::min(nap, std::chrono::milliseconds(*taken->next_due_ms - NowMs()));
     const auto until = std::min(deadline, now + std::max(nap, kShortestNap));
     std::unique_lock lock(wake_mu_);
     wake_cv_.wait_until(lock, until, [&] { return wakes_ != seen; });

@@ -19,6 +19,7 @@
 
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include "common/status.h"
@@ -30,6 +31,8 @@ struct JobQueueBackend {
   std::string name;  // a gtest-safe name: "Sqlite", "Redis", "Sqs"
   std::function<common::Result<std::unique_ptr<ingest::JobQueue>>(const std::string& queue)> open;
 };
+
+inline void PrintTo(const JobQueueBackend& backend, std::ostream* out) { *out << backend.name; }
 
 class JobQueueContract : public ::testing::TestWithParam<JobQueueBackend> {
  protected:

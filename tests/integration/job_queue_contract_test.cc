@@ -5,6 +5,8 @@
 //
 // Visibilities are 1 s, the least the contract allows, so the waits for a job to come back are
 // the shortest that can show it.
+#include "tests/integration/job_queue_contract.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -16,7 +18,6 @@
 #include "ingest/sqlite_job_queue.h"
 #include "ingest/sqlite_record_store.h"
 #include "tests/integration/harness.h"
-#include "tests/integration/job_queue_contract.h"
 
 namespace imgorigin::testing {
 namespace {
@@ -359,10 +360,12 @@ TEST_P(JobQueueContract, BadArgumentsAreInvalid) {
   JobQueue& q = *queue_;
   ExpectCode(q.Enqueue({.kind = "", .payload = "x"}), ErrorCode::kInvalidArgument);
   ExpectCode(q.Enqueue({.kind = "Bad Kind", .payload = "x"}), ErrorCode::kInvalidArgument);
-  ExpectCode(q.Enqueue({.kind = "eager", .payload = std::string(ingest::kMaxJobPayloadBytes + 1, 'x')}),
-             ErrorCode::kInvalidArgument);
-  ExpectCode(q.Enqueue({.kind = "eager", .payload = "", .delay = ingest::kMaxDelay + milliseconds(1)}),
-             ErrorCode::kInvalidArgument);
+  ExpectCode(
+      q.Enqueue({.kind = "eager", .payload = std::string(ingest::kMaxJobPayloadBytes + 1, 'x')}),
+      ErrorCode::kInvalidArgument);
+  ExpectCode(
+      q.Enqueue({.kind = "eager", .payload = "", .delay = ingest::kMaxDelay + milliseconds(1)}),
+      ErrorCode::kInvalidArgument);
   ExpectCode(q.Receive(0, milliseconds(0), kVisibility), ErrorCode::kInvalidArgument);
   ExpectCode(q.Receive(ingest::kMaxReceiveBatch + 1, milliseconds(0), kVisibility),
              ErrorCode::kInvalidArgument);

@@ -1,7 +1,7 @@
 // The bounds every JobQueue backend checks (ingest/job_queue.h) and CleanJobError.
-#include "ingest/job_queue.h"
-
 #include <gtest/gtest.h>
+
+#include "ingest/job_queue.h"
 
 namespace imgorigin::ingest {
 namespace {
@@ -40,7 +40,8 @@ TEST(JobQueueValidation, NewJobKindPayloadAndDelay) {
   ExpectInvalid(
       ValidateNewJob({.kind = "eager", .payload = std::string(kMaxJobPayloadBytes + 1, 'x')}));
   ExpectInvalid(ValidateNewJob({.kind = "eager", .payload = "", .delay = milliseconds(-1)}));
-  ExpectInvalid(ValidateNewJob({.kind = "eager", .payload = "", .delay = kMaxDelay + milliseconds(1)}));
+  ExpectInvalid(
+      ValidateNewJob({.kind = "eager", .payload = "", .delay = kMaxDelay + milliseconds(1)}));
 }
 
 TEST(JobQueueValidation, ReceiveBounds) {
