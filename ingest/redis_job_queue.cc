@@ -21,7 +21,9 @@ constexpr char kConsumer[] = "imgorigin";
 constexpr int kRedriveBatch = 1000;
 
 // Every script gets KEYS = stream, delayed, leases, dead, seq and ARGV[1] = group,
-// ARGV[2] = the job hash prefix; its own arguments follow from ARGV[3].
+// ARGV[2] = the job hash prefix; its own arguments follow from ARGV[3]. The job hashes are not
+// in KEYS (their names come from the delayed set), but they carry the queue's hash tag, so every
+// key a script touches is on one Cluster slot.
 constexpr char kPrelude[] = R"lua(
 local stream, delayed, leases, dead, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local group, job_prefix = ARGV[1], ARGV[2]

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -333,6 +334,32 @@ TEST_P(JobQueueContract, ReceiveTakesAtMostTheBatch) {
     }
   }
   EXPECT_EQ(ids.size(), 12u);
+  ExpectStats(*queue_, 0, 0, 0, 0);
+}
+
+TEST_P(JobQueueContract, ConcurrentReceiversTakeEachJobOnce) {
+  constexpr int kJobs = 40;
+  for (int i = 0; i < kJobs; ++i) Put(*queue_, std::to_string(i));
+  std::mutex mu;
+  std::multiset<std::string> taken;
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 4; ++w) {
+    workers.emplace_back([&] {
+      for (int round = 0; round < kJobs; ++round) {  // bounded: each round takes one job or ends
+        auto jobs = Take(*queue_, 3);
+        if (jobs.empty()) return;
+        for (const Job& job : jobs) {
+          EXPECT_TRUE(queue_->Ack(job)) << job.id;
+          std::lock_guard lock(mu);
+          taken.insert(job.id);
+        }
+      }
+    });
+  }
+  for (auto& worker : workers) worker.join();
+  EXPECT_EQ(taken.size(), static_cast<size_t>(kJobs));
+  EXPECT_EQ(std::set<std::string>(taken.begin(), taken.end()).size(), taken.size())
+      << "no job delivered twice";
   ExpectStats(*queue_, 0, 0, 0, 0);
 }
 
