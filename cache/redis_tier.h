@@ -6,35 +6,21 @@
 // Commands that belong together go out pipelined in one round trip (lease + read, value + lease
 // release, poll of value + lease, generation + epoch increments).
 //
-// Connections live in a small pool: a call borrows one (connecting, AUTH and SELECT on demand),
-// and returns it only if every reply arrived, so a broken or timed-out connection is dropped
+// Connections live in a small pool (RedisClient): a broken or timed-out connection is dropped
 // and the next call reconnects. Safe to call from any number of threads.
 #pragma once
-
-#include <hiredis/hiredis.h>
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "cache/redis_client.h"
 #include "cache/tier.h"
-#include "common/handle.h"
 #include "common/status.h"
 
 namespace imgorigin::cache {
-
-// redis://[:password@]host[:port][/db]
-struct RedisUrl {
-  std::string host;
-  uint16_t port = 6379;
-  std::string password;
-  int db = 0;
-
-  static common::Result<RedisUrl> Parse(std::string_view url);
-};
 
 class RedisTier : public SharedTier {
  public:
@@ -63,28 +49,21 @@ class RedisTier : public SharedTier {
   common::Result<uint64_t> IncrementWithEpoch(const std::string& name,
                                               const std::string& epoch) override;
 
-  using ContextPtr = common::Handle<redisContext, redisFree>;
-  using ReplyPtr = common::Handle<redisReply, freeReplyObject>;
-  using Command = std::vector<std::string_view>;  // views into the caller's strings
-
   class PassKey {
     friend class RedisTier;
     PassKey() = default;
   };
-  RedisTier(PassKey, Config config, RedisUrl url);
+  RedisTier(PassKey, Config config, std::unique_ptr<RedisClient> client);
 
  private:
-  common::Result<ContextPtr> Connect() const;
-  // Sends every command, then reads every reply; error replies are errors.
-  common::Result<std::vector<ReplyPtr>> Pipeline(const std::vector<Command>& commands);
+  using Command = RedisClient::Command;
+  using ReplyPtr = RedisClient::ReplyPtr;
 
   std::string ValueKey(const std::string& key) const { return config_.prefix + "v:" + key; }
   std::string LeaseKey(const std::string& key) const { return config_.prefix + "l:" + key; }
 
   const Config config_;
-  const RedisUrl url_;
-  std::mutex mu_;
-  std::vector<ContextPtr> idle_;
+  const std::unique_ptr<RedisClient> client_;
 };
 
 }  // namespace imgorigin::cache

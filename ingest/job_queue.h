@@ -48,7 +48,11 @@ inline constexpr size_t kMaxJobKindBytes = 64;
 inline constexpr size_t kMaxJobPayloadBytes = 192 * 1024;
 inline constexpr size_t kMaxJobErrorBytes = 1024;  // longer errors are cut, never refused
 inline constexpr int kMaxReceiveBatch = 10;        // SQS's limit for one ReceiveMessage
-inline constexpr int kMaxDeadLetterPage = 1000;
+inline constexpr int kMaxDeadLetterPage = 1000;    // also the most ids one Redrive/Purge takes
+inline constexpr std::chrono::seconds kMaxReceiveWait{20};  // SQS's longest long poll
+// A queue name: 1..kMaxQueueNameBytes of [a-z0-9_-] (what an SQS queue name, a Redis key and an
+// SQL value all take as is).
+inline constexpr size_t kMaxQueueNameBytes = 64;
 // SQS's bounds for visibility timeouts and delays, applied to every backend alike.
 inline constexpr std::chrono::seconds kMaxVisibility{12 * 3600};
 inline constexpr std::chrono::seconds kMaxDelay{900};
@@ -56,8 +60,8 @@ inline constexpr std::chrono::seconds kMaxDelay{900};
 using JobClock = std::chrono::system_clock;
 
 struct NewJob {
-  std::string kind;     // 1..kMaxJobKindBytes of [a-z0-9._-], e.g. "eager", "notify"
-  std::string payload;  // at most kMaxJobPayloadBytes, any bytes (JSON in practice)
+  std::string kind;                    // 1..kMaxJobKindBytes of [a-z0-9._-], e.g. "eager", "notify"
+  std::string payload;                 // at most kMaxJobPayloadBytes, any bytes (JSON in practice)
   std::chrono::milliseconds delay{0};  // first delivery no sooner than this; 0..kMaxDelay
 };
 
@@ -65,7 +69,7 @@ struct Job {
   std::string id;  // the backend's id for the job, stable across deliveries and retries
   std::string kind;
   std::string payload;
-  int attempt = 1;  // 1 on the first delivery, +1 on every delivery after it
+  int attempt = 1;         // 1 on the first delivery, +1 on every delivery after it
   std::string last_error;  // what the previous attempt's Retry() said; empty on the first
   std::string handle;      // this delivery's receipt: what Ack/Extend/Retry/Bury take
 };
@@ -85,9 +89,9 @@ struct DeadLetterPage {
 };
 
 struct QueueStats {
-  int64_t ready = 0;     // can be received now
-  int64_t delayed = 0;   // waiting for a Retry() delay or NewJob::delay
-  int64_t in_flight = 0; // received and not acked, retried or buried yet
+  int64_t ready = 0;      // can be received now
+  int64_t delayed = 0;    // waiting for a Retry() delay or NewJob::delay
+  int64_t in_flight = 0;  // received and not acked, retried or buried yet
   int64_t dead = 0;
 };
 
@@ -98,7 +102,7 @@ class JobQueue {
   // Returns the job's id. Durable once it returns (the SQLite backend: synchronous=FULL).
   virtual common::Result<std::string> Enqueue(const NewJob& job) = 0;
 
-  // Up to `max` (1..kMaxReceiveBatch) jobs, waiting at most `wait` (0..20 s, SQS's long poll)
+  // Up to `max` (1..kMaxReceiveBatch) jobs, waiting at most `wait` (0..kMaxReceiveWait)
   // for the first; an empty vector when none came. Each is hidden for `visibility`
   // (1 s..kMaxVisibility). Jobs come roughly oldest first; no order is promised.
   virtual common::Result<std::vector<Job>> Receive(int max, std::chrono::milliseconds wait,
@@ -116,23 +120,30 @@ class JobQueue {
   // Dead letters with id after `after` ("" = from the start), at most `limit`
   // (1..kMaxDeadLetterPage).
   virtual common::Result<DeadLetterPage> ListDead(std::string_view after, int limit) = 0;
-  // Puts dead letters back as new jobs (attempt 1 again); an empty `ids` means all of them.
-  // Returns how many went back.
+  // Puts dead letters back as new jobs (attempt 1 again, a new id); an empty `ids` means all of
+  // them, otherwise at most kMaxDeadLetterPage ids. Returns how many went back. An id that is
+  // not there is kNotFound and nothing goes back.
   virtual common::Result<int64_t> Redrive(const std::vector<std::string>& ids) = 0;
-  // Deletes dead letters for good; an empty `ids` means all. Returns how many.
+  // Deletes dead letters for good; an empty `ids` means all, otherwise at most
+  // kMaxDeadLetterPage ids. Returns how many. An id that is not there is kNotFound and nothing
+  // is deleted.
   virtual common::Result<int64_t> Purge(const std::vector<std::string>& ids) = 0;
 
   virtual common::Result<QueueStats> Stats() = 0;
 };
 
 // Checks every backend makes before it touches its store.
+common::Result<void> ValidateQueueName(std::string_view name);
 common::Result<void> ValidateNewJob(const NewJob& job);
 common::Result<void> ValidateReceive(int max, std::chrono::milliseconds wait,
                                      std::chrono::seconds visibility);
 common::Result<void> ValidateVisibility(std::chrono::seconds visibility);
 common::Result<void> ValidateDelay(std::chrono::milliseconds delay);
 common::Result<void> ValidateDeadLetterPage(int limit);
-// kMaxJobErrorBytes of the error, cut on a UTF-8 boundary (as record.h's CleanError does).
+// The ids Redrive/Purge take, at most kMaxDeadLetterPage (each backend checks their form).
+common::Result<void> ValidateDeadLetterIds(const std::vector<std::string>& ids);
+// kMaxJobErrorBytes of the error, cut on a UTF-8 boundary, invalid bytes and control characters
+// replaced (record.h's CleanError with the job queue's bound).
 std::string CleanJobError(std::string_view error);
 
 }  // namespace imgorigin::ingest

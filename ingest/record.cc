@@ -254,12 +254,12 @@ common::Result<json> ParseMetadata(std::string_view text) {
   return metadata;
 }
 
-std::string CleanError(std::string_view error) {
+std::string CleanError(std::string_view error, size_t max_bytes) {
   std::string out;
-  out.reserve(std::min(error.size(), kMaxErrorBytes));
+  out.reserve(std::min(error.size(), max_bytes));
   for (size_t i = 0; i < error.size();) {
     const size_t n = Utf8SequenceAt(error, i);
-    if (out.size() + std::max<size_t>(n, 1) > kMaxErrorBytes) break;
+    if (out.size() + std::max<size_t>(n, 1) > max_bytes) break;
     if (n == 0) {
       out += '?';
       ++i;

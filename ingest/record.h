@@ -101,8 +101,8 @@ common::Result<nlohmann::json> ParseMetadata(std::string_view text);
 
 // `error` as a record keeps it: at most kMaxErrorBytes of UTF-8 without control characters (each
 // bad byte becomes '?', each control character a space), so any text a library produced can be
-// stored by either store.
-std::string CleanError(std::string_view error);
+// stored by either store. The job queue keeps its errors the same way under its own bound.
+std::string CleanError(std::string_view error, size_t max_bytes = kMaxErrorBytes);
 
 // Well-formed UTF-8 (no overlong forms, no surrogates) without control characters: what both
 // stores keep as text byte for byte, and what an S3 key must be to become a source URL.

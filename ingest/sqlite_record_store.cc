@@ -1,25 +1,23 @@
 #include "ingest/sqlite_record_store.h"
 
-#include <filesystem>
-#include <system_error>
 #include <utility>
 
+#include "ingest/sqlite_db.h"
 #include "ingest/stored_record.h"
 
 namespace imgorigin::ingest {
 namespace {
 
-namespace fs = std::filesystem;
+using sqlite::BindText;
+using sqlite::ColumnText;
+using sqlite::InUse;
+using sqlite::NowMs;
+
 using common::ErrorCode;
 using common::Fail;
 
-struct Migration {
-  int version;
-  const char* sql;
-};
-
 // Written once, applied in order, never edited after release: a change is a new version.
-constexpr Migration kMigrations[] = {
+constexpr sqlite::Migration kMigrations[] = {
     {1, R"sql(
       CREATE TABLE images (
         id TEXT PRIMARY KEY NOT NULL,
@@ -73,58 +71,9 @@ constexpr int kColumnCount = 13;
 
 #undef IMGORIGIN_COLUMNS
 
-// Messages name the kind of failure, never SQLite's text or the file's path.
-common::Error SqliteError(int code) {
-  switch (code & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return {ErrorCode::kUnavailable, "record store busy: the database is locked; retry later"};
-    case SQLITE_CANTOPEN:
-    case SQLITE_READONLY:
-    case SQLITE_IOERR:
-    case SQLITE_FULL:
-    case SQLITE_PERM:
-    case SQLITE_PROTOCOL:
-    case SQLITE_NOLFS:
-      return {ErrorCode::kUnavailable,
-              "record store unavailable: its database file cannot be read or written"};
-    case SQLITE_CONSTRAINT:
-      return {ErrorCode::kConflict, "the record contradicts one already stored"};
-    default:
-      return {ErrorCode::kInternal,
-              "record store failed: SQLite error " + std::to_string(code & 0xff)};
-  }
-}
+constexpr std::string_view kSubject = "record store";
 
-int64_t NowMs() {
-  return std::chrono::floor<std::chrono::milliseconds>(std::chrono::system_clock::now())
-      .time_since_epoch()
-      .count();
-}
-
-// Resets a cached statement when a call is done with it, whichever way it leaves.
-class InUse {
- public:
-  explicit InUse(sqlite3_stmt* statement) : statement_(statement) {}
-  ~InUse() {
-    sqlite3_reset(statement_);
-    sqlite3_clear_bindings(statement_);
-  }
-  InUse(const InUse&) = delete;
-  InUse& operator=(const InUse&) = delete;
-
- private:
-  sqlite3_stmt* statement_;
-};
-
-void BindText(sqlite3_stmt* s, int index, std::string_view text) {
-  sqlite3_bind_text(s, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
-}
-
-std::string_view ColumnText(sqlite3_stmt* s, int index) {
-  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s, index));
-  return text ? std::string_view(text, static_cast<size_t>(sqlite3_column_bytes(s, index))) : "";
-}
+common::Error SqliteError(int code) { return sqlite::ErrorOf(code, kSubject); }
 
 common::Result<ImageRecord> ReadRecord(sqlite3_stmt* s) {
   StoredColumns row;
@@ -156,85 +105,6 @@ common::Result<std::optional<ImageRecord>> StepOne(sqlite3_stmt* s) {
   return std::optional<ImageRecord>(std::move(*record));
 }
 
-common::Result<void> Exec(sqlite3* db, const char* sql) {
-  if (int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr); rc != SQLITE_OK) {
-    return std::unexpected(SqliteError(rc));
-  }
-  return {};
-}
-
-common::Result<SqliteRecordStore::Statement> PrepareOne(sqlite3* db, const char* sql) {
-  sqlite3_stmt* raw = nullptr;
-  const int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
-  SqliteRecordStore::Statement statement(raw);
-  if (rc != SQLITE_OK) return std::unexpected(SqliteError(rc));
-  return statement;
-}
-
-// The one-row answer of `sql` as text ("" for none).
-common::Result<std::string> QueryText(sqlite3* db, const char* sql) {
-  auto statement = PrepareOne(db, sql);
-  if (!statement) return std::unexpected(statement.error());
-  const int rc = sqlite3_step(statement->get());
-  if (rc == SQLITE_DONE) return std::string();
-  if (rc != SQLITE_ROW) return std::unexpected(SqliteError(rc));
-  return std::string(ColumnText(statement->get(), 0));
-}
-
-// Rolls back unless committed: an error half way through a migration leaves the file as it was.
-class Transaction {
- public:
-  explicit Transaction(sqlite3* db) : db_(db) {}
-  ~Transaction() {
-    if (!committed_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-  }
-  Transaction(const Transaction&) = delete;
-  Transaction& operator=(const Transaction&) = delete;
-  common::Result<void> Commit() {
-    auto r = Exec(db_, "COMMIT");
-    committed_ = r.has_value();
-    return r;
-  }
-
- private:
-  sqlite3* db_;
-  bool committed_ = false;
-};
-
-common::Result<void> Migrate(sqlite3* db) {
-  // IMMEDIATE takes the write lock first, so two processes opening one new file migrate in turn.
-  if (auto r = Exec(db, "BEGIN IMMEDIATE"); !r) return r;
-  Transaction transaction(db);
-  if (auto r = Exec(db,
-                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                    "version INTEGER PRIMARY KEY NOT NULL, applied_ms INTEGER NOT NULL)");
-      !r) {
-    return r;
-  }
-  auto current_text = QueryText(db, "SELECT coalesce(max(version), 0) FROM schema_migrations");
-  if (!current_text) return std::unexpected(current_text.error());
-  const int current = std::stoi(*current_text);
-  const int latest = std::end(kMigrations)[-1].version;
-  if (current > latest) {
-    return Fail(ErrorCode::kInternal, "record store schema is version " + std::to_string(current) +
-                                          ", newer than this imgorigin knows (" +
-                                          std::to_string(latest) + "); run a newer imgorigin");
-  }
-  auto record = PrepareOne(db, "INSERT INTO schema_migrations (version, applied_ms) VALUES (?, ?)");
-  if (!record) return std::unexpected(record.error());
-  for (const Migration& m : kMigrations) {
-    if (m.version <= current) continue;
-    if (auto r = Exec(db, m.sql); !r) return r;
-    InUse use(record->get());
-    sqlite3_bind_int(record->get(), 1, m.version);
-    sqlite3_bind_int64(record->get(), 2, NowMs());
-    if (int rc = sqlite3_step(record->get()); rc != SQLITE_DONE) {
-      return std::unexpected(SqliteError(rc));
-    }
-  }
-  return transaction.Commit();
-}
-
 common::Error Busy() { return {ErrorCode::kUnavailable, "record store busy: retry later"}; }
 
 }  // namespace
@@ -249,30 +119,13 @@ common::Result<void> SqliteRecordStore::Config::Validate() const {
 
 common::Result<std::unique_ptr<SqliteRecordStore>> SqliteRecordStore::Open(Config config) {
   if (auto r = config.Validate(); !r) return std::unexpected(r.error());
-  const fs::path parent = fs::path(config.path).parent_path();
-  std::error_code ec;
-  if (!parent.empty()) fs::create_directories(parent, ec);
-  if (ec) {
-    return Fail(ErrorCode::kUnavailable,
-                "record store unavailable: cannot create the directory of its database file");
+  auto db = sqlite::Open(config.path, config.busy_timeout, kSubject);
+  if (!db) return std::unexpected(db.error());
+  // The record store's own migration table; the job queue in the same file keeps another.
+  if (auto r = sqlite::Migrate(db->get(), kMigrations, "schema_migrations", kSubject); !r) {
+    return std::unexpected(r.error());
   }
-  sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(
-      config.path.c_str(), &raw,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
-      nullptr);
-  Db db(raw);  // owned even when opening failed: SQLite allocates the handle either way
-  if (rc != SQLITE_OK) return std::unexpected(SqliteError(rc));
-  sqlite3_busy_timeout(db.get(), static_cast<int>(config.busy_timeout.count()));
-  auto mode = QueryText(db.get(), "PRAGMA journal_mode = WAL");
-  if (!mode) return std::unexpected(mode.error());
-  if (*mode != "wal") {
-    return Fail(ErrorCode::kUnavailable,
-                "record store unavailable: its file system does not support SQLite's WAL mode");
-  }
-  if (auto r = Exec(db.get(), "PRAGMA synchronous = FULL"); !r) return std::unexpected(r.error());
-  if (auto r = Migrate(db.get()); !r) return std::unexpected(r.error());
-  auto store = std::make_unique<SqliteRecordStore>(PassKey{}, std::move(config), std::move(db));
+  auto store = std::make_unique<SqliteRecordStore>(PassKey{}, std::move(config), *std::move(db));
   if (auto r = store->Prepare(); !r) return std::unexpected(r.error());
   return store;
 }
@@ -292,7 +145,7 @@ common::Result<void> SqliteRecordStore::Prepare() {
       {&statements_.mark_deleted, kMarkDeleted},
   };
   for (auto& [slot, sql] : all) {
-    auto statement = PrepareOne(db_.get(), sql);
+    auto statement = sqlite::Prepare(db_.get(), sql, kSubject);
     if (!statement) return std::unexpected(statement.error());
     *slot = std::move(*statement);
   }

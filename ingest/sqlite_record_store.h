@@ -19,9 +19,9 @@
 #include <mutex>
 #include <string>
 
-#include "common/handle.h"
 #include "common/status.h"
 #include "ingest/record_store.h"
+#include "ingest/sqlite_db.h"
 
 namespace imgorigin::ingest {
 
@@ -49,8 +49,8 @@ class SqliteRecordStore final : public RecordStore {
                                           const std::vector<Variant>& variants) override;
   common::Result<ImageRecord> MarkDeleted(std::string_view id) override;
 
-  using Db = common::Handle<sqlite3, sqlite3_close_v2>;
-  using Statement = common::Handle<sqlite3_stmt, sqlite3_finalize>;
+  using Db = sqlite::Db;
+  using Statement = sqlite::Statement;
 
   // Only Open() makes the key, so every store is migrated before use.
   class PassKey {

@@ -665,6 +665,75 @@ const std::vector<Setting>& Settings() {
          c.notifications.sns_topic_arn = v;
          return {};
        }},
+      // The job queue and its workers (ingest/job_queue.h, ingest/worker.h).
+      {"jobs.queue", "IMGORIGIN_JOBS_QUEUE",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.jobs.queue = v;
+         return {};
+       }},
+      {"jobs.sqs_jobs_queue", "IMGORIGIN_SQS_JOBS_QUEUE",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.jobs.sqs_jobs_queue = v;
+         return {};
+       }},
+      {"jobs.sqs_notify_queue", "IMGORIGIN_SQS_NOTIFY_QUEUE",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.jobs.sqs_notify_queue = v;
+         return {};
+       }},
+      {"jobs.sqs_events_queue", "IMGORIGIN_SQS_EVENTS_QUEUE",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.jobs.sqs_events_queue = v;
+         return {};
+       }},
+      {"jobs.sqs_endpoint", "IMGORIGIN_SQS_ENDPOINT",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.jobs.sqs_endpoint = v;
+         return {};
+       }},
+      {"jobs.sns_endpoint", "IMGORIGIN_SNS_ENDPOINT",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.jobs.sns_endpoint = v;
+         return {};
+       }},
+      {"jobs.in_serve", "IMGORIGIN_JOBS_IN_SERVE",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetBool(c.jobs.in_serve, k, v);
+       }},
+      {"jobs.threads", "IMGORIGIN_JOBS_THREADS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetInt(c.jobs.worker.threads, k, v);
+       }},
+      {"jobs.visibility_s", "IMGORIGIN_JOBS_VISIBILITY_S",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         int64_t s = 0;
+         if (auto r = SetInt(s, k, v); !r) return r;
+         c.jobs.worker.visibility = std::chrono::seconds(s);
+         return {};
+       }},
+      {"jobs.max_attempts", "IMGORIGIN_JOBS_MAX_ATTEMPTS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetInt(c.jobs.worker.max_attempts, k, v);
+       }},
+      {"jobs.backoff_base_ms", "IMGORIGIN_JOBS_BACKOFF_BASE_MS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetMs(c.jobs.worker.backoff_base, k, v);
+       }},
+      {"jobs.backoff_max_ms", "IMGORIGIN_JOBS_BACKOFF_MAX_MS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetMs(c.jobs.worker.backoff_max, k, v);
+       }},
+      {"jobs.poll_wait_ms", "IMGORIGIN_JOBS_POLL_WAIT_MS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetMs(c.jobs.worker.poll_wait, k, v);
+       }},
+      {"jobs.reconcile_after_s", "IMGORIGIN_JOBS_RECONCILE_AFTER_S",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         int64_t s = 0;
+         if (auto r = SetInt(s, k, v); !r) return r;
+         c.jobs.reconcile_after = std::chrono::seconds(s);
+         return {};
+       }},
   };
   return settings;
 }
@@ -867,6 +936,17 @@ Result<void> Config::Validate() const {
   if (auto r = http.Validate(); !r) return Invalid("http", r.error().message);
   if (auto r = source_cache.Validate(); !r) return Invalid("source_cache", r.error().message);
   if (auto r = notifications.Validate(); !r) return Invalid("notifications", r.error().message);
+  if (auto r = jobs.worker.Validate(); !r) return Invalid("jobs", r.error().message);
+  if (jobs.queue != "sqlite" && jobs.queue != "sqs" && !jobs.queue.starts_with("redis://")) {
+    return Invalid("jobs.queue", "\"sqlite\", \"sqs\" or a redis:// URL");
+  }
+  if (jobs.queue == "sqs" && (jobs.sqs_jobs_queue.empty() || jobs.sqs_notify_queue.empty())) {
+    return Invalid("jobs.queue", "\"sqs\" needs jobs.sqs_jobs_queue and jobs.sqs_notify_queue");
+  }
+  if (!jobs.sqs_events_queue.empty() && jobs.queue != "sqs") {
+    return Invalid("jobs.sqs_events_queue", "is read with jobs.queue = \"sqs\"");
+  }
+  if (jobs.reconcile_after.count() < 0) return Invalid("jobs.reconcile_after_s", "must be >= 0");
   if (notifications.enabled() && !ingest.enabled) {
     return Invalid("notifications", "events come from ingest: set ingest.enabled");
   }

@@ -22,6 +22,7 @@
 #include "cache/tiered_cache.h"
 #include "common/status.h"
 #include "ingest/notifications.h"
+#include "ingest/worker.h"
 #include "ingest/s3_event.h"
 #include "ingest/uploader.h"
 #include "signing/signer.h"
@@ -137,6 +138,29 @@ struct Config {
   // [notifications]: webhooks and the SNS topic. The SNS client is connected to the Notifier
   // with Notifier::ConnectSns().
   ingest::NotificationsConfig notifications;
+
+  // [jobs] (docs/ingest.md): the queue behind eager presets and notifications, and its workers.
+  struct Jobs {
+    // "sqlite": a table in the records' SQLite file (<data_dir>/jobs.sqlite3 with PostgreSQL
+    // records); "redis://[:password@]host[:port][/db]": Redis Streams; "sqs": the SQS queues
+    // below.
+    std::string queue = "sqlite";
+    // SQS: the queues (URLs, or names looked up with GetQueueUrl), each with a redrive policy
+    // naming its dead-letter queue. events_queue: S3 event notifications S3 sends there
+    // itself ("" = none read).
+    std::string sqs_jobs_queue;
+    std::string sqs_notify_queue;
+    std::string sqs_events_queue;
+    std::string sqs_endpoint;  // "" = AWS's for the region (tests: a stand-in)
+    std::string sns_endpoint;  // "" = AWS's for the region
+    // Workers inside `imgorigin serve`; `imgorigin worker` runs them without a server.
+    bool in_serve = true;
+    ingest::Worker::Config worker;  // threads, visibility, max_attempts, backoff, poll
+    // Pending records older than this get their job queued again (a job lost between the
+    // record and the queue, a queue that was down); 0 = never.
+    std::chrono::seconds reconcile_after{600};
+  };
+  Jobs jobs;
 
   storage::FetchConfig fetch;                 // [source] timeouts, retries; [limits] stream_to_file
   sources::S3Source::Config s3;               // [s3]

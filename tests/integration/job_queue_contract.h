@@ -10,10 +10,16 @@
 // (each test uses its own names, so tests never see each other's jobs). The factory may start
 // its server lazily, once per process; when the server cannot be had it returns the error, and
 // the test fails under CI and is skipped elsewhere (harness.h's rule).
+//
+// The fixture is declared here so that another file can instantiate the suite; its members and
+// the tests are defined in job_queue_contract_test.cc.
 #pragma once
+
+#include <gtest/gtest.h>
 
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include "common/status.h"
@@ -24,6 +30,18 @@ namespace imgorigin::testing {
 struct JobQueueBackend {
   std::string name;  // a gtest-safe name: "Sqlite", "Redis", "Sqs"
   std::function<common::Result<std::unique_ptr<ingest::JobQueue>>(const std::string& queue)> open;
+};
+
+inline void PrintTo(const JobQueueBackend& backend, std::ostream* out) { *out << backend.name; }
+
+class JobQueueContract : public ::testing::TestWithParam<JobQueueBackend> {
+ protected:
+  // Opens queue_ under a fresh name; fails under CI, or skips, when the backend cannot be had.
+  void SetUp() override;
+  // Another queue of the same backend under a name no test used yet (nullptr after a failure).
+  std::unique_ptr<ingest::JobQueue> OpenFresh();
+
+  std::unique_ptr<ingest::JobQueue> queue_;
 };
 
 }  // namespace imgorigin::testing
