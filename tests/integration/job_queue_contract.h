@@ -12,6 +12,8 @@
 // the test fails under CI and is skipped elsewhere (harness.h's rule).
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -25,5 +27,8 @@ struct JobQueueBackend {
   std::string name;  // a gtest-safe name: "Sqlite", "Redis", "Sqs"
   std::function<common::Result<std::unique_ptr<ingest::JobQueue>>(const std::string& queue)> open;
 };
+
+// TEMPORARY (SQS helper): the fixture, until wip-queue's version of this header lands.
+class JobQueueContract : public ::testing::TestWithParam<JobQueueBackend> {};
 
 }  // namespace imgorigin::testing
