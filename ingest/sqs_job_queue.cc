@@ -22,14 +22,14 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 // Message attributes (SQS allows 10 per message).
-constexpr char kKindAttr[] = "kind";          // String; absent: not sent by imgorigin
-constexpr char kJobIdAttr[] = "job_id";       // String; absent: the job id is the MessageId
-constexpr char kAttemptsAttr[] = "attempts";  // Number: deliveries before this message
-constexpr char kErrorAttr[] = "error";        // String: the last Retry's or the burial's error
-constexpr char kEncodingAttr[] = "encoding";  // String: "binary" or "empty"; absent: body
-constexpr char kPayloadAttr[] = "payload";    // Binary: the payload when encoding is "binary"
+constexpr char kKindAttr[] = "kind";           // String; absent: not sent by imgorigin
+constexpr char kJobIdAttr[] = "job_id";        // String; absent: the job id is the MessageId
+constexpr char kAttemptsAttr[] = "attempts";   // Number: deliveries before this message
+constexpr char kErrorAttr[] = "error";         // String: the last Retry's or the burial's error
+constexpr char kEncodingAttr[] = "encoding";   // String: "binary" or "empty"; absent: body
+constexpr char kPayloadAttr[] = "payload";     // Binary: the payload when encoding is "binary"
 constexpr char kBuriedAtAttr[] = "buried_at";  // Number: unix ms of Bury()
-constexpr char kPlaceholderBody[] = "-";      // SQS bodies cannot be empty
+constexpr char kPlaceholderBody[] = "-";       // SQS bodies cannot be empty
 constexpr char kHandlePrefix[] = "sqs:";
 constexpr size_t kMaxReceiptBytes = 4096;
 constexpr int kBatch = 10;  // SQS's batch limit (receive, change visibility)
@@ -156,14 +156,17 @@ Result<std::string> ReceiptOf(const Job& job) {
 
 std::string DeadLetterId(int64_t buried_ms, std::string_view message_id) {
   char time[24];
-  std::snprintf(time, sizeof time, "%013lld", static_cast<long long>(std::max<int64_t>(buried_ms, 0)));
+  std::snprintf(time, sizeof time, "%013lld",
+                static_cast<long long>(std::max<int64_t>(buried_ms, 0)));
   return std::string(time) + "-" + std::string(message_id);
 }
 
 bool IsDeadLetterId(std::string_view id) {
   return id.size() > 14 && id.size() <= 14 + 128 && id[13] == '-' &&
-         std::all_of(id.begin(), id.begin() + 13, [](unsigned char c) { return std::isdigit(c); }) &&
-         std::all_of(id.begin() + 14, id.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; });
+         std::all_of(id.begin(), id.begin() + 13,
+                     [](unsigned char c) { return std::isdigit(c); }) &&
+         std::all_of(id.begin() + 14, id.end(),
+                     [](unsigned char c) { return c > 0x20 && c < 0x7f; });
 }
 
 int64_t NowMs() {
@@ -215,8 +218,9 @@ struct RedrivePolicy {
 };
 
 Result<RedrivePolicy> ReadRedrivePolicy(const storage::AwsApiClient& sqs, const std::string& url) {
-  auto answer = sqs.CallJson("AmazonSQS.GetQueueAttributes",
-                             {{"QueueUrl", url}, {"AttributeNames", json::array({"RedrivePolicy"})}});
+  auto answer =
+      sqs.CallJson("AmazonSQS.GetQueueAttributes",
+                   {{"QueueUrl", url}, {"AttributeNames", json::array({"RedrivePolicy"})}});
   if (!answer) return std::unexpected(answer.error());
   RedrivePolicy policy;
   auto attrs = answer->find("Attributes");
@@ -286,14 +290,12 @@ Result<std::unique_ptr<SqsJobQueue>> SqsJobQueue::Open(
   }
   if (!dead_url) return std::unexpected(dead_url.error());
   return std::unique_ptr<SqsJobQueue>(new SqsJobQueue(std::move(sqs), std::move(config),
-                                                      *std::move(queue_url),
-                                                      *std::move(dead_url),
+                                                      *std::move(queue_url), *std::move(dead_url),
                                                       policy->max_receive_count));
 }
 
 SqsJobQueue::SqsJobQueue(std::shared_ptr<const storage::AwsApiClient> sqs, Config config,
-                         std::string queue_url, std::string dead_letter_url,
-                         int max_receive_count)
+                         std::string queue_url, std::string dead_letter_url, int max_receive_count)
     : sqs_(std::move(sqs)),
       config_(std::move(config)),
       queue_url_(std::move(queue_url)),
@@ -327,10 +329,10 @@ Result<void> SqsJobQueue::Delete(const std::string& url, const std::string& rece
 Result<std::string> SqsJobQueue::Settle(const Job& job) const {
   auto receipt = ReceiptOf(job);
   if (!receipt) return std::unexpected(receipt.error());
-  auto answer = Call("ChangeMessageVisibility",
-                     {{"QueueUrl", queue_url_},
-                      {"ReceiptHandle", *receipt},
-                      {"VisibilityTimeout", config_.settle_visibility.count()}});
+  auto answer =
+      Call("ChangeMessageVisibility", {{"QueueUrl", queue_url_},
+                                       {"ReceiptHandle", *receipt},
+                                       {"VisibilityTimeout", config_.settle_visibility.count()}});
   if (!answer) return std::unexpected(answer.error());
   return receipt;
 }
@@ -366,8 +368,9 @@ Result<std::vector<Job>> SqsJobQueue::Receive(int max, milliseconds wait, second
     if (job.id.empty()) job.id = Field(message, "MessageId");
     job.kind = std::move(decoded.kind);
     job.payload = std::move(decoded.payload);
-    job.attempt = static_cast<int>(ToInt(AttrString(message, kAttemptsAttr)) +
-                                   std::max<int64_t>(SystemAttr(message, "ApproximateReceiveCount"), 1));
+    job.attempt =
+        static_cast<int>(ToInt(AttrString(message, kAttemptsAttr)) +
+                         std::max<int64_t>(SystemAttr(message, "ApproximateReceiveCount"), 1));
     job.last_error = AttrString(message, kErrorAttr);
     job.handle = kHandlePrefix + receipt;
     jobs.push_back(std::move(job));
@@ -432,10 +435,9 @@ DeadLetter SqsJobQueue::Letter(const json& message) const {
   } else {  // moved by the redrive policy, after max_receive_count_ deliveries of this message
     buried_ms = SystemAttr(message, "SentTimestamp");
     letter.attempts = static_cast<int>(attempts_before + max_receive_count_);
-    letter.error = CleanJobError(
-        "delivered " + std::to_string(letter.attempts) +
-        " times without an ack: the queue's redrive policy moved it" +
-        (error.empty() ? "" : " (last error: " + error + ")"));
+    letter.error = CleanJobError("delivered " + std::to_string(letter.attempts) +
+                                 " times without an ack: the queue's redrive policy moved it" +
+                                 (error.empty() ? "" : " (last error: " + error + ")"));
   }
   letter.id = DeadLetterId(buried_ms, Field(message, "MessageId"));
   letter.buried_at = JobClock::time_point(milliseconds(buried_ms));
@@ -499,7 +501,8 @@ Result<std::vector<SqsJobQueue::Held>> SqsJobQueue::Select(const std::vector<std
   std::set<std::string_view> wanted(ids.begin(), ids.end());
   for (std::string_view id : wanted) {
     if (!IsDeadLetterId(id)) {
-      return Fail(ErrorCode::kInvalidArgument, "\"" + std::string(id) + "\" is not a dead letter id");
+      return Fail(ErrorCode::kInvalidArgument,
+                  "\"" + std::string(id) + "\" is not a dead letter id");
     }
     if (std::none_of(held.begin(), held.end(), [&](const Held& h) { return h.letter.id == id; })) {
       return Fail(ErrorCode::kNotFound, "no dead letter " + std::string(id));
@@ -515,7 +518,8 @@ Result<std::vector<SqsJobQueue::Held>> SqsJobQueue::Select(const std::vector<std
 Result<DeadLetterPage> SqsJobQueue::ListDead(std::string_view after, int limit) {
   if (auto r = ValidateDeadLetterPage(limit); !r) return std::unexpected(r.error());
   if (!after.empty() && !IsDeadLetterId(after)) {
-    return Fail(ErrorCode::kInvalidArgument, "\"" + std::string(after) + "\" is not a dead letter id");
+    return Fail(ErrorCode::kInvalidArgument,
+                "\"" + std::string(after) + "\" is not a dead letter id");
   }
   auto held = ScanDead();
   if (!held) return std::unexpected(held.error());

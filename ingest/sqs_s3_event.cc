@@ -1,8 +1,7 @@
 #include "ingest/sqs_s3_event.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 namespace imgorigin::ingest {
 namespace {

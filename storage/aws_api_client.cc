@@ -19,24 +19,46 @@ constexpr size_t kMaxShownMessageBytes = 200;
 
 // Codes that say "later": throttling and the service's own trouble.
 constexpr std::array<std::string_view, 21> kRetryLaterCodes = {
-    "Throttling",        "ThrottlingException",  "ThrottledException",
-    "RequestThrottled",  "RequestThrottledException", "TooManyRequestsException",
-    "RequestLimitExceeded", "SlowDown",          "OverLimit",
-    "KmsThrottled",      "KMS.ThrottlingException", "ProvisionedThroughputExceededException",
-    "InternalError",     "InternalFailure",      "InternalErrorException",
-    "ServiceUnavailable", "ServiceUnavailableException", "RequestTimeout",
-    "RequestTimeoutException", "PriorRequestNotComplete", "Unavailable"};
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "OverLimit",
+    "KmsThrottled",
+    "KMS.ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "InternalError",
+    "InternalFailure",
+    "InternalErrorException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "PriorRequestNotComplete",
+    "Unavailable"};
 
-constexpr std::array<std::string_view, 14> kDeniedCodes = {
-    "UnrecognizedClientException", "InvalidClientTokenId",   "SignatureDoesNotMatch",
-    "IncompleteSignature",         "MissingAuthenticationToken", "InvalidSecurity",
-    "AccessDenied",                "AccessDeniedException",  "AuthorizationError",
-    "ExpiredToken",                "ExpiredTokenException",  "InvalidSignatureException",
-    "KmsAccessDenied",             "MissingAuthenticationTokenException"};
+constexpr std::array<std::string_view, 14> kDeniedCodes = {"UnrecognizedClientException",
+                                                           "InvalidClientTokenId",
+                                                           "SignatureDoesNotMatch",
+                                                           "IncompleteSignature",
+                                                           "MissingAuthenticationToken",
+                                                           "InvalidSecurity",
+                                                           "AccessDenied",
+                                                           "AccessDeniedException",
+                                                           "AuthorizationError",
+                                                           "ExpiredToken",
+                                                           "ExpiredTokenException",
+                                                           "InvalidSignatureException",
+                                                           "KmsAccessDenied",
+                                                           "MissingAuthenticationTokenException"};
 
 constexpr std::array<std::string_view, 6> kMissingCodes = {
-    "QueueDoesNotExist", "NonExistentQueue", "NotFound", "NotFoundException",
-    "ResourceNotFoundException", "TopicNotFound"};
+    "QueueDoesNotExist", "NonExistentQueue",          "NotFound",
+    "NotFoundException", "ResourceNotFoundException", "TopicNotFound"};
 
 // SQS: the receipt handle belongs to a delivery that is over (or to no delivery at all).
 constexpr std::array<std::string_view, 2> kStaleHandleCodes = {"ReceiptHandleIsInvalid",
@@ -77,7 +99,8 @@ std::string AwsErrorMessage(const HttpResponse& response) {
   const nlohmann::json doc = JsonBody(response);
   std::string message = JsonString(doc, "message");
   if (message.empty()) message = JsonString(doc, "Message");
-  if (message.empty() && !doc.is_object()) message = S3XmlText(response.body, "Message").value_or("");
+  if (message.empty() && !doc.is_object())
+    message = S3XmlText(response.body, "Message").value_or("");
   if (message.size() > kMaxShownMessageBytes) message.resize(kMaxShownMessageBytes);
   for (char& c : message) {
     if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
@@ -147,8 +170,11 @@ Result<std::string> ResolveAwsEndpoint(std::string_view configured, std::string_
 bool IsAwsText(std::string_view text, bool beyond_bmp) {
   for (size_t i = 0; i < text.size();) {
     const auto lead = static_cast<unsigned char>(text[i]);
-    const size_t n = lead < 0x80 ? 1 : (lead >> 5) == 6 ? 2 : (lead >> 4) == 14 ? 3
-                                     : (lead >> 3) == 30 ? 4 : 0;
+    const size_t n = lead < 0x80         ? 1
+                     : (lead >> 5) == 6  ? 2
+                     : (lead >> 4) == 14 ? 3
+                     : (lead >> 3) == 30 ? 4
+                                         : 0;
     if (n == 0 || i + n > text.size()) return false;
     uint32_t cp = n == 1 ? lead : lead & (0x7f >> n);
     for (size_t k = 1; k < n; ++k) {
@@ -230,9 +256,9 @@ Result<HttpResponse> AwsApiClient::Post(std::string_view what, std::vector<std::
   request.timeout = config_.timeout + std::max(wait, std::chrono::milliseconds(0));
   request.max_bytes = config_.max_response_bytes;
   request.what = service_label_;
-  auto signed_request = SignAwsRequest(config_.service, request.method, request.url,
-                                       request.headers, Sha256Hex(body), *creds, region_,
-                                       std::chrono::system_clock::now());
+  auto signed_request =
+      SignAwsRequest(config_.service, request.method, request.url, request.headers, Sha256Hex(body),
+                     *creds, region_, std::chrono::system_clock::now());
   if (!signed_request) return std::unexpected(signed_request.error());
   auto response = http_.PerformWithRetry(request, config_.retry);
   if (!response) {
@@ -251,13 +277,11 @@ Result<HttpResponse> AwsApiClient::Post(std::string_view what, std::vector<std::
 Result<nlohmann::json> AwsApiClient::CallJson(std::string_view target,
                                               const nlohmann::json& request,
                                               std::chrono::milliseconds wait) const {
-  const std::string what =
-      service_label_ + " " + std::string(target.substr(target.find('.') + 1));
+  const std::string what = service_label_ + " " + std::string(target.substr(target.find('.') + 1));
   const std::string body = request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  auto response = Post(what,
-                       {"Content-Type: application/x-amz-json-1.0",
-                        "X-Amz-Target: " + std::string(target)},
-                       body, wait);
+  auto response = Post(
+      what, {"Content-Type: application/x-amz-json-1.0", "X-Amz-Target: " + std::string(target)},
+      body, wait);
   if (!response) return std::unexpected(response.error());
   if (response->body.empty()) return nlohmann::json::object();
   auto doc = nlohmann::json::parse(response->body, nullptr, /*allow_exceptions=*/false);
@@ -273,9 +297,9 @@ Result<std::string> AwsApiClient::CallQuery(
   std::vector<std::pair<std::string, std::string>> all = {{"Action", std::string(action)},
                                                           {"Version", std::string(version)}};
   all.insert(all.end(), params.begin(), params.end());
-  auto response = Post(service_label_ + " " + std::string(action),
-                       {"Content-Type: application/x-www-form-urlencoded; charset=utf-8"},
-                       FormEncode(all), {});
+  auto response =
+      Post(service_label_ + " " + std::string(action),
+           {"Content-Type: application/x-www-form-urlencoded; charset=utf-8"}, FormEncode(all), {});
   if (!response) return std::unexpected(response.error());
   return std::move(response->body);
 }

@@ -103,12 +103,11 @@ class AwsApiClient {
 
   // Signs and sends one POST /; `what` names the call in errors.
   common::Result<HttpResponse> Post(std::string_view what, std::vector<std::string> headers,
-                                    const std::string& body,
-                                    std::chrono::milliseconds wait) const;
+                                    const std::string& body, std::chrono::milliseconds wait) const;
 
   const Config config_;
   const std::string region_;
-  const std::string endpoint_;  // scheme://host[:port], no trailing slash
+  const std::string endpoint_;       // scheme://host[:port], no trailing slash
   const std::string service_label_;  // "SQS": names the service in error messages
   mutable AwsCredentialsChain credentials_;
   CurlClient http_;  // no address guard: the endpoint is the operator's choice

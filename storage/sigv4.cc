@@ -276,10 +276,10 @@ Result<void> SignS3Request(std::string_view method, std::string_view url,
                      payload_sha256, credentials, now);
 }
 
-Result<void> SignAwsRequest(std::string_view service, std::string_view method,
-                            std::string_view url, std::vector<std::string>& headers,
-                            std::string_view payload_sha256, const AwsCredentials& credentials,
-                            std::string_view region, std::chrono::system_clock::time_point now) {
+Result<void> SignAwsRequest(std::string_view service, std::string_view method, std::string_view url,
+                            std::vector<std::string>& headers, std::string_view payload_sha256,
+                            const AwsCredentials& credentials, std::string_view region,
+                            std::chrono::system_clock::time_point now) {
   return SignHeaders(Scope{region, service}, /*payload_hash_header=*/false, method, url, headers,
                      payload_sha256, credentials, now);
 }

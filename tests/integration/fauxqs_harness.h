@@ -58,9 +58,9 @@ inline common::Result<std::shared_ptr<storage::AwsApiClient>> FauxqsClient(
 }
 
 // CreateQueue (idempotent for the same attributes); returns the queue URL.
-inline common::Result<std::string> CreateQueue(const storage::AwsApiClient& sqs,
-                                               const std::string& name,
-                                               nlohmann::json attributes = nlohmann::json::object()) {
+inline common::Result<std::string> CreateQueue(
+    const storage::AwsApiClient& sqs, const std::string& name,
+    nlohmann::json attributes = nlohmann::json::object()) {
   auto answer = sqs.CallJson("AmazonSQS.CreateQueue",
                              {{"QueueName", name}, {"Attributes", std::move(attributes)}});
   if (!answer) return std::unexpected(answer.error());
@@ -73,8 +73,9 @@ inline common::Result<void> CreateQueueWithDeadLetters(const storage::AwsApiClie
                                                        int max_receive_count) {
   auto dead = CreateQueue(sqs, name + "-dead");
   if (!dead) return std::unexpected(dead.error());
-  auto arn = sqs.CallJson("AmazonSQS.GetQueueAttributes",
-                          {{"QueueUrl", *dead}, {"AttributeNames", nlohmann::json::array({"QueueArn"})}});
+  auto arn =
+      sqs.CallJson("AmazonSQS.GetQueueAttributes",
+                   {{"QueueUrl", *dead}, {"AttributeNames", nlohmann::json::array({"QueueArn"})}});
   if (!arn) return std::unexpected(arn.error());
   const std::string dead_arn = (*arn)["Attributes"].value("QueueArn", "");
   const nlohmann::json policy = {{"deadLetterTargetArn", dead_arn},
@@ -102,7 +103,8 @@ inline common::Result<std::unique_ptr<ingest::SqsJobQueue>> OpenSqsJobQueue(
 // SQS queue names are [A-Za-z0-9_-]{1,80}: anything else in a test's queue name becomes "-".
 inline std::string SqsQueueName(std::string_view name) {
   std::string out;
-  for (char c : name.substr(0, 70)) out += std::isalnum(static_cast<unsigned char>(c)) || c == '_' ? c : '-';
+  for (char c : name.substr(0, 70))
+    out += std::isalnum(static_cast<unsigned char>(c)) || c == '_' ? c : '-';
   return out;
 }
 

@@ -11,13 +11,13 @@ namespace imgorigin::testing {
 namespace {
 
 JobQueueBackend SqsBackend() {
-  return {.name = "Sqs",
-          .open = [](const std::string& queue)
-              -> common::Result<std::unique_ptr<ingest::JobQueue>> {
-            auto opened = OpenSqsJobQueue(SqsQueueName(queue));
-            if (!opened) return std::unexpected(opened.error());
-            return std::unique_ptr<ingest::JobQueue>(*std::move(opened));
-          }};
+  return {
+      .name = "Sqs",
+      .open = [](const std::string& queue) -> common::Result<std::unique_ptr<ingest::JobQueue>> {
+        auto opened = OpenSqsJobQueue(SqsQueueName(queue));
+        if (!opened) return std::unexpected(opened.error());
+        return std::unique_ptr<ingest::JobQueue>(*std::move(opened));
+      }};
 }
 
 }  // namespace

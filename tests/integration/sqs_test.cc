@@ -85,8 +85,7 @@ TEST_F(SqsTest, OpenNeedsADeadLetterQueue) {
 // Every request is signed (the proxy recomputes each signature): a wrong secret is refused,
 // for SQS's JSON protocol and SNS's query protocol alike.
 TEST_F(SqsTest, WrongSignaturesAreRefused) {
-  const long refused_before =
-      StatCount(StubStats(Fauxqs().port("sqs")), "SignatureDoesNotMatch");
+  const long refused_before = StatCount(StubStats(Fauxqs().port("sqs")), "SignatureDoesNotMatch");
   for (const std::string service : {"sqs", "sns"}) {
     auto client = FauxqsClient(service, "not-the-secret");
     ASSERT_TRUE(client);
@@ -124,8 +123,8 @@ TEST_F(SqsTest, AwsErrorsMapToErrorCodes) {
             std::string::npos)
       << bad.error().message;
   // Nothing listening: unavailable, within the connect timeout.
-  storage::AwsApiClient::Config config{.service = "sqs", .region = "us-east-1",
-                                       .endpoint = "http://127.0.0.1:1"};
+  storage::AwsApiClient::Config config{
+      .service = "sqs", .region = "us-east-1", .endpoint = "http://127.0.0.1:1"};
   config.retry.retries = 0;
   auto nowhere = storage::AwsApiClient::Create(config, FauxqsEnv());
   ASSERT_TRUE(nowhere);
@@ -186,8 +185,8 @@ Subscribed Subscribe(const storage::AwsApiClient& sns, const storage::AwsApiClie
 }
 
 std::string ReceiveBody(const storage::AwsApiClient& sqs, const std::string& url) {
-  auto answer = sqs.CallJson("AmazonSQS.ReceiveMessage",
-                             {{"QueueUrl", url}, {"WaitTimeSeconds", 2}}, 2s);
+  auto answer =
+      sqs.CallJson("AmazonSQS.ReceiveMessage", {{"QueueUrl", url}, {"WaitTimeSeconds", 2}}, 2s);
   if (!answer || !answer->contains("Messages")) return "";
   return (*answer)["Messages"][0].value("Body", "");
 }

@@ -56,11 +56,15 @@ TEST(UnwrapS3EventMessage, RecognisesTheTestEventEitherWay) {
 
 TEST(UnwrapS3EventMessage, RefusesAnythingElse) {
   for (const std::string& body : {
-           std::string(""), std::string("not json"), std::string("[]"), std::string("{}"),
+           std::string(""),
+           std::string("not json"),
+           std::string("[]"),
+           std::string("{}"),
            std::string(R"({"Records":[]})"),
            std::string(R"({"Records":[{"eventSource":"aws:sqs"}]})"),
            std::string(R"({"Records":[{"eventSource":"aws:s3"}, 1]})"),
-           InSns("hello"), InSns(R"({"Records":[{"eventSource":"aws:dynamodb"}]})"),
+           InSns("hello"),
+           InSns(R"({"Records":[{"eventSource":"aws:dynamodb"}]})"),
            InSns(InSns(kEvent)),  // one envelope only
            std::string(R"({"Type":"Notification","Message":{"Records":[]}})"),
            std::string(R"({"Type":"SubscriptionConfirmation","Message":"x"})"),

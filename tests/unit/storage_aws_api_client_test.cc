@@ -24,8 +24,9 @@ HttpResponse Json(long status, const std::string& type, const std::string& messa
 }
 
 HttpResponse Xml(long status, const std::string& code) {
-  return Answer(status, "<ErrorResponse><Error><Type>Sender</Type><Code>" + code +
-                            "</Code><Message>Topic does not exist</Message></Error></ErrorResponse>");
+  return Answer(status,
+                "<ErrorResponse><Error><Type>Sender</Type><Code>" + code +
+                    "</Code><Message>Topic does not exist</Message></Error></ErrorResponse>");
 }
 
 TEST(AwsApiError, MapsAwsCodesOfBothProtocols) {
@@ -54,9 +55,9 @@ TEST(AwsApiError, MapsAwsCodesOfBothProtocols) {
 }
 
 TEST(AwsApiError, MessageNamesTheCallStatusCodeAndAwsWords) {
-  auto error = AwsApiError(Json(400, "com.amazonaws.sqs#QueueDoesNotExist",
-                                "The specified queue does not exist."),
-                           "SQS SendMessage");
+  auto error = AwsApiError(
+      Json(400, "com.amazonaws.sqs#QueueDoesNotExist", "The specified queue does not exist."),
+      "SQS SendMessage");
   EXPECT_EQ(error.message,
             "SQS SendMessage: 400 QueueDoesNotExist: The specified queue does not exist.");
   EXPECT_EQ(AwsApiError(Xml(404, "NotFound"), "SNS Publish").message,
@@ -112,10 +113,10 @@ TEST(AwsText, XmlCharactersInUtf8Only) {
   EXPECT_FALSE(IsAwsText(std::string("a\0b", 3)));
   EXPECT_FALSE(IsAwsText("\x01"));
   EXPECT_FALSE(IsAwsText("\xff"));
-  EXPECT_FALSE(IsAwsText("\xc3"));              // cut short
-  EXPECT_FALSE(IsAwsText("\xc0\xaf"));          // overlong "/"
-  EXPECT_FALSE(IsAwsText("\xed\xa0\x80"));      // a surrogate
-  EXPECT_FALSE(IsAwsText("\xef\xbf\xbe"));      // U+FFFE
+  EXPECT_FALSE(IsAwsText("\xc3"));          // cut short
+  EXPECT_FALSE(IsAwsText("\xc0\xaf"));      // overlong "/"
+  EXPECT_FALSE(IsAwsText("\xed\xa0\x80"));  // a surrogate
+  EXPECT_FALSE(IsAwsText("\xef\xbf\xbe"));  // U+FFFE
 }
 
 TEST(SnsMessage, ChecksWhatSnsWouldRefuse) {
@@ -135,9 +136,7 @@ TEST(SnsMessage, ChecksWhatSnsWouldRefuse) {
   EXPECT_FALSE(with([](SnsMessage& m) { m.attributes = {{"AWS.reserved", "x"}}; }));
   EXPECT_FALSE(with([](SnsMessage& m) { m.attributes = {{"bad name", "x"}}; }));
   EXPECT_FALSE(with([](SnsMessage& m) { m.attributes = {{"empty", ""}}; }));
-  EXPECT_FALSE(with([](SnsMessage& m) {
-    m.attributes.assign(kMaxSnsAttributes + 1, {"a", "b"});
-  }));
+  EXPECT_FALSE(with([](SnsMessage& m) { m.attributes.assign(kMaxSnsAttributes + 1, {"a", "b"}); }));
 }
 
 }  // namespace
