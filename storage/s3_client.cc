@@ -11,6 +11,7 @@
 #include <charconv>
 
 #include "common/fd.h"
+#include "storage/aws_api_client.h"
 #include "storage/digest.h"
 
 namespace imgorigin::storage {
@@ -216,25 +217,11 @@ bool IsValidBucketName(std::string_view bucket) {
 }
 
 Result<std::unique_ptr<S3Client>> S3Client::Create(const Config& config, EnvLookup env) {
-  auto first = [&env](std::initializer_list<const char*> names) -> std::string {
-    for (const char* name : names) {
-      if (auto value = env(name); value && !value->empty()) return *value;
-    }
-    return "";
-  };
-  std::string region = config.region;
-  if (region.empty()) region = first({"AWS_REGION", "AWS_DEFAULT_REGION"});
-  if (region.empty()) region = "us-east-1";
-  std::string endpoint = config.endpoint;
-  if (endpoint.empty()) endpoint = first({"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"});
-  if (endpoint.empty()) endpoint = "https://s3." + region + ".amazonaws.com";
-  while (endpoint.ends_with("/")) endpoint.pop_back();
-  if (!endpoint.starts_with("http://") && !endpoint.starts_with("https://")) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "S3 endpoint \"" + endpoint + "\" must be an http(s) URL");
-  }
+  std::string region = ResolveAwsRegion(config.region, env);
+  auto endpoint = ResolveAwsEndpoint(config.endpoint, "s3", region, env);
+  if (!endpoint) return std::unexpected(endpoint.error());
   return std::unique_ptr<S3Client>(
-      new S3Client(config, std::move(env), std::move(region), std::move(endpoint)));
+      new S3Client(config, std::move(env), std::move(region), *std::move(endpoint)));
 }
 
 S3Client::S3Client(const Config& config, EnvLookup env, std::string region, std::string endpoint)

@@ -146,80 +146,51 @@ Result<SignedHeaders> Canonicalize(const std::string& host, const Pairs& headers
   return out;
 }
 
-std::string Scope(std::string_view amz_date, std::string_view region) {
-  return std::string(amz_date.substr(0, 8)) + "/" + std::string(region) + "/s3/aws4_request";
-}
+// The credential scope: date/region/service/aws4_request.
+struct Scope {
+  std::string_view region;
+  std::string_view service;
+
+  std::string For(std::string_view amz_date) const {
+    return std::string(amz_date.substr(0, 8)) + "/" + std::string(region) + "/" +
+           std::string(service) + "/aws4_request";
+  }
+};
 
 // The hex signature of `canonical_request`.
 std::string Signature(const std::string& canonical_request, std::string_view amz_date,
-                      std::string_view region, const AwsCredentials& credentials) {
+                      const Scope& scope, const AwsCredentials& credentials) {
   const std::string string_to_sign = std::string(kAlgorithm) + "\n" + std::string(amz_date) + "\n" +
-                                     Scope(amz_date, region) + "\n" + Sha256Hex(canonical_request);
+                                     scope.For(amz_date) + "\n" + Sha256Hex(canonical_request);
   std::string key = "AWS4" + credentials.secret_access_key;
   for (std::string_view part :
-       {amz_date.substr(0, 8), region, std::string_view("s3"), std::string_view("aws4_request")}) {
+       {amz_date.substr(0, 8), scope.region, scope.service, std::string_view("aws4_request")}) {
     key = HmacSha256(key, part);
   }
   return Hex(HmacSha256(key, string_to_sign));
 }
 
-Result<void> CheckCredentials(const AwsCredentials& credentials, std::string_view region) {
+Result<void> CheckCredentials(const AwsCredentials& credentials, const Scope& scope) {
   if (credentials.access_key_id.empty() || credentials.secret_access_key.empty() ||
-      region.empty()) {
+      scope.region.empty() || scope.service.empty()) {
     return Fail(ErrorCode::kInvalidArgument, "SigV4 signing needs credentials and a region");
   }
   return {};
 }
 
-}  // namespace
-
-Result<std::string> PresignS3Url(const PresignParams& params, const AwsCredentials& credentials,
-                                 std::string_view region) {
-  auto bad = [](std::string what) { return Fail(ErrorCode::kInvalidArgument, std::move(what)); };
-  const std::string& method = params.method;
-  if (method != "GET" && method != "PUT" && method != "HEAD" && method != "DELETE") {
-    return bad("a presigned S3 URL is for GET, PUT, HEAD or DELETE, not \"" + method + "\"");
-  }
-  if (params.expires < kMinPresignExpiry || params.expires > kMaxPresignExpiry) {
-    return bad("a presigned S3 URL must expire within 1 second to 7 days, not " +
-               std::to_string(params.expires.count()) + " s");
-  }
-  if (auto r = CheckCredentials(credentials, region); !r) return std::unexpected(r.error());
-  auto url = Split(params.url);
-  if (!url) return std::unexpected(url.error());
-  auto headers = Canonicalize(url->host, params.headers);
-  if (!headers) return std::unexpected(headers.error());
-
-  const std::string amz_date = AmzDate(params.now);
-  // The URL's own parameters (versionId …) are already encoded; these are encoded here.
-  Pairs query = std::move(url->query);
-  query.emplace_back("X-Amz-Algorithm", kAlgorithm);
-  query.emplace_back("X-Amz-Credential",
-                     UriEncode(credentials.access_key_id + "/" + Scope(amz_date, region), false));
-  query.emplace_back("X-Amz-Date", amz_date);
-  query.emplace_back("X-Amz-Expires", std::to_string(params.expires.count()));
-  query.emplace_back("X-Amz-SignedHeaders", UriEncode(headers->names, false));
-  if (!credentials.session_token.empty()) {
-    query.emplace_back("X-Amz-Security-Token", UriEncode(credentials.session_token, false));
-  }
-  const std::string canonical_query = CanonicalQuery(std::move(query));
-  const std::string canonical_request = method + "\n" + url->path + "\n" + canonical_query + "\n" +
-                                        headers->canonical + "\n" + headers->names + "\n" +
-                                        kUnsignedPayload;
-  return url->base + "?" + canonical_query +
-         "&X-Amz-Signature=" + Signature(canonical_request, amz_date, region, credentials);
-}
-
-Result<void> SignS3Request(std::string_view method, std::string_view url,
-                           std::vector<std::string>& headers, std::string_view payload_sha256,
-                           const AwsCredentials& credentials, std::string_view region,
-                           std::chrono::system_clock::time_point now) {
-  if (auto r = CheckCredentials(credentials, region); !r) return std::unexpected(r.error());
+// Signs with the Authorization header; S3 alone also wants the payload hash as a header.
+Result<void> SignHeaders(const Scope& scope, bool payload_hash_header, std::string_view method,
+                         std::string_view url, std::vector<std::string>& headers,
+                         std::string_view payload_sha256, const AwsCredentials& credentials,
+                         std::chrono::system_clock::time_point now) {
+  if (auto r = CheckCredentials(credentials, scope); !r) return std::unexpected(r.error());
   auto split = Split(url);
   if (!split) return std::unexpected(split.error());
   const std::string amz_date = AmzDate(now);
-  std::vector<std::string> added = {"X-Amz-Date: " + amz_date,
-                                    "x-amz-content-sha256: " + std::string(payload_sha256)};
+  std::vector<std::string> added = {"X-Amz-Date: " + amz_date};
+  if (payload_hash_header) {
+    added.push_back("x-amz-content-sha256: " + std::string(payload_sha256));
+  }
   if (!credentials.session_token.empty()) {
     added.push_back("X-Amz-Security-Token: " + credentials.session_token);
   }
@@ -241,10 +212,66 @@ Result<void> SignS3Request(std::string_view method, std::string_view url,
                                         "\n" + std::string(payload_sha256);
   headers.insert(headers.end(), added.begin(), added.end());
   headers.push_back(std::string("Authorization: ") + kAlgorithm +
-                    " Credential=" + credentials.access_key_id + "/" + Scope(amz_date, region) +
+                    " Credential=" + credentials.access_key_id + "/" + scope.For(amz_date) +
                     ", SignedHeaders=" + signed_headers->names +
-                    ", Signature=" + Signature(canonical_request, amz_date, region, credentials));
+                    ", Signature=" + Signature(canonical_request, amz_date, scope, credentials));
   return {};
+}
+
+}  // namespace
+
+Result<std::string> PresignS3Url(const PresignParams& params, const AwsCredentials& credentials,
+                                 std::string_view region) {
+  auto bad = [](std::string what) { return Fail(ErrorCode::kInvalidArgument, std::move(what)); };
+  const std::string& method = params.method;
+  if (method != "GET" && method != "PUT" && method != "HEAD" && method != "DELETE") {
+    return bad("a presigned S3 URL is for GET, PUT, HEAD or DELETE, not \"" + method + "\"");
+  }
+  if (params.expires < kMinPresignExpiry || params.expires > kMaxPresignExpiry) {
+    return bad("a presigned S3 URL must expire within 1 second to 7 days, not " +
+               std::to_string(params.expires.count()) + " s");
+  }
+  const Scope scope{region, "s3"};
+  if (auto r = CheckCredentials(credentials, scope); !r) return std::unexpected(r.error());
+  auto url = Split(params.url);
+  if (!url) return std::unexpected(url.error());
+  auto headers = Canonicalize(url->host, params.headers);
+  if (!headers) return std::unexpected(headers.error());
+
+  const std::string amz_date = AmzDate(params.now);
+  // The URL's own parameters (versionId …) are already encoded; these are encoded here.
+  Pairs query = std::move(url->query);
+  query.emplace_back("X-Amz-Algorithm", kAlgorithm);
+  query.emplace_back("X-Amz-Credential",
+                     UriEncode(credentials.access_key_id + "/" + scope.For(amz_date), false));
+  query.emplace_back("X-Amz-Date", amz_date);
+  query.emplace_back("X-Amz-Expires", std::to_string(params.expires.count()));
+  query.emplace_back("X-Amz-SignedHeaders", UriEncode(headers->names, false));
+  if (!credentials.session_token.empty()) {
+    query.emplace_back("X-Amz-Security-Token", UriEncode(credentials.session_token, false));
+  }
+  const std::string canonical_query = CanonicalQuery(std::move(query));
+  const std::string canonical_request = method + "\n" + url->path + "\n" + canonical_query + "\n" +
+                                        headers->canonical + "\n" + headers->names + "\n" +
+                                        kUnsignedPayload;
+  return url->base + "?" + canonical_query +
+         "&X-Amz-Signature=" + Signature(canonical_request, amz_date, scope, credentials);
+}
+
+Result<void> SignS3Request(std::string_view method, std::string_view url,
+                           std::vector<std::string>& headers, std::string_view payload_sha256,
+                           const AwsCredentials& credentials, std::string_view region,
+                           std::chrono::system_clock::time_point now) {
+  return SignHeaders(Scope{region, "s3"}, /*payload_hash_header=*/true, method, url, headers,
+                     payload_sha256, credentials, now);
+}
+
+Result<void> SignAwsRequest(std::string_view service, std::string_view method, std::string_view url,
+                            std::vector<std::string>& headers, std::string_view payload_sha256,
+                            const AwsCredentials& credentials, std::string_view region,
+                            std::chrono::system_clock::time_point now) {
+  return SignHeaders(Scope{region, service}, /*payload_hash_header=*/false, method, url, headers,
+                     payload_sha256, credentials, now);
 }
 
 }  // namespace imgorigin::storage

@@ -1,5 +1,7 @@
-// AWS Signature Version 4 for S3, written once (OpenSSL HMAC-SHA256), in its two forms:
+// AWS Signature Version 4, written once (OpenSSL HMAC-SHA256), in its forms:
 // - SignS3Request(): the Authorization header of every request S3Client sends;
+// - SignAwsRequest(): the same for the other services (SQS, SNS: aws_api_client.h), whose
+//   scope names their service and which take no x-amz-content-sha256 header;
 // - PresignS3Url(): query-string presigning ("presigned URLs"), S3's "Authenticating Requests:
 //   Using Query Parameters": a URL that carries its own signature, so a client without AWS
 //   credentials (a browser, `curl -T`) can PUT or GET one object until the URL expires; the
@@ -62,5 +64,14 @@ common::Result<void> SignS3Request(std::string_view method, std::string_view url
                                    std::string_view payload_sha256,
                                    const AwsCredentials& credentials, std::string_view region,
                                    std::chrono::system_clock::time_point now);
+
+// SignS3Request() for another AWS service ("sqs", "sns"): the scope names `service`, and no
+// x-amz-content-sha256 header is added (that header is S3's; the payload hash is signed all the
+// same as the canonical request's last line).
+common::Result<void> SignAwsRequest(std::string_view service, std::string_view method,
+                                    std::string_view url, std::vector<std::string>& headers,
+                                    std::string_view payload_sha256,
+                                    const AwsCredentials& credentials, std::string_view region,
+                                    std::chrono::system_clock::time_point now);
 
 }  // namespace imgorigin::storage

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "storage/digest.h"
 #include "storage/s3_client.h"
 #include "storage/sigv4.h"
 
@@ -218,6 +219,57 @@ TEST(S3SignRequest, RefusesHeadersThatCannotBeSigned) {
     ASSERT_FALSE(signed_request) << headers[0];
     EXPECT_EQ(signed_request.error().code, common::ErrorCode::kInvalidArgument);
   }
+}
+
+// Other services: AWS's SigV4 test suite credentials and time (AKIDEXAMPLE, 2015-08-30T12:36:00Z).
+const AwsCredentials kSuiteCredentials = {
+    .access_key_id = "AKIDEXAMPLE",
+    .secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+};
+const system_clock::time_point kSuiteTime = sys_days{year{2015} / August / 30} + hours(12) +
+                                            minutes(36);
+constexpr char kEmptySha256[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+// The suite's "get-vanilla" case: service "service", nothing signed but Host and X-Amz-Date.
+TEST(AwsSignRequest, AwsSuiteGetVanilla) {
+  std::vector<std::string> headers;
+  ASSERT_TRUE(SignAwsRequest("service", "GET", "https://example.amazonaws.com/", headers,
+                             kEmptySha256, kSuiteCredentials, "us-east-1", kSuiteTime));
+  ASSERT_EQ(headers.size(), 2u);
+  EXPECT_EQ(headers[0], "X-Amz-Date: 20150830T123600Z");
+  EXPECT_EQ(headers[1],
+            "Authorization: AWS4-HMAC-SHA256 "
+            "Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+            "SignedHeaders=host;x-amz-date, "
+            "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
+}
+
+// An SQS JSON-protocol call, the signature computed by AWS's own JavaScript signer
+// (@smithy/signature-v4) over the same request: the scope names "sqs", the body's hash and the
+// X-Amz-Target header are signed, and no x-amz-content-sha256 header is added.
+TEST(AwsSignRequest, SqsJsonCallMatchesAwsJavaScriptSigner) {
+  const std::string body = R"({"QueueName":"jobs"})";
+  std::vector<std::string> headers = {"Content-Type: application/x-amz-json-1.0",
+                                      "X-Amz-Target: AmazonSQS.GetQueueUrl"};
+  ASSERT_TRUE(SignAwsRequest("sqs", "POST", "https://sqs.us-east-1.amazonaws.com/", headers,
+                             Sha256Hex(body), kSuiteCredentials, "us-east-1", kSuiteTime));
+  EXPECT_EQ(headers.back(),
+            "Authorization: AWS4-HMAC-SHA256 "
+            "Credential=AKIDEXAMPLE/20150830/us-east-1/sqs/aws4_request, "
+            "SignedHeaders=content-type;host;x-amz-date;x-amz-target, "
+            "Signature=3ceedba4cf17a1b60f796dc117d7b7c92128ac86347d58a0a0218713ab3910de");
+}
+
+TEST(AwsSignRequest, NeedsAServiceRegionAndKeys) {
+  std::vector<std::string> headers;
+  for (auto [service, region] : {std::pair{"", "us-east-1"}, std::pair{"sqs", ""}}) {
+    auto signed_request = SignAwsRequest(service, "GET", "https://h/", headers, kEmptySha256,
+                                         kSuiteCredentials, region, kSuiteTime);
+    ASSERT_FALSE(signed_request);
+    EXPECT_EQ(signed_request.error().code, common::ErrorCode::kInvalidArgument);
+  }
+  EXPECT_FALSE(SignAwsRequest("sqs", "GET", "https://h/", headers, kEmptySha256, AwsCredentials{},
+                              "us-east-1", kSuiteTime));
 }
 
 std::unique_ptr<S3Client> Client(bool path_style, std::map<std::string, std::string> env) {
