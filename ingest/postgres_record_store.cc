@@ -42,18 +42,25 @@ constexpr const char* kVersion1[] = {
     )sql",
 };
 
+// FindBySource (an S3 event names an object, not an id) and ListPending (a sweep of the few
+// pending records among many).
+constexpr const char* kVersion2[] = {
+    "CREATE INDEX images_by_source ON images (source_url, id)",
+    "CREATE INDEX images_pending ON images (id) WHERE status = 'pending'",
+};
+
 struct Migration {
   int version;
   std::span<const char* const> statements;
 };
 
-constexpr Migration kMigrations[] = {{1, kVersion1}};
+constexpr Migration kMigrations[] = {{1, kVersion1}, {2, kVersion2}};
 
 // The server's clock stamps records, so every node of a fleet agrees on their order.
+#define IMGORIGIN_MS(column) "floor(extract(epoch FROM " column ") * 1000)::bigint"
 #define IMGORIGIN_COLUMNS                                                              \
   "id, source_url, status, format, width, height, bytes, sha256, metadata, variants, " \
-  "last_error, floor(extract(epoch FROM created_at) * 1000)::bigint, "                 \
-  "floor(extract(epoch FROM updated_at) * 1000)::bigint"
+  "last_error, " IMGORIGIN_MS("created_at") ", " IMGORIGIN_MS("updated_at")
 
 constexpr char kInsert[] =
     "INSERT INTO images (id, source_url, status, format, width, height, bytes, sha256, "
@@ -68,10 +75,23 @@ constexpr char kListFirst[] =
 constexpr char kListAfter[] =
     "SELECT " IMGORIGIN_COLUMNS
     " FROM images WHERE id > $1 AND status <> 'deleted' ORDER BY id LIMIT $2";
+constexpr char kFindBySource[] = "SELECT " IMGORIGIN_COLUMNS
+                                 " FROM images WHERE source_url = $1 AND status <> 'deleted' "
+                                 "ORDER BY id DESC LIMIT 1";
+// $1 is NULL for the first page. The cutoff compares milliseconds as the records report them,
+// so a record listed is one whose `updated` is before it.
+constexpr char kListPending[] =
+    "SELECT " IMGORIGIN_COLUMNS
+    " FROM images WHERE status = 'pending' AND ($1::uuid IS NULL OR id > $1::uuid) "
+    "AND " IMGORIGIN_MS("updated_at") " < $2::bigint ORDER BY id LIMIT $3";
 constexpr char kMarkReady[] =
     "UPDATE images SET status = 'ready', format = $2, width = $3, height = $4, bytes = $5, "
     "sha256 = $6, last_error = '', updated_at = now() WHERE id = $1 AND status <> 'deleted' "
     "RETURNING " IMGORIGIN_COLUMNS;
+constexpr char kMarkChecked[] =
+    "UPDATE images SET status = 'pending', format = $2, width = $3, height = $4, bytes = $5, "
+    "sha256 = $6, last_error = '', updated_at = now() "
+    "WHERE id = $1 AND status IN ('pending', 'failed') RETURNING " IMGORIGIN_COLUMNS;
 constexpr char kMarkFailed[] =
     "UPDATE images SET status = 'failed', last_error = $2, updated_at = now() "
     "WHERE id = $1 AND status IN ('pending', 'failed') RETURNING " IMGORIGIN_COLUMNS;
@@ -84,6 +104,7 @@ constexpr char kMarkDeleted[] =
 constexpr int kColumnCount = 13;
 
 #undef IMGORIGIN_COLUMNS
+#undef IMGORIGIN_MS
 
 // Messages name the kind of failure, never libpq's text (it names hosts); that goes to the log.
 common::Error Lost() {
@@ -200,6 +221,19 @@ common::Result<ImageRecord> ReadRecord(const PGresult* result, int row) {
   columns.updated_ms = integer(12);
   if (!numbers_ok) return Fail(ErrorCode::kInternal, "record store returned a malformed number");
   return FromStoredColumns(columns);
+}
+
+// A listing that asked for limit + 1 rows: the extra row only says a next page exists.
+common::Result<Page> ReadPage(const PGresult* rows, int limit) {
+  Page page;
+  const int n = PQntuples(rows);
+  for (int i = 0; i < n && i < limit; ++i) {
+    auto record = ReadRecord(rows, i);
+    if (!record) return std::unexpected(record.error());
+    page.records.push_back(std::move(*record));
+  }
+  if (n > limit) page.next_after = page.records.back().id;
+  return page;
 }
 
 bool IsIdentifier(std::string_view name) {
@@ -497,15 +531,34 @@ common::Result<Page> PostgresRecordStore::List(std::string_view after_id, int li
   auto rows = after_id.empty() ? lease->Run(kListFirst, {fetch})
                                : lease->Run(kListAfter, {std::string(after_id), fetch});
   if (!rows) return std::unexpected(rows.error());
-  Page page;
-  const int n = PQntuples(rows->get());
-  for (int i = 0; i < n && i < limit; ++i) {
-    auto record = ReadRecord(rows->get(), i);
-    if (!record) return std::unexpected(record.error());
-    page.records.push_back(std::move(*record));
+  return ReadPage(rows->get(), limit);
+}
+
+common::Result<Page> PostgresRecordStore::ListPending(std::string_view after_id,
+                                                      Timestamp updated_before, int limit) {
+  if (auto r = ValidateListArgs(after_id, limit); !r) return std::unexpected(r.error());
+  const Params params = {
+      after_id.empty() ? std::nullopt : std::optional<std::string>(after_id),
+      std::to_string(updated_before.time_since_epoch().count()),
+      std::to_string(limit + 1),  // one more than asked says whether a next page exists
+  };
+  auto lease = Acquire();
+  if (!lease) return std::unexpected(lease.error());
+  auto rows = lease->Run(kListPending, params);
+  if (!rows) return std::unexpected(rows.error());
+  return ReadPage(rows->get(), limit);
+}
+
+common::Result<ImageRecord> PostgresRecordStore::FindBySource(std::string_view source_url) {
+  if (auto r = ValidateSourceUrl(source_url); !r) return std::unexpected(r.error());
+  auto lease = Acquire();
+  if (!lease) return std::unexpected(lease.error());
+  auto found = lease->Run(kFindBySource, {std::string(source_url)});
+  if (!found) return std::unexpected(found.error());
+  if (PQntuples(found->get()) == 0) {
+    return Fail(ErrorCode::kNotFound, "no image with that source URL");
   }
-  if (n > limit) page.next_after = page.records.back().id;
-  return page;
+  return ReadRecord(found->get(), 0);
 }
 
 common::Result<ImageRecord> PostgresRecordStore::Update(const char* sql, const Params& params,
@@ -528,9 +581,19 @@ common::Result<ImageRecord> PostgresRecordStore::Update(const char* sql, const P
 
 common::Result<ImageRecord> PostgresRecordStore::MarkReady(std::string_view id,
                                                            const ImageFacts& facts) {
+  return SetFacts(kMarkReady, id, facts);
+}
+
+common::Result<ImageRecord> PostgresRecordStore::MarkChecked(std::string_view id,
+                                                             const ImageFacts& facts) {
+  return SetFacts(kMarkChecked, id, facts);
+}
+
+common::Result<ImageRecord> PostgresRecordStore::SetFacts(const char* sql, std::string_view id,
+                                                          const ImageFacts& facts) {
   if (auto r = ValidateId(id); !r) return std::unexpected(r.error());
   if (auto r = ValidateFacts(facts); !r) return std::unexpected(r.error());
-  return Update(kMarkReady,
+  return Update(sql,
                 {std::string(id), facts.format, std::to_string(facts.width),
                  std::to_string(facts.height), std::to_string(facts.bytes), facts.sha256},
                 /*deleted_is_done=*/false);

@@ -58,7 +58,11 @@ class PostgresRecordStore final : public RecordStore {
                                        const std::optional<Idempotency>& idempotency) override;
   common::Result<ImageRecord> Get(std::string_view id) override;
   common::Result<Page> List(std::string_view after_id, int limit) override;
+  common::Result<ImageRecord> FindBySource(std::string_view source_url) override;
+  common::Result<Page> ListPending(std::string_view after_id, Timestamp updated_before,
+                                   int limit) override;
   common::Result<ImageRecord> MarkReady(std::string_view id, const ImageFacts& facts) override;
+  common::Result<ImageRecord> MarkChecked(std::string_view id, const ImageFacts& facts) override;
   common::Result<ImageRecord> MarkFailed(std::string_view id, std::string_view error) override;
   common::Result<ImageRecord> SetVariants(std::string_view id,
                                           const std::vector<Variant>& variants) override;
@@ -84,6 +88,9 @@ class PostgresRecordStore final : public RecordStore {
   // Runs an UPDATE … RETURNING; no row means the record is missing or the transition is not
   // allowed, which a second look tells apart.
   common::Result<ImageRecord> Update(const char* sql, const Params& params, bool deleted_is_done);
+  // MarkReady and MarkChecked: `sql` takes the id and the facts as $1..$6.
+  common::Result<ImageRecord> SetFacts(const char* sql, std::string_view id,
+                                       const ImageFacts& facts);
 
   const Config config_;
   std::mutex mu_;

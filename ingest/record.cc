@@ -217,17 +217,23 @@ common::Result<void> ValidateVariants(const std::vector<Variant>& variants) {
   return {};
 }
 
+common::Result<void> ValidateSourceUrl(std::string_view source_url) {
+  if (source_url.empty() || source_url.size() > kMaxSourceUrlBytes || !IsCleanText(source_url)) {
+    return Fail(ErrorCode::kInvalidArgument, "a source URL is 1 to " +
+                                                 std::to_string(kMaxSourceUrlBytes) +
+                                                 " bytes of UTF-8 text without control characters");
+  }
+  return {};
+}
+
 common::Result<void> ValidateNewRecord(const ImageRecord& record) {
   if (auto r = ValidateId(record.id); !r) return r;
-  if (record.source_url.empty() || record.source_url.size() > kMaxSourceUrlBytes ||
-      !IsCleanText(record.source_url)) {
-    return Fail(ErrorCode::kInvalidArgument, "a record needs a source URL of at most " +
-                                                 std::to_string(kMaxSourceUrlBytes) + " bytes");
-  }
+  if (auto r = ValidateSourceUrl(record.source_url); !r) return r;
   switch (record.status) {
     case ImageStatus::kPending:
+      // Facts already (an upload checked at once, its eager variants still to make) or none.
       if (record.facts != ImageFacts{}) {
-        return Fail(ErrorCode::kInvalidArgument, "a pending record has no image facts yet");
+        if (auto r = ValidateFacts(record.facts); !r) return r;
       }
       break;
     case ImageStatus::kReady:

@@ -6,7 +6,8 @@
 // the original in the originals store (`local:///<id>`, `s3://bucket/prefix/<id>`) and works in
 // signed URLs as is.
 // The facts (format, dimensions, bytes, SHA-256) are known once the bytes were checked: a record
-// is created `ready` with them, or `pending` without them and made ready or failed later.
+// is created `ready` with them, `pending` with them (checked, but its eager variants are not made
+// yet), or `pending` without them, and made ready or failed later.
 // The Validate* functions hold every bound a store enforces, so both stores refuse the same
 // things. Values and pure functions only: safe from any thread.
 #pragma once
@@ -36,7 +37,9 @@ inline constexpr size_t kMaxVariants = 64;
 inline constexpr size_t kMaxPresetNameBytes = 64;
 
 enum class ImageStatus {
-  kPending,  // the record exists, its bytes are not checked yet (presigned upload under way)
+  kPending,  // the record exists, but it cannot be served yet: its bytes are not checked yet
+             // (presigned upload under way), or they are (facts known) and its eager variants
+             // are still to be made
   kReady,    // the original is stored and checked: it can be rendered
   kFailed,   // the bytes never arrived or were refused; last_error says why
   kDeleted,  // the image was deleted; the record stays as a tombstone
@@ -93,7 +96,10 @@ common::Result<void> ValidateId(std::string_view id);
 common::Result<void> ValidateMetadata(const nlohmann::json& metadata);
 common::Result<void> ValidateFacts(const ImageFacts& facts);
 common::Result<void> ValidateVariants(const std::vector<Variant>& variants);
-// A record as Create() takes it: `pending` without facts or `ready` with them, no last error.
+// 1..kMaxSourceUrlBytes bytes of clean text (IsCleanText).
+common::Result<void> ValidateSourceUrl(std::string_view source_url);
+// A record as Create() takes it: `pending` without facts or with valid ones, or `ready` with valid
+// ones; no last error.
 common::Result<void> ValidateNewRecord(const ImageRecord& record);
 
 // Parses user metadata sent with an upload and checks it as ValidateMetadata does.

@@ -7,10 +7,13 @@
 //      │          │                     │
 //      │          └──MarkFailed──► failed ──MarkReady──► ready
 //      └────────────────────────────────► ready (an upload checked before it is recorded)
+//   MarkChecked: pending or failed ──► pending with facts (the bytes are checked, the eager
+//   variants are still to make); Create may make such a record too. MarkReady ends it.
 //   MarkDeleted: any status ──► deleted (a tombstone; nothing leaves it)
 //
-// MarkFailed does not apply to a ready record, so a late failure report (a second /complete
-// that lost a race) cannot overwrite a success. Every call returns the record as stored after it.
+// MarkFailed and MarkChecked do not apply to a ready record, so a late report (a second
+// /complete that lost a race) cannot overwrite a success. Every call returns the record as stored
+// after it.
 //
 // Idempotency: Create() may carry the upload's Idempotency-Key and a fingerprint of the request
 // (a hash over its body and metadata). The key is stored with the record, unique across the
@@ -77,8 +80,20 @@ class RecordStore {
   // through appears if its id sorts after the cursor; no record is ever listed twice.
   virtual common::Result<Page> List(std::string_view after_id, int limit) = 0;
 
+  // The newest record (highest id) that is not deleted with exactly this source URL; kNotFound
+  // when there is none. How an S3 event finds the record its object belongs to.
+  virtual common::Result<ImageRecord> FindBySource(std::string_view source_url) = 0;
+
+  // The pending records last changed before `updated_before` (ones a worker should have finished
+  // by then), paged like List(): id > after_id, oldest id first, at most `limit` of them.
+  virtual common::Result<Page> ListPending(std::string_view after_id, Timestamp updated_before,
+                                           int limit) = 0;
+
   // pending, failed or ready → ready with these facts; clears last_error.
   virtual common::Result<ImageRecord> MarkReady(std::string_view id, const ImageFacts& facts) = 0;
+  // pending or failed → pending with these facts; clears last_error: the bytes are checked, the
+  // eager variants are still to make. A ready or deleted record is kConflict (unchanged).
+  virtual common::Result<ImageRecord> MarkChecked(std::string_view id, const ImageFacts& facts) = 0;
   // pending or failed → failed; `error` is kept as CleanError() makes it.
   virtual common::Result<ImageRecord> MarkFailed(std::string_view id, std::string_view error) = 0;
   // Replaces the variant list of a record that is not deleted.

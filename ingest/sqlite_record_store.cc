@@ -37,6 +37,12 @@ constexpr sqlite::Migration kMigrations[] = {
         updated_ms INTEGER NOT NULL
       );
     )sql"},
+    // FindBySource (an S3 event names an object, not an id) and ListPending (a sweep of the few
+    // pending records among many).
+    {2, R"sql(
+      CREATE INDEX images_by_source ON images (source_url, id);
+      CREATE INDEX images_pending ON images (id) WHERE status = 'pending';
+    )sql"},
 };
 
 #define IMGORIGIN_COLUMNS                                                              \
@@ -54,10 +60,20 @@ constexpr char kSelectByKey[] =
 // '' sorts before every id, so the first page needs no statement of its own.
 constexpr char kList[] = "SELECT " IMGORIGIN_COLUMNS
                          " FROM images WHERE id > ?1 AND status <> 'deleted' ORDER BY id LIMIT ?2";
+constexpr char kFindBySource[] = "SELECT " IMGORIGIN_COLUMNS
+                                 " FROM images WHERE source_url = ?1 AND status <> 'deleted' "
+                                 "ORDER BY id DESC LIMIT 1";
+constexpr char kListPending[] = "SELECT " IMGORIGIN_COLUMNS
+                                " FROM images WHERE status = 'pending' AND id > ?1 AND "
+                                "updated_ms < ?2 ORDER BY id LIMIT ?3";
 constexpr char kMarkReady[] =
     "UPDATE images SET status = 'ready', format = ?2, width = ?3, height = ?4, bytes = ?5, "
     "sha256 = ?6, last_error = '', updated_ms = ?7 WHERE id = ?1 AND status <> 'deleted' "
     "RETURNING " IMGORIGIN_COLUMNS;
+constexpr char kMarkChecked[] =
+    "UPDATE images SET status = 'pending', format = ?2, width = ?3, height = ?4, bytes = ?5, "
+    "sha256 = ?6, last_error = '', updated_ms = ?7 WHERE id = ?1 AND status IN ('pending', "
+    "'failed') RETURNING " IMGORIGIN_COLUMNS;
 constexpr char kMarkFailed[] =
     "UPDATE images SET status = 'failed', last_error = ?2, updated_ms = ?3 "
     "WHERE id = ?1 AND status IN ('pending', 'failed') RETURNING " IMGORIGIN_COLUMNS;
@@ -105,6 +121,23 @@ common::Result<std::optional<ImageRecord>> StepOne(sqlite3_stmt* s) {
   return std::optional<ImageRecord>(std::move(*record));
 }
 
+// Steps a bound listing that asked for limit + 1 rows: the extra row only says a next page exists.
+common::Result<Page> ReadPage(sqlite3_stmt* s, int limit) {
+  Page page;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (static_cast<int>(page.records.size()) == limit) {
+      page.next_after = page.records.back().id;
+      break;
+    }
+    auto record = ReadRecord(s);
+    if (!record) return std::unexpected(record.error());
+    page.records.push_back(std::move(*record));
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return std::unexpected(SqliteError(rc));
+  return page;
+}
+
 common::Error Busy() { return {ErrorCode::kUnavailable, "record store busy: retry later"}; }
 
 }  // namespace
@@ -139,7 +172,10 @@ common::Result<void> SqliteRecordStore::Prepare() {
       {&statements_.select_by_id, kSelectById},
       {&statements_.select_by_key, kSelectByKey},
       {&statements_.list, kList},
+      {&statements_.find_by_source, kFindBySource},
+      {&statements_.list_pending, kListPending},
       {&statements_.mark_ready, kMarkReady},
+      {&statements_.mark_checked, kMarkChecked},
       {&statements_.mark_failed, kMarkFailed},
       {&statements_.set_variants, kSetVariants},
       {&statements_.mark_deleted, kMarkDeleted},
@@ -228,19 +264,33 @@ common::Result<Page> SqliteRecordStore::List(std::string_view after_id, int limi
   InUse use(s);
   BindText(s, 1, after_id);
   sqlite3_bind_int(s, 2, limit + 1);  // one more than asked says whether a next page exists
-  Page page;
-  int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    if (static_cast<int>(page.records.size()) == limit) {
-      page.next_after = page.records.back().id;
-      break;
-    }
-    auto record = ReadRecord(s);
-    if (!record) return std::unexpected(record.error());
-    page.records.push_back(std::move(*record));
-  }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return std::unexpected(SqliteError(rc));
-  return page;
+  return ReadPage(s, limit);
+}
+
+common::Result<Page> SqliteRecordStore::ListPending(std::string_view after_id,
+                                                    Timestamp updated_before, int limit) {
+  if (auto r = ValidateListArgs(after_id, limit); !r) return std::unexpected(r.error());
+  std::unique_lock lock(mu_, config_.busy_timeout);
+  if (!lock.owns_lock()) return std::unexpected(Busy());
+  sqlite3_stmt* s = statements_.list_pending.get();
+  InUse use(s);
+  BindText(s, 1, after_id);
+  sqlite3_bind_int64(s, 2, updated_before.time_since_epoch().count());
+  sqlite3_bind_int(s, 3, limit + 1);
+  return ReadPage(s, limit);
+}
+
+common::Result<ImageRecord> SqliteRecordStore::FindBySource(std::string_view source_url) {
+  if (auto r = ValidateSourceUrl(source_url); !r) return std::unexpected(r.error());
+  std::unique_lock lock(mu_, config_.busy_timeout);
+  if (!lock.owns_lock()) return std::unexpected(Busy());
+  sqlite3_stmt* s = statements_.find_by_source.get();
+  InUse use(s);
+  BindText(s, 1, source_url);
+  auto found = StepOne(s);
+  if (!found) return std::unexpected(found.error());
+  if (!*found) return Fail(ErrorCode::kNotFound, "no image with that source URL");
+  return std::move(**found);
 }
 
 common::Result<ImageRecord> SqliteRecordStore::UpdateLocked(sqlite3_stmt* update,
@@ -258,11 +308,20 @@ common::Result<ImageRecord> SqliteRecordStore::UpdateLocked(sqlite3_stmt* update
 
 common::Result<ImageRecord> SqliteRecordStore::MarkReady(std::string_view id,
                                                          const ImageFacts& facts) {
+  return SetFacts(statements_.mark_ready.get(), id, facts);
+}
+
+common::Result<ImageRecord> SqliteRecordStore::MarkChecked(std::string_view id,
+                                                           const ImageFacts& facts) {
+  return SetFacts(statements_.mark_checked.get(), id, facts);
+}
+
+common::Result<ImageRecord> SqliteRecordStore::SetFacts(sqlite3_stmt* s, std::string_view id,
+                                                        const ImageFacts& facts) {
   if (auto r = ValidateId(id); !r) return std::unexpected(r.error());
   if (auto r = ValidateFacts(facts); !r) return std::unexpected(r.error());
   std::unique_lock lock(mu_, config_.busy_timeout);
   if (!lock.owns_lock()) return std::unexpected(Busy());
-  sqlite3_stmt* s = statements_.mark_ready.get();
   InUse use(s);
   BindText(s, 1, id);
   BindText(s, 2, facts.format);

@@ -43,7 +43,11 @@ class SqliteRecordStore final : public RecordStore {
                                        const std::optional<Idempotency>& idempotency) override;
   common::Result<ImageRecord> Get(std::string_view id) override;
   common::Result<Page> List(std::string_view after_id, int limit) override;
+  common::Result<ImageRecord> FindBySource(std::string_view source_url) override;
+  common::Result<Page> ListPending(std::string_view after_id, Timestamp updated_before,
+                                   int limit) override;
   common::Result<ImageRecord> MarkReady(std::string_view id, const ImageFacts& facts) override;
+  common::Result<ImageRecord> MarkChecked(std::string_view id, const ImageFacts& facts) override;
   common::Result<ImageRecord> MarkFailed(std::string_view id, std::string_view error) override;
   common::Result<ImageRecord> SetVariants(std::string_view id,
                                           const std::vector<Variant>& variants) override;
@@ -65,7 +69,10 @@ class SqliteRecordStore final : public RecordStore {
     Statement select_by_id;
     Statement select_by_key;
     Statement list;
+    Statement find_by_source;
+    Statement list_pending;
     Statement mark_ready;
+    Statement mark_checked;
     Statement mark_failed;
     Statement set_variants;
     Statement mark_deleted;
@@ -74,6 +81,9 @@ class SqliteRecordStore final : public RecordStore {
   common::Result<void> Prepare();
   // Caller holds mu_. kNotFound when there is no such record.
   common::Result<ImageRecord> GetLocked(std::string_view id);
+  // MarkReady and MarkChecked: `update` takes the id and the facts as ?1..?6, now as ?7.
+  common::Result<ImageRecord> SetFacts(sqlite3_stmt* update, std::string_view id,
+                                       const ImageFacts& facts);
   // Steps a bound UPDATE … RETURNING (the caller holds mu_ and resets it); no row means the
   // record is missing or the transition is not allowed, which a second look tells apart.
   common::Result<ImageRecord> UpdateLocked(sqlite3_stmt* update, std::string_view id,

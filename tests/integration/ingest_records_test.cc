@@ -64,6 +64,8 @@ ImageRecord ReadyRecord(const std::string& id = NewId()) {
   return r;
 }
 
+Timestamp SystemNow() { return std::chrono::floor<milliseconds>(std::chrono::system_clock::now()); }
+
 ImageRecord PendingRecord(const std::string& id = NewId()) {
   ImageRecord r;
   r.id = id;
@@ -177,12 +179,9 @@ TEST_P(RecordStoreContract, CreateThenGetReturnsTheStoredRecord) {
                 {"list", {true, nullptr, "x"}},
                 {"nested", {{"deeper", {{"k", "v"}}}}}};
   r.variants = {{"small", "webp", 300, 200, 4567, "local:///variants/" + r.id + "/small.webp"}};
-  const auto system_now = [] {
-    return std::chrono::floor<milliseconds>(std::chrono::system_clock::now());
-  };
-  const Timestamp before = system_now();
+  const Timestamp before = SystemNow();
   auto created = store_->Create(r, std::nullopt);
-  const Timestamp after = system_now();
+  const Timestamp after = SystemNow();
   ASSERT_TRUE(created.has_value()) << created.error().message;
   EXPECT_TRUE(created->created);
   const ImageRecord& stored = created->record;
@@ -280,8 +279,8 @@ TEST_P(RecordStoreContract, DeletedRecordsAreTombstones) {
   EXPECT_EQ(*again, *deleted);
   EXPECT_EQ(store_->Get(r.id)->status, ImageStatus::kDeleted);
 
-  for (auto result : {store_->MarkReady(r.id, r.facts), store_->MarkFailed(r.id, "x"),
-                      store_->SetVariants(r.id, {})}) {
+  for (auto result : {store_->MarkReady(r.id, r.facts), store_->MarkChecked(r.id, r.facts),
+                      store_->MarkFailed(r.id, "x"), store_->SetVariants(r.id, {})}) {
     ASSERT_FALSE(result.has_value());
     EXPECT_EQ(result.error().code, ErrorCode::kConflict);
     EXPECT_NE(result.error().message.find("deleted"), std::string::npos);
@@ -292,9 +291,9 @@ TEST_P(RecordStoreContract, DeletedRecordsAreTombstones) {
 TEST_P(RecordStoreContract, UnknownAndMalformedIds) {
   const std::string missing = NewId();
   const ImageFacts facts{"png", 1, 1, 1, Sha(0)};
-  for (auto result :
-       {store_->Get(missing), store_->MarkReady(missing, facts), store_->MarkFailed(missing, "x"),
-        store_->SetVariants(missing, {}), store_->MarkDeleted(missing)}) {
+  for (auto result : {store_->Get(missing), store_->MarkReady(missing, facts),
+                      store_->MarkChecked(missing, facts), store_->MarkFailed(missing, "x"),
+                      store_->SetVariants(missing, {}), store_->MarkDeleted(missing)}) {
     ASSERT_FALSE(result.has_value());
     EXPECT_EQ(result.error().code, ErrorCode::kNotFound) << result.error().message;
   }
@@ -451,6 +450,185 @@ TEST_P(RecordStoreContract, ListPagesThroughEveryRecordOnce) {
   EXPECT_EQ(bad_cursor.error().code, ErrorCode::kInvalidArgument);
 }
 
+TEST_P(RecordStoreContract, PendingRecordWithFactsIsCreatedThenMadeReady) {
+  ImageRecord r = PendingRecord();
+  r.facts = {"webp", 640, 480, 12345, Sha(4)};
+  auto created = store_->Create(r, std::nullopt);
+  ASSERT_TRUE(created.has_value()) << created.error().message;
+  EXPECT_EQ(created->record.status, ImageStatus::kPending);
+  EXPECT_EQ(created->record.facts, r.facts);
+  EXPECT_EQ(*store_->Get(r.id), created->record);
+
+  auto ready = store_->MarkReady(r.id, r.facts);
+  ASSERT_TRUE(ready.has_value()) << ready.error().message;
+  EXPECT_EQ(ready->status, ImageStatus::kReady);
+  EXPECT_EQ(ready->facts, r.facts);
+
+  ImageRecord half = PendingRecord();
+  half.facts.bytes = 10;  // facts are whole or absent
+  auto refused = store_->Create(half, std::nullopt);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store_->Get(half.id).error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(RecordStoreContract, MarkCheckedKeepsAPendingRecordPendingWithFacts) {
+  const ImageFacts facts{"jpg", 800, 600, 54321, Sha(5)};
+  const ImageRecord pending = PendingRecord();
+  auto created = store_->Create(pending, std::nullopt);
+  ASSERT_TRUE(created.has_value()) << created.error().message;
+  auto checked = store_->MarkChecked(pending.id, facts);
+  ASSERT_TRUE(checked.has_value()) << checked.error().message;
+  EXPECT_EQ(checked->status, ImageStatus::kPending);
+  EXPECT_EQ(checked->facts, facts);
+  EXPECT_EQ(checked->created, created->record.created);
+  EXPECT_GE(checked->updated, created->record.updated);
+  EXPECT_EQ(*store_->Get(pending.id), *checked);
+  // Checked again (a retried job): the newest facts win.
+  const ImageFacts again{"jpg", 800, 600, 54322, Sha(6)};
+  checked = store_->MarkChecked(pending.id, again);
+  ASSERT_TRUE(checked.has_value()) << checked.error().message;
+  EXPECT_EQ(checked->facts, again);
+
+  // failed → pending, the old error cleared.
+  const ImageRecord failed = PendingRecord();
+  ASSERT_TRUE(store_->Create(failed, std::nullopt).has_value());
+  ASSERT_TRUE(store_->MarkFailed(failed.id, "timed out").has_value());
+  checked = store_->MarkChecked(failed.id, facts);
+  ASSERT_TRUE(checked.has_value()) << checked.error().message;
+  EXPECT_EQ(checked->status, ImageStatus::kPending);
+  EXPECT_EQ(checked->facts, facts);
+  EXPECT_TRUE(checked->last_error.empty());
+
+  // A ready record stays ready: a late check cannot undo a success.
+  const ImageRecord ready = ReadyRecord();
+  ASSERT_TRUE(store_->Create(ready, std::nullopt).has_value());
+  const ImageRecord ready_before = *store_->Get(ready.id);
+  auto late = store_->MarkChecked(ready.id, facts);
+  ASSERT_FALSE(late.has_value());
+  EXPECT_EQ(late.error().code, ErrorCode::kConflict);
+  EXPECT_NE(late.error().message.find("ready"), std::string::npos) << late.error().message;
+  EXPECT_EQ(*store_->Get(ready.id), ready_before);
+
+  auto bad = store_->MarkChecked(pending.id, ImageFacts{"jpg", 800, 0, 1, Sha(5)});
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store_->Get(pending.id)->facts, again);
+  EXPECT_EQ(store_->MarkChecked("nope", facts).error().code, ErrorCode::kInvalidArgument);
+  // Deleted and unknown ids: DeletedRecordsAreTombstones, UnknownAndMalformedIds.
+}
+
+TEST_P(RecordStoreContract, FindBySourcePicksTheNewestLiveRecord) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) ids.push_back(NewId());
+  std::sort(ids.begin(), ids.end());
+  const std::string source = "s3://shop/originals/2024/a.jpg";
+  auto with_source = [&](ImageRecord r) {
+    r.source_url = source;
+    return r;
+  };
+  // Created out of id order: the answer follows ids, not insertion.
+  ASSERT_TRUE(store_->Create(with_source(PendingRecord(ids[2])), std::nullopt).has_value());
+  ASSERT_TRUE(store_->Create(with_source(ReadyRecord(ids[0])), std::nullopt).has_value());
+  ASSERT_TRUE(store_->Create(with_source(PendingRecord(ids[1])), std::nullopt).has_value());
+  ASSERT_TRUE(store_->Create(PendingRecord(ids[3]), std::nullopt).has_value());  // another source
+  ASSERT_TRUE(store_->MarkDeleted(ids[2]).has_value());
+
+  auto found = store_->FindBySource(source);
+  ASSERT_TRUE(found.has_value()) << found.error().message;
+  EXPECT_EQ(found->id, ids[1]);  // ids[2] is newer but a tombstone
+  EXPECT_EQ(found->status, ImageStatus::kPending);
+  ASSERT_TRUE(store_->MarkDeleted(ids[1]).has_value());
+  found = store_->FindBySource(source);
+  ASSERT_TRUE(found.has_value()) << found.error().message;
+  EXPECT_EQ(found->id, ids[0]);
+  EXPECT_EQ(*found, *store_->Get(ids[0]));
+  EXPECT_EQ(store_->FindBySource("s3://shop/originals/" + ids[3])->id, ids[3]);
+
+  // Exactly this URL: no prefixes, no case folding, no pattern characters.
+  for (const std::string& other :
+       {source + "x", std::string("s3://shop/originals/2024/"),
+        std::string("S3://shop/originals/2024/a.jpg"), std::string("s3://shop/originals/2024/%"),
+        std::string("s3://shop/originals/2024/_.jpg")}) {
+    auto missing = store_->FindBySource(other);
+    ASSERT_FALSE(missing.has_value()) << other;
+    EXPECT_EQ(missing.error().code, ErrorCode::kNotFound) << other;
+  }
+  ASSERT_TRUE(store_->MarkDeleted(ids[0]).has_value());
+  EXPECT_EQ(store_->FindBySource(source).error().code, ErrorCode::kNotFound);
+
+  for (const std::string& bad :
+       {std::string(), std::string("local:///a\nb"), std::string("local:///a\0b", 12),
+        std::string("local:///\xff"), "s3://b/" + std::string(kMaxSourceUrlBytes, 'k')}) {
+    auto refused = store_->FindBySource(bad);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  }
+}
+
+TEST_P(RecordStoreContract, ListPendingPagesThroughPendingRecordsChangedBeforeTheCutoff) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 8; ++i) ids.push_back(NewId());
+  std::sort(ids.begin(), ids.end());
+  ASSERT_TRUE(store_->Create(ReadyRecord(ids[1]), std::nullopt).has_value());
+  for (int i : {0, 2, 3, 4, 5, 6, 7}) {
+    ImageRecord r = PendingRecord(ids[i]);
+    if (i == 3) r.facts = {"png", 10, 10, 100, Sha(3)};  // checked, variants to make
+    ASSERT_TRUE(store_->Create(r, std::nullopt).has_value());
+  }
+  ASSERT_TRUE(store_->MarkFailed(ids[4], "refused").has_value());
+  ASSERT_TRUE(store_->MarkDeleted(ids[6]).has_value());
+  Timestamp last_change{};
+  for (const auto& id : ids) last_change = std::max(last_change, store_->Get(id)->updated);
+  const Timestamp cutoff = last_change + milliseconds(1);
+  // Later changes must land at or after the cutoff (both stores stamp with this host's clock).
+  for (int i = 0; i < 1000 && SystemNow() <= cutoff; ++i) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  ASSERT_GT(SystemNow(), cutoff);
+  auto checked = store_->MarkChecked(ids[5], {"gif", 1, 1, 1, Sha(5)});  // changed: too recent
+  ASSERT_TRUE(checked.has_value()) << checked.error().message;
+  ASSERT_GE(checked->updated, cutoff);
+  const ImageRecord late = PendingRecord();  // created after the cutoff, sorts after every id
+  auto created = store_->Create(late, std::nullopt);
+  ASSERT_TRUE(created.has_value()) << created.error().message;
+  ASSERT_GE(created->record.updated, cutoff);
+
+  auto ids_of = [](const Page& page) {
+    std::vector<std::string> out;
+    for (const auto& r : page.records) out.push_back(r.id);
+    return out;
+  };
+  auto first = store_->ListPending("", cutoff, 3);
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  EXPECT_EQ(ids_of(*first), (std::vector<std::string>{ids[0], ids[2], ids[3]}));
+  EXPECT_EQ(first->next_after, ids[3]);
+  EXPECT_EQ(first->records[1], *store_->Get(ids[2]));
+  auto second = store_->ListPending(first->next_after, cutoff, 3);
+  ASSERT_TRUE(second.has_value()) << second.error().message;
+  EXPECT_EQ(ids_of(*second), (std::vector<std::string>{ids[7]}));
+  EXPECT_TRUE(second->next_after.empty());
+  // A page that ends exactly at the last one says so; a cursor need not exist.
+  auto exact = store_->ListPending(ids[1], cutoff, 3);
+  ASSERT_TRUE(exact.has_value()) << exact.error().message;
+  EXPECT_EQ(ids_of(*exact), (std::vector<std::string>{ids[2], ids[3], ids[7]}));
+  EXPECT_TRUE(exact->next_after.empty());
+
+  auto all = store_->ListPending("", SystemNow() + std::chrono::hours(1), kMaxListLimit);
+  ASSERT_TRUE(all.has_value()) << all.error().message;
+  EXPECT_EQ(ids_of(*all),
+            (std::vector<std::string>{ids[0], ids[2], ids[3], ids[5], ids[7], late.id}));
+  auto none = store_->ListPending("", last_change - std::chrono::hours(1), 10);
+  ASSERT_TRUE(none.has_value()) << none.error().message;
+  EXPECT_TRUE(none->records.empty());
+  EXPECT_TRUE(none->next_after.empty());
+
+  for (int limit : {0, -1, kMaxListLimit + 1}) {
+    EXPECT_EQ(store_->ListPending("", cutoff, limit).error().code, ErrorCode::kInvalidArgument);
+  }
+  EXPECT_EQ(store_->ListPending("zzz", cutoff, 10).error().code, ErrorCode::kInvalidArgument);
+}
+
 TEST_P(RecordStoreContract, MetadataOverTheBoundIsRefusedAndNothingStored) {
   ImageRecord at_bound = ReadyRecord();
   at_bound.metadata = {{"k", std::string(kMaxMetadataBytes - 8, 'x')}};
@@ -483,9 +661,39 @@ TEST_P(RecordStoreContract, MigrationsRunOnceAcrossReopens) {
     EXPECT_EQ(got->facts, r.facts);
   }
   const std::string table = Table("schema_migrations");
-  EXPECT_EQ(Raw("SELECT count(*) FROM " + table), "1");
-  EXPECT_EQ(Raw("SELECT count(DISTINCT version) FROM " + table), "1");
-  EXPECT_EQ(Raw("SELECT max(version) FROM " + table), "1");
+  EXPECT_EQ(Raw("SELECT count(*) FROM " + table), "2");
+  EXPECT_EQ(Raw("SELECT count(DISTINCT version) FROM " + table), "2");
+  EXPECT_EQ(Raw("SELECT max(version) FROM " + table), "2");
+}
+
+TEST_P(RecordStoreContract, MigratesADatabaseOfSchemaVersion1) {
+  const ImageRecord r = PendingRecord();
+  ASSERT_TRUE(store_->Create(r, std::nullopt).has_value());
+  store_.reset();
+  // Version 2 only added indexes: without them and its row, this is what version 1 left.
+  Raw("DROP INDEX " + Table("images_by_source"));
+  Raw("DROP INDEX " + Table("images_pending"));
+  Raw("DELETE FROM " + Table("schema_migrations") + " WHERE version = 2");
+  const std::string indexes = GetParam() == Backend::kSqlite
+                                  ? "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
+                                    "name IN ('images_by_source', 'images_pending')"
+                                  : "SELECT count(*) FROM pg_indexes WHERE schemaname = '" +
+                                        schema_ +
+                                        "' AND indexname IN ('images_by_source', 'images_pending')";
+  ASSERT_EQ(Raw(indexes), "0");
+  ASSERT_EQ(Raw("SELECT max(version) FROM " + Table("schema_migrations")), "1");
+
+  store_ = Open();
+  ASSERT_NE(store_, nullptr);
+  EXPECT_EQ(Raw(indexes), "2");
+  EXPECT_EQ(Raw("SELECT max(version) FROM " + Table("schema_migrations")), "2");
+  auto found = store_->FindBySource(r.source_url);
+  ASSERT_TRUE(found.has_value()) << found.error().message;
+  EXPECT_EQ(found->id, r.id);
+  auto pending = store_->ListPending("", SystemNow() + std::chrono::hours(1), 10);
+  ASSERT_TRUE(pending.has_value()) << pending.error().message;
+  ASSERT_EQ(pending->records.size(), 1u);
+  EXPECT_EQ(pending->records[0].id, r.id);
 }
 
 TEST_P(RecordStoreContract, RefusesASchemaFromANewerImgorigin) {

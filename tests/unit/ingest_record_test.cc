@@ -100,11 +100,17 @@ TEST(IngestRecord, ParseMetadataAcceptsObjectsOnly) {
                    .has_value());
 }
 
-TEST(IngestRecord, NewRecordsArePendingWithoutFactsOrReadyWithThem) {
+TEST(IngestRecord, NewRecordsArePendingWithOrWithoutFactsOrReadyWithThem) {
   EXPECT_TRUE(ValidateNewRecord(Ready()).has_value());
   ImageRecord pending = Ready();
   pending.status = ImageStatus::kPending;
-  EXPECT_FALSE(ValidateNewRecord(pending).has_value());  // facts before the bytes were checked
+  // Checked at once, eager variants still to make.
+  EXPECT_TRUE(ValidateNewRecord(pending).has_value());
+  pending.facts.width = 0;  // facts, if any, are whole and valid
+  EXPECT_FALSE(ValidateNewRecord(pending).has_value());
+  pending.facts = {};
+  pending.facts.bytes = 10;
+  EXPECT_FALSE(ValidateNewRecord(pending).has_value());
   pending.facts = {};
   EXPECT_TRUE(ValidateNewRecord(pending).has_value());
 
