@@ -92,7 +92,8 @@ Result<CreateOutcome> Uploader::Store(const Upload& upload) {
   ImageRecord record;
   record.id = *id;
   record.source_url = originals_.SourceUrl(*id);
-  record.status = ImageStatus::kReady;
+  // With eager presets the image is ready once they are made (its job marks it).
+  record.status = Eager() ? ImageStatus::kPending : ImageStatus::kReady;
   record.facts = *facts;
   record.metadata = upload.metadata;
   if (auto valid = ValidateNewRecord(record); !valid) return std::unexpected(valid.error());
@@ -112,8 +113,19 @@ Result<CreateOutcome> Uploader::Store(const Upload& upload) {
       spdlog::warn("upload {}: object without a record could not be deleted: {}", *id,
                    removed.error().message);
     }
+  } else if (Eager()) {
+    Arrive(created->record);
   }
   return created;
+}
+
+void Uploader::Arrive(const ImageRecord& record) const {
+  // A queue that is down does not fail the upload, which is stored: the reconciler queues the
+  // job once the queue answers again.
+  if (auto queued = arrivals_->Arrived(record); !queued) {
+    spdlog::warn("image {}: its eager job could not be queued yet: {}", record.id,
+                 queued.error().message);
+  }
 }
 
 Result<ImageRecord> Uploader::Delete(std::string_view id) {
@@ -127,6 +139,7 @@ Result<ImageRecord> Uploader::Delete(std::string_view id) {
       return std::unexpected(removed.error());
     }
   }
+  if (arrivals_ != nullptr) arrivals_->Gone(*deleted);
   return deleted;
 }
 
@@ -159,9 +172,14 @@ Result<Uploader::DirectUploadGrant> Uploader::BeginDirect(const DirectUpload& up
 Result<Uploader::Completion> Uploader::Complete(std::string_view id, const std::string& temp_dir) {
   auto record = records_.Get(id);
   if (!record) return std::unexpected(record.error());
+  // Completed already: ready, or checked and waiting for its eager presets.
+  if (record->status == ImageStatus::kReady ||
+      (record->status == ImageStatus::kPending && record->facts.known())) {
+    return Completion{*std::move(record), false};
+  }
   switch (record->status) {
     case ImageStatus::kReady:
-      return Completion{*std::move(record), false};
+      break;
     case ImageStatus::kDeleted:
       return Fail(ErrorCode::kNotFound, "image " + std::string(id) + " was deleted");
     case ImageStatus::kPending:
@@ -216,8 +234,9 @@ Result<Uploader::Completion> Uploader::Complete(std::string_view id, const std::
   if (auto put = originals_.Put(id, (*file)->path(), MimeType(*facts)); !put) {
     return std::unexpected(put.error());
   }
-  auto ready = records_.MarkReady(id, *facts);
+  auto ready = Eager() ? records_.MarkChecked(id, *facts) : records_.MarkReady(id, *facts);
   if (!ready) return std::unexpected(ready.error());
+  if (Eager()) Arrive(*ready);
   if (auto removed = originals_.DeleteIncoming(id); !removed) {
     spdlog::warn("direct upload {}: incoming object could not be deleted: {}", id,
                  removed.error().message);

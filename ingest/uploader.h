@@ -36,6 +36,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "ingest/arrivals.h"
 #include "ingest/originals_store.h"
 #include "ingest/record_store.h"
 #include "storage/spilled_file.h"
@@ -106,16 +107,24 @@ class Uploader {
 
   const Config& config() const { return config_; }
 
+  // What happens after an image arrives (arrivals.h): with eager presets, uploads and completed
+  // direct uploads are made pending (facts known) and their job is queued; deletions remove the
+  // variants and notify. Set once, before the first call; null = none.
+  void SetArrivals(Arrivals* arrivals) { arrivals_ = arrivals; }
+
  private:
   // The checks Store() and Complete() make of an original in a file (size, the renders'
   // checks, SHA-256); kInvalidArgument for an empty one.
   common::Result<ImageFacts> Inspect(const storage::SpilledFile& original) const;
   common::Result<std::string> CheckMetadata(const nlohmann::json& metadata) const;
+  bool Eager() const { return arrivals_ != nullptr && arrivals_->eager(); }
+  void Arrive(const ImageRecord& record) const;
 
   const Config config_;
   const transforms::PipelineLimits& limits_;
   OriginalsStore& originals_;
   RecordStore& records_;
+  Arrivals* arrivals_ = nullptr;
 };
 
 }  // namespace imgorigin::ingest

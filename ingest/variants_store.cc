@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <cerrno>
@@ -79,6 +80,19 @@ Result<std::string> LocalVariantsStore::Put(std::string_view id, std::string_vie
   return dir_ + "/" + image_dir + "/" + *name;
 }
 
+Result<void> LocalVariantsStore::Remove(std::string_view id, std::string_view preset,
+                                        std::string_view ext) {
+  auto name = ObjectName(id, preset, ext);
+  if (!name) return std::unexpected(name.error());
+  const std::string path = std::string(id) + "/" + *name;
+  if (::unlinkat(fd_.get(), path.c_str(), 0) != 0 && errno != ENOENT) {
+    return std::unexpected(StoreIoError(kStore, "delete a variant"));
+  }
+  // The image's directory goes with its last variant; another variant still in it keeps it.
+  (void)::unlinkat(fd_.get(), std::string(id).c_str(), AT_REMOVEDIR);
+  return {};
+}
+
 Result<std::string> S3VariantsStore::Put(std::string_view id, std::string_view preset,
                                          std::string_view ext, std::string_view bytes,
                                          std::string_view content_type) {
@@ -92,6 +106,19 @@ Result<std::string> S3VariantsStore::Put(std::string_view id, std::string_view p
                 "the variants bucket could not be written: " + put.error().message);
   }
   return location_.Url(key);
+}
+
+Result<void> S3VariantsStore::Remove(std::string_view id, std::string_view preset,
+                                     std::string_view ext) {
+  auto name = ObjectName(id, preset, ext);
+  if (!name) return std::unexpected(name.error());
+  if (auto deleted = s3_->DeleteObject(location_.Object(std::string(id) + "/" + *name),
+                                       fetch_.Retry());
+      !deleted) {
+    return Fail(ErrorCode::kUnavailable,
+                "the variants bucket could not be written: " + deleted.error().message);
+  }
+  return {};
 }
 
 }  // namespace imgorigin::ingest

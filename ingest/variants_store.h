@@ -34,6 +34,9 @@ class VariantsStore {
   virtual common::Result<std::string> Put(std::string_view id, std::string_view preset,
                                           std::string_view ext, std::string_view bytes,
                                           std::string_view content_type) = 0;
+  // Deletes variant `preset`.`ext` of image `id`; one that is not there is no error.
+  virtual common::Result<void> Remove(std::string_view id, std::string_view preset,
+                                      std::string_view ext) = 0;
 };
 
 // Variants as files `<dir>/<id>/<preset>.<ext>`.
@@ -45,6 +48,8 @@ class LocalVariantsStore final : public VariantsStore {
   common::Result<std::string> Put(std::string_view id, std::string_view preset,
                                   std::string_view ext, std::string_view bytes,
                                   std::string_view content_type) override;
+  common::Result<void> Remove(std::string_view id, std::string_view preset,
+                              std::string_view ext) override;
 
  private:
   LocalVariantsStore(std::string dir, common::UniqueFd fd)
@@ -65,6 +70,8 @@ class S3VariantsStore final : public VariantsStore {
   common::Result<std::string> Put(std::string_view id, std::string_view preset,
                                   std::string_view ext, std::string_view bytes,
                                   std::string_view content_type) override;
+  common::Result<void> Remove(std::string_view id, std::string_view preset,
+                              std::string_view ext) override;
 
  private:
   const S3Location location_;

@@ -10,6 +10,8 @@
 
 #include "common/fd.h"
 #include "origin/presets.h"
+#include "storage/digest.h"
+#include "transforms/inspect.h"
 #include "transforms/format.h"
 #include "transforms/render_many.h"
 
@@ -101,6 +103,16 @@ Result<std::vector<ingest::Variant>> EagerRenderer::Render(
     std::string_view source_url, const std::vector<std::string>& presets) const {
   auto id = ImageId(source_url);
   if (!id) return std::unexpected(id.error());
+  auto rendered = Render(*id, source_url, presets, /*inspect=*/false);
+  if (!rendered) return std::unexpected(rendered.error());
+  return std::move(rendered->variants);
+}
+
+Result<EagerRenderer::Rendered> EagerRenderer::Render(std::string_view id,
+                                                      std::string_view source_url,
+                                                      const std::vector<std::string>& presets,
+                                                      bool inspect) const {
+  if (auto valid = ingest::ValidateId(id); !valid) return std::unexpected(valid.error());
   auto jobs = PlanJobs(source_url, presets);
   if (!jobs) return std::unexpected(jobs.error());
   auto generation = Generation(std::string(source_url));
@@ -124,6 +136,15 @@ Result<std::vector<ingest::Variant>> EagerRenderer::Render(
   } else if (source->bytes) {
     bytes = *source->bytes;
   }
+  Rendered rendered;
+  if (inspect) {
+    auto info = transforms::Inspect(bytes, config_.pipeline);
+    if (!info) return std::unexpected(info.error());
+    rendered.facts = ingest::ImageFacts{std::string(transforms::FormatExtension(info->format)),
+                                        info->width, info->height,
+                                        static_cast<int64_t>(bytes.size()),
+                                        storage::Sha256Hex(bytes)};
+  }
   std::vector<transforms::TransformSpec> specs;
   for (const auto& job : *jobs) specs.push_back(job.plan.request.spec);
   auto outputs = transforms::RenderMany(bytes, specs, config_.pipeline);
@@ -134,7 +155,7 @@ Result<std::vector<ingest::Variant>> EagerRenderer::Render(
     }
   }
 
-  std::vector<ingest::Variant> variants;
+  std::vector<ingest::Variant>& variants = rendered.variants;
   std::set<std::pair<std::string, std::string>> listed;  // preset, format
   for (size_t i = 0; i < outputs.size(); ++i) {
     const Job& job = (*jobs)[i];
@@ -160,13 +181,13 @@ Result<std::vector<ingest::Variant>> EagerRenderer::Render(
                             job.path};
     if (variants_ != nullptr) {
       auto location =
-          variants_->Put(*id, job.preset, variant.format, *image->body, image->content_type);
+          variants_->Put(id, job.preset, variant.format, *image->body, image->content_type);
       if (!location) return std::unexpected(location.error());
       variant.location = *std::move(location);
     }
     variants.push_back(std::move(variant));
   }
-  return variants;
+  return rendered;
 }
 
 }  // namespace imgorigin::origin

@@ -23,6 +23,7 @@
 // source cache's or the tiers' pools. Thread-safe; everything it is given outlives it.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +59,16 @@ class EagerRenderer {
   // 502, 504 …), the render's ("preset small: …"), the variants store's (kUnavailable).
   common::Result<std::vector<ingest::Variant>> Render(
       std::string_view source_url, const std::vector<std::string>& presets) const;
+
+  struct Rendered {
+    std::optional<ingest::ImageFacts> facts;  // with `inspect`
+    std::vector<ingest::Variant> variants;
+  };
+  // Render() for image `id`, whatever its source URL (an S3 event's object keeps its own key).
+  // With `inspect`, the original's facts come too (format and size from a decode of it, its
+  // bytes and SHA-256): for a record made before anything read it. `presets` may be empty.
+  common::Result<Rendered> Render(std::string_view id, std::string_view source_url,
+                                  const std::vector<std::string>& presets, bool inspect) const;
 
  private:
   // One cache entry to make: a preset as one Accept negotiates it.

@@ -17,6 +17,8 @@
 
 namespace imgorigin::origin {
 
+class Jobs;  // jobs_setup.h
+
 struct IngestServices {
   // Local originals: signs the presigned URLs imgorigin answers itself (null for S3 originals).
   // Before `originals`, which refers to it, so that it is destroyed after it.
@@ -26,6 +28,9 @@ struct IngestServices {
   std::unique_ptr<ingest::Uploader> uploader;
   // Eager presets' objects (ingest.variants_store); null when that is "".
   std::unique_ptr<ingest::VariantsStore> variants;
+  // The job queues, notifications and workers (jobs_setup.h): set once they are built, before
+  // the server starts.
+  Jobs* jobs = nullptr;
 };
 
 // Fails (with a message naming the setting) when a store cannot be opened: an unreachable

@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <spdlog/fmt/ranges.h>
 #include <optional>
 
 #include "cache/memory_tier.h"
@@ -16,6 +17,7 @@
 #include "origin/config.h"
 #include "origin/images_endpoint.h"
 #include "origin/ingest_setup.h"
+#include "origin/jobs_setup.h"
 #include "origin/router.h"
 #include "origin/server.h"
 #include "signing/signer.h"
@@ -37,6 +39,121 @@ const char* malloc_conf = "background_thread:true,dirty_decay_ms:1000";
 namespace imgorigin::origin {
 namespace {
 
+// What `serve` and `worker` both run on: the sources, the I/O pool and source cache, the cache
+// tiers, and with ingest on its stores and jobs. Members are destroyed in reverse order.
+struct Services {
+  sources::SourceRouter sources;
+  std::optional<sources::LocalSource> local;
+  std::unique_ptr<sources::S3Source> s3;
+  std::unique_ptr<sources::HttpSource> http;
+  std::unique_ptr<common::ThreadPool> io;
+  std::unique_ptr<sources::SourceCache> source_cache;
+  std::unique_ptr<signing::Signer> signer;
+  std::unique_ptr<cache::MemoryTier> memory;
+  std::unique_ptr<cache::TieredCache> tiers;
+  std::optional<IngestServices> ingest;
+  std::unique_ptr<Jobs> jobs;
+
+  // The pools first (finished fetches hand work on), then the tiers' write-behind work.
+  void Shutdown() {
+    if (jobs) jobs->Stop();
+    io->Shutdown();
+  }
+};
+
+// Logs what failed; false when the process should exit with status 2.
+bool OpenServices(const Config& config, Services& services) {
+  if (!config.local_root.empty()) {
+    auto opened = sources::LocalSource::Open(config.local_root, config.max_src_bytes);
+    if (!opened) {
+      spdlog::error("{}", opened.error().message);
+      return false;
+    }
+    services.local.emplace(*std::move(opened));
+    services.sources.Add("local", &*services.local);
+    spdlog::info("local sources from {}", config.local_root);
+  }
+  if (config.s3.enabled) {
+    auto created =
+        sources::S3Source::Create(config.s3, config.fetch, config.max_src_bytes, ProcessEnv);
+    if (!created) {
+      spdlog::error("{}", created.error().message);
+      return false;
+    }
+    services.s3 = *std::move(created);
+    services.sources.Add("s3", services.s3.get());
+    spdlog::info("s3 sources: region {}, endpoint {}{}", services.s3->region(),
+                 services.s3->endpoint(), config.s3.path_style ? ", path-style" : "");
+  }
+  if (config.http.enabled) {
+    auto created = sources::HttpSource::Create(config.http, config.fetch, config.max_src_bytes);
+    if (!created) {
+      spdlog::error("{}", created.error().message);
+      return false;
+    }
+    services.http = *std::move(created);
+    services.sources.Add("http", services.http.get());
+    services.sources.Add("https", services.http.get());
+    if (config.http.allow_private_networks) {
+      spdlog::warn(
+          "http sources may reach private and loopback networks "
+          "(IMGORIGIN_HTTP_ALLOW_PRIVATE_NETWORKS): never in production");
+    }
+  }
+  services.io = std::make_unique<common::ThreadPool>(
+      common::ThreadPool::Config{.threads = config.io_threads, .queue_capacity = config.io_queue_size});
+  auto source_cache =
+      sources::SourceCache::Open(config.source_cache, services.sources, *services.io,
+                                 config.fetch.stream_to_file_bytes, config.max_src_bytes);
+  if (!source_cache) {
+    spdlog::error("{}", source_cache.error().message);
+    return false;
+  }
+  services.source_cache = *std::move(source_cache);
+  services.signer = std::make_unique<signing::Signer>(config.signing);
+  services.memory = std::make_unique<cache::MemoryTier>(config.memory);
+  auto tiers = OpenTieredCache(config, *services.memory);
+  if (!tiers) {
+    spdlog::error("{}", tiers.error().message);
+    return false;
+  }
+  services.tiers = *std::move(tiers);
+  if (!config.ingest.enabled) return true;
+  auto opened = OpenIngest(config);
+  if (!opened) {
+    spdlog::error("{}", opened.error().message);
+    return false;
+  }
+  services.ingest.emplace(*std::move(opened));
+  spdlog::info("uploads on: {} records, originals {} (up to {} bytes each)",
+               config.ingest.records == "sqlite" ? "SQLite" : "PostgreSQL",
+               services.ingest->originals->SourceUrl("<id>"), config.ingest.upload.max_upload_bytes);
+  auto jobs = Jobs::Open(config, *services.ingest, *services.signer, *services.source_cache,
+                         *services.tiers);
+  if (!jobs) {
+    spdlog::error("{}", jobs.error().message);
+    return false;
+  }
+  services.jobs = *std::move(jobs);
+  services.ingest->jobs = services.jobs.get();
+  spdlog::info("jobs: queue {}, eager presets [{}]",
+               config.jobs.queue.starts_with("redis://") ? "redis" : config.jobs.queue,
+               fmt::join(config.ingest.eager, ", "));
+  return true;
+}
+
+// Signals are taken synchronously by the main thread (WaitForStop); every thread created after
+// this inherits the mask, so none of them is interrupted.
+sigset_t BlockStopSignals() {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return stop_signals;
+}
+
 int Serve(const Config& config) {
   if (!config.signing.keys.empty()) {
     spdlog::info("signing: {} key pair(s), signature size {}", config.signing.keys.size(),
@@ -46,93 +163,18 @@ int Serve(const Config& config) {
         "!!! UNSIGNED MODE: any URL is accepted. For development only; set "
         "IMGORIGIN_KEY and IMGORIGIN_SALT in production !!!");
   }
-
-  // Signals are taken synchronously by the main thread (sigwait below); every thread created
-  // from here on inherits the mask, so none of them is interrupted.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
-  sources::SourceRouter sources;
-  std::optional<sources::LocalSource> local;
-  if (!config.local_root.empty()) {
-    auto opened = sources::LocalSource::Open(config.local_root, config.max_src_bytes);
-    if (!opened) {
-      spdlog::error("{}", opened.error().message);
-      return 2;
-    }
-    local.emplace(*std::move(opened));
-    sources.Add("local", &*local);
-    spdlog::info("local sources from {}", config.local_root);
-  }
-
-  std::unique_ptr<sources::S3Source> s3;
-  if (config.s3.enabled) {
-    auto created =
-        sources::S3Source::Create(config.s3, config.fetch, config.max_src_bytes, ProcessEnv);
-    if (!created) {
-      spdlog::error("{}", created.error().message);
-      return 2;
-    }
-    s3 = *std::move(created);
-    sources.Add("s3", s3.get());
-    spdlog::info("s3 sources: region {}, endpoint {}{}", s3->region(), s3->endpoint(),
-                 config.s3.path_style ? ", path-style" : "");
-  }
-  std::unique_ptr<sources::HttpSource> http;
-  if (config.http.enabled) {
-    auto created = sources::HttpSource::Create(config.http, config.fetch, config.max_src_bytes);
-    if (!created) {
-      spdlog::error("{}", created.error().message);
-      return 2;
-    }
-    http = *std::move(created);
-    sources.Add("http", http.get());
-    sources.Add("https", http.get());
-    if (config.http.allow_private_networks) {
-      spdlog::warn(
-          "http sources may reach private and loopback networks "
-          "(IMGORIGIN_HTTP_ALLOW_PRIVATE_NETWORKS): never in production");
-    }
-  }
-  common::ThreadPool io({.threads = config.io_threads, .queue_capacity = config.io_queue_size});
-  auto source_cache = sources::SourceCache::Open(
-      config.source_cache, sources, io, config.fetch.stream_to_file_bytes, config.max_src_bytes);
-  if (!source_cache) {
-    spdlog::error("{}", source_cache.error().message);
-    return 2;
-  }
-
-  signing::Signer signer(config.signing);
-  cache::MemoryTier memory(config.memory);
-  auto tiers = OpenTieredCache(config, memory);
-  if (!tiers) {
-    spdlog::error("{}", tiers.error().message);
-    return 2;
-  }
+  sigset_t stop_signals = BlockStopSignals();
+  Services services;
+  if (!OpenServices(config, services)) return 2;
   // Two transforms per core by default: with libvips at concurrency 1, one transform per core
   // leaves a core idle ~15 % of the time (hand-offs inside libvips' sinks); two fill it, +18 %
   // cold renders/s in bench/load (2 cores: 216 → 255 req/s).
   const size_t workers =
       config.workers ? config.workers : 2 * std::max(1u, std::thread::hardware_concurrency());
   common::ThreadPool cpu({.threads = workers, .queue_capacity = config.queue_size});
-  std::optional<IngestServices> ingest;
-  if (config.ingest.enabled) {
-    auto opened = OpenIngest(config);
-    if (!opened) {
-      spdlog::error("{}", opened.error().message);
-      return 2;
-    }
-    ingest.emplace(*std::move(opened));
-    spdlog::info("uploads on: {} records, originals {} (up to {} bytes each)",
-                 config.ingest.records == "sqlite" ? "SQLite" : "PostgreSQL",
-                 ingest->originals->SourceUrl("<id>"), config.ingest.upload.max_upload_bytes);
-  }
-  Router router(config, signer, memory, cpu, io, **source_cache, **tiers,
-                ingest ? &*ingest : nullptr, http.get());
+  Router router(config, *services.signer, *services.memory, cpu, *services.io,
+                *services.source_cache, *services.tiers,
+                services.ingest ? &*services.ingest : nullptr, services.http.get());
 
   auto host_port = ParseHostPort(config.bind);  // validated with the config
   Server server(
@@ -160,6 +202,7 @@ int Serve(const Config& config) {
   std::fflush(stdout);
   spdlog::info("{} workers, queue {}, memory cache {} MiB", cpu.threads(), config.queue_size,
                config.memory.capacity_bytes >> 20);
+  if (services.jobs && config.jobs.in_serve) services.jobs->Start();
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
@@ -170,12 +213,71 @@ int Serve(const Config& config) {
   if (!server.WaitIdle(config.shutdown_timeout)) {
     spdlog::warn("shutdown timeout: {} request(s) still in flight", server.in_flight());
   }
-  io.Shutdown();  // before the CPU pool: finished fetches still hand work to it
+  services.Shutdown();  // jobs, then I/O: before the CPU pool, which finished fetches feed
   cpu.Shutdown();
-  (*tiers)->Shutdown();  // after the CPU pool: finished renders queue write-behind work here
+  services.tiers->Shutdown();  // after the CPU pool: finished renders queue write-behind work
   server.Stop();
   vips_shutdown();
   spdlog::info("stopped");
+  return 0;
+}
+
+// `imgorigin worker`: the job workers without the HTTP server, for fleets (docs/ingest.md).
+// SIGTERM lets the jobs in hand finish; SIGKILL loses none (their visibility runs out and another
+// worker takes them).
+int Work(const Config& config) {
+  if (!config.ingest.enabled) {
+    std::fprintf(stderr, "imgorigin worker: jobs need ingest.enabled\n");
+    return 2;
+  }
+  sigset_t stop_signals = BlockStopSignals();
+  Services services;
+  if (!OpenServices(config, services)) return 2;
+  services.jobs->Start();
+  std::printf("imgorigin worker running\n");
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("{} received: finishing the jobs in hand", strsignal(sig));
+  services.Shutdown();
+  services.tiers->Shutdown();
+  vips_shutdown();
+  spdlog::info("stopped");
+  return 0;
+}
+
+// `imgorigin jobs dlq list|redrive|purge [--queue jobs|notify] [ids…]`.
+int DeadLetters(const Config& config, const std::string& action, const std::string& queue_name,
+                const std::vector<std::string>& ids) {
+  if (!config.ingest.enabled) {
+    std::fprintf(stderr, "imgorigin jobs: jobs need ingest.enabled\n");
+    return 2;
+  }
+  auto queue = OpenJobQueue(config, queue_name);
+  if (!queue) {
+    std::fprintf(stderr, "imgorigin jobs: %s\n", queue.error().message.c_str());
+    return 2;
+  }
+  if (action == "list") {
+    std::string after;
+    do {
+      auto page = (*queue)->ListDead(after, ingest::kMaxDeadLetterPage);
+      if (!page) {
+        std::fprintf(stderr, "imgorigin jobs: %s\n", page.error().message.c_str());
+        return 1;
+      }
+      for (const auto& letter : page->letters) std::printf("%s\n", DeadLetterJson(letter).dump().c_str());
+      after = page->next_after;
+    } while (!after.empty());
+    return 0;
+  }
+  auto done = action == "redrive" ? (*queue)->Redrive(ids) : (*queue)->Purge(ids);
+  if (!done) {
+    std::fprintf(stderr, "imgorigin jobs: %s\n", done.error().message.c_str());
+    return 1;
+  }
+  std::printf("%s %lld dead letter(s)\n", action == "redrive" ? "redrove" : "purged",
+              static_cast<long long>(*done));
   return 0;
 }
 
@@ -209,10 +311,22 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", config_path, "TOML config file (IMGORIGIN_* variables override it)")
       ->check(CLI::ExistingFile);
   auto* serve = app.add_subcommand("serve", "Run the HTTP server");
+  auto* worker = app.add_subcommand("worker", "Run the job workers without the HTTP server");
   auto* sign = app.add_subcommand("sign", "Print a signed path for an imgproxy-style URL path");
   std::string path;
   sign->add_option("path", path, "e.g. /rs:fill:300:300/plain/local:///photo.jpg@webp")->required();
-  for (auto* sub : {serve, sign}) {
+  auto* jobs = app.add_subcommand("jobs", "Inspect the job queue");
+  jobs->require_subcommand(1);
+  auto* dlq = jobs->add_subcommand("dlq", "Dead letters: list, redrive or purge them");
+  std::string dlq_action;
+  std::string dlq_queue = "jobs";
+  std::vector<std::string> dlq_ids;
+  dlq->add_option("action", dlq_action, "list | redrive | purge")
+      ->required()
+      ->check(CLI::IsMember({"list", "redrive", "purge"}));
+  dlq->add_option("ids", dlq_ids, "dead letter ids (redrive, purge); none = all");
+  dlq->add_option("--queue", dlq_queue, "jobs | notify")->check(CLI::IsMember({"jobs", "notify"}));
+  for (auto* sub : {serve, worker, sign, dlq}) {
     sub->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
   }
   CLI11_PARSE(app, argc, argv);
@@ -225,5 +339,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (*sign) return Sign(*config, path);
+  if (*worker) return Work(*config);
+  if (*jobs) return DeadLetters(*config, dlq_action, dlq_queue, dlq_ids);
   return Serve(*config);
 }

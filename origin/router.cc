@@ -15,6 +15,7 @@ Router::Router(const Config& config, const signing::Signer& signer, cache::Memor
       purge_(config, tiers),
       images_(config, signer, io, ingest, url_source, purge_),
       uploads_(config, io, ingest, images_),
+      jobs_(config, io, ingest),
       dialect_(config, signer, io, ingest, image_),
       get_image_(config, signer, io, cpu, ingest, image_, sources),
       admin_(memory, tiers, sources, counters_, config.pipeline.memory_budget.get()) {}
@@ -39,6 +40,7 @@ void Router::Handle(const ExchangePtr& exchange) {
   }
   if (path == ImagesEndpoint::kSeed004Path) return images_.HandleSeed004(exchange);
   if (UploadsEndpoint::Handles(path, exchange->is_post())) return uploads_.Handle(exchange);
+  if (JobsEndpoint::Handles(path)) return jobs_.Handle(exchange);
   if (DialectEndpoint::Handles(path)) return dialect_.Handle(exchange);
   if (path == GetImageEndpoint::kPath) return get_image_.Handle(exchange);
   if (!exchange->is_get_or_head()) return ReplyMethodNotAllowed(*exchange, "GET, HEAD");

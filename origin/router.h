@@ -21,6 +21,7 @@
 #include "origin/ingest_setup.h"
 #include "origin/purge_endpoint.h"
 #include "origin/server.h"
+#include "origin/jobs_endpoint.h"
 #include "origin/uploads_endpoint.h"
 #include "signing/signer.h"
 #include "sources/source_cache.h"
@@ -59,6 +60,7 @@ class Router {
   PurgeEndpoint purge_;
   ImagesEndpoint images_;
   UploadsEndpoint uploads_;
+  JobsEndpoint jobs_;
   DialectEndpoint dialect_;
   GetImageEndpoint get_image_;
   AdminEndpoint admin_;

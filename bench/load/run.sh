@@ -5,7 +5,7 @@
 # alternation, and writes bench/results/report.md, report.tsv and chart.png.
 #
 #   bench/load/run.sh [--duration S] [--rounds N] [--libvips system|npm|both] [--no-setup]
-#                     [--no-build] [--only cold,hot,tiers,herd,mixed,memory,uploads,micro]
+#                     [--no-build] [--only cold,hot,tiers,herd,mixed,memory,uploads,eager,micro]
 #
 # Every run is bounded (wrk -d, fixed connections), loopback only, and the script stops every
 # process it started (by pid) on exit. See bench/README.md for what each scenario measures.
@@ -21,7 +21,7 @@ ROUNDS=1             # alternations of each scenario over the servers
 LIBVIPS=both
 SETUP=1
 BUILD=1
-ONLY="cold,hot,tiers,herd,mixed,memory,uploads,micro"
+ONLY="cold,hot,tiers,herd,mixed,memory,uploads,eager,micro"
 COLD_CONNS=8         # the reference figures use 8 connections for cold, 64 for hits
 HOT_CONNS=64
 WRK_THREADS=2
@@ -503,6 +503,30 @@ if wants uploads; then
     rm -rf "$WORK/upload-data" "$WORK/root/uploads"
   done
   rm -f "$WORK/upload/zero-200MB.bin"
+fi
+
+# --- eager presets ----------------------------------------------------------------------------
+# Uploads fully processed per second (docs/ingest.md, Capacity): 2 MP corpus photos POSTed over 4
+# connections into the embedded default (SQLite records and queue, local originals and
+# variants), each followed by its three presets (160, 800, 1600 px) rendered from one decode,
+# cached, written as files and recorded; timed from the first POST to the last ready record.
+if wants eager; then
+  API_KEY=bench-api-key
+  EAGER_COUNT=$((DURATION * 20))
+  for b in "${builds[@]}"; do
+    eager_pid=PID_eager_$b
+    rm -rf "$WORK/eager-data" "$WORK/root/uploads"
+    start_imgorigin "eager-$b" "$b" 18096 IMGORIGIN_INGEST_ENABLED=true IMGORIGIN_API_KEY=$API_KEY \
+      IMGORIGIN_DATA_DIR="$WORK/eager-data" IMGORIGIN_VARIANTS_STORE="$WORK/eager-data/variants" \
+      IMGORIGIN_PRESETS="small=rs:fit:160:160,medium=rs:fit:800:800,large=rs:fit:1600:1600" \
+      IMGORIGIN_EAGER=small,medium,large IMGORIGIN_JOBS_THREADS="$(nproc)"
+    if line=$(python3 "$LOAD/eager.py" 18096 "$API_KEY" "$EAGER_COUNT" 4 "$WORK"/corpus/photo00*.jpg); then
+      printf '%s\teager\t%s\n' "$b" "$line" >>"$MEM_TSV"
+      log "eager $b: $line (count, seconds, uploads/s, median s to ready)"
+    fi
+    stop_pid "${!eager_pid}"
+    rm -rf "$WORK/eager-data" "$WORK/root/uploads"
+  done
 fi
 
 # --- micro-benchmarks (short) ---------------------------------------------------------------------

@@ -155,13 +155,17 @@ HttpResponse HttpRequest(uint16_t port, const std::string& target,
 OriginProcess::OriginProcess(const std::map<std::string, std::string>& env,
                              const std::vector<std::string>& args) {
   pid_ = Spawn(args, env, &stdout_fd_, /*merge_stderr=*/false);
-  const std::string marker = "listening on http://";
+  // `imgorigin worker` listens nowhere: it says when its workers run.
+  const bool worker = !args.empty() && args[0] == "worker";
+  const std::string marker = worker ? "imgorigin worker running" : "listening on http://";
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
     bool open = ReadSome(stdout_fd_, &output_, 100);
     size_t at = output_.find(marker);
     size_t eol = at == std::string::npos ? at : output_.find('\n', at);
     if (eol != std::string::npos) {
+      started_ = true;
+      if (worker) return;
       std::string host_port = output_.substr(at + marker.size(), eol - at - marker.size());
       port_ = static_cast<uint16_t>(std::stoi(host_port.substr(host_port.rfind(':') + 1)));
       return;
@@ -388,7 +392,7 @@ void ServiceProcess::Start(const std::string& binary,
   }
   // Another process may take the port between our probe and the server's bind: retry.
   for (int attempt = 0; attempt < 3; ++attempt) {
-    const uint16_t port = FreeLoopbackPort();
+    const uint16_t port = want_port_ != 0 ? want_port_ : FreeLoopbackPort();
     std::vector<std::string> args = {path};
     for (auto& a : make_args(port)) args.push_back(std::move(a));
     auto argv = CStrings(args);
@@ -417,7 +421,8 @@ void ServiceProcess::Start(const std::string& binary,
   error_ = binary + " did not start on a loopback port";
 }
 
-RedisProcess::RedisProcess(const std::string& password) : password_(password) {
+RedisProcess::RedisProcess(const std::string& password, uint16_t port) : password_(password) {
+  want_port_ = port;
   Start(
       "redis-server",
       [&password](uint16_t port) {

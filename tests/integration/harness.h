@@ -82,7 +82,8 @@ class RawConnection {
 class OriginProcess {
  public:
   // Starts `imgorigin <args…>` with exactly `env` (plus PATH, HOME, TMPDIR and the sanitizers'
-  // ASAN/UBSAN/LSAN_OPTIONS) and waits for its "listening on" line. If the process exits
+  // ASAN/UBSAN/LSAN_OPTIONS) and waits for its "listening on" line (`worker`: its "running"
+  // line; port() stays 0). If the process exits
   // instead, started() is false and exit_status() and output() tell why. Destroying a started
   // process stops it and fails the test unless it exits with status 0.
   OriginProcess(const std::map<std::string, std::string>& env,
@@ -91,7 +92,7 @@ class OriginProcess {
   OriginProcess(const OriginProcess&) = delete;
   OriginProcess& operator=(const OriginProcess&) = delete;
 
-  bool started() const { return port_ != 0; }
+  bool started() const { return started_; }
   uint16_t port() const { return port_; }
   pid_t pid() const { return pid_; }
 
@@ -108,6 +109,7 @@ class OriginProcess {
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
   uint16_t port_ = 0;
+  bool started_ = false;
   int exit_status_ = -1;
   bool exited_ = false;
   std::string output_;
@@ -168,6 +170,8 @@ class ServiceProcess {
              const std::function<std::vector<std::string>(uint16_t port)>& make_args,
              const std::string& probe, const std::string& expect);
 
+  uint16_t want_port_ = 0;  // Start() binds this port when set (a server restarted in place)
+
  private:
   pid_t pid_ = -1;
   uint16_t port_ = 0;
@@ -176,7 +180,8 @@ class ServiceProcess {
 
 class RedisProcess : public ServiceProcess {
  public:
-  explicit RedisProcess(const std::string& password = "");
+  // `port` 0: one the OS has free; else that one (a Redis restarted where it was).
+  explicit RedisProcess(const std::string& password = "", uint16_t port = 0);
   std::string url(int db = 0) const;  // redis://[:password@]127.0.0.1:port/db
 
  private:
