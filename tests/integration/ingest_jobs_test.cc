@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "ingest/sqlite_job_queue.h"
+#include "tests/integration/fauxqs_harness.h"
 #include "tests/integration/harness.h"
 #include "tests/integration/ingest_fixtures.h"
 #include "tests/integration/node_stub.h"
@@ -296,6 +297,65 @@ TEST_F(JobsTest, RedisStoppedMidRunLosesNothing) {
   AwaitStatus(origin->port(), second, "ready");
   EXPECT_EQ(json::parse(Send(origin->port(), "GET", "/v1/images/" + first, {}).body)["status"],
             "ready");
+}
+
+// On AWS's queues (fauxqs behind its SigV4 check): the jobs and notifications go through SQS, and
+// an S3 notification S3 itself put on the events queue is read from there.
+TEST_F(JobsTest, OnSqsAnUploadAndAnS3NotificationFromItsQueueBecomeReady) {
+  auto sqs = FauxqsClient("sqs");
+  if (!sqs) {
+    if (InCi()) FAIL() << sqs.error().message;
+    GTEST_SKIP() << sqs.error().message;
+  }
+  const std::string prefix = "e2e-" + std::to_string(getpid()) + "-";
+  for (const char* name : {"jobs", "notify", "events"}) {
+    ASSERT_TRUE(CreateQueueWithDeadLetters(**sqs, prefix + name, 10));
+  }
+  const std::string key = "in/\xc3\x9c" "ber 2.jpg";
+  const std::string seed = MakeTempDir();
+  fs::create_directories(fs::path(seed) / "media" / "in");
+  std::ofstream(fs::path(seed) / "media" / key, std::ios::binary) << Photo(700, 500);
+  NodeStub s3("s3_stub.mjs", {"--dir", MakeTempDir(), "--seed", seed, "--key",
+                              std::string(kFauxqsKeyId) + ":" + kFauxqsSecret});
+  IMGORIGIN_REQUIRE_STUB(s3);
+  auto origin = Start({{"IMGORIGIN_S3_ENABLED", "true"},
+                       {"IMGORIGIN_S3_ENDPOINT", "http://127.0.0.1:" + std::to_string(s3.port("s3"))},
+                       {"IMGORIGIN_S3_PATH_STYLE", "true"},
+                       {"AWS_REGION", "us-east-1"},
+                       {"AWS_ACCESS_KEY_ID", kFauxqsKeyId},
+                       {"AWS_SECRET_ACCESS_KEY", kFauxqsSecret},
+                       {"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials"},
+                       {"AWS_EC2_METADATA_DISABLED", "true"},
+                       {"IMGORIGIN_JOBS_QUEUE", "sqs"},
+                       {"IMGORIGIN_SQS_ENDPOINT", FauxqsEndpoint()},
+                       {"IMGORIGIN_SQS_JOBS_QUEUE", prefix + "jobs"},
+                       {"IMGORIGIN_SQS_NOTIFY_QUEUE", prefix + "notify"},
+                       {"IMGORIGIN_SQS_EVENTS_QUEUE", prefix + "events"},
+                       {"IMGORIGIN_JOBS_POLL_WAIT_MS", "1000"}});
+  const std::string uploaded = Created(Upload(origin->port(), "image/jpeg", Photo(640, 480)))["id"];
+  EXPECT_EQ(AwaitStatus(origin->port(), uploaded, "ready")["variants"].size(), 3u);
+
+  auto events_url = CreateQueue(**sqs, prefix + "events");
+  ASSERT_TRUE(events_url);
+  const std::string event = R"({"Records":[{"eventVersion":"2.1","eventSource":"aws:s3",
+    "eventName":"ObjectCreated:Put","eventTime":"2026-12-04T01:00:00.000Z",
+    "s3":{"bucket":{"name":"media"},"object":{"key":"in/%C3%9Cber+2.jpg","size":999,
+    "eTag":"feedface","sequencer":"01"}}}]})";
+  ASSERT_TRUE((*sqs)->CallJson("AmazonSQS.SendMessage",
+                               {{"QueueUrl", *events_url}, {"MessageBody", event}}));
+  json found;
+  for (int i = 0; i < 400 && found.is_null(); ++i) {
+    const json images = json::parse(Send(origin->port(), "GET", "/v1/images", {}).body)["images"];
+    for (const json& image : images) {
+      if (image["source_url"] == "s3://media/" + key) found = image;
+    }
+    if (found.is_null()) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_FALSE(found.is_null()) << "the S3 notification was never read from its queue";
+  json ready = AwaitStatus(origin->port(), found["id"], "ready");
+  EXPECT_EQ(ready["width"], 700);
+  EXPECT_EQ(ready["variants"].size(), 3u);
+  EXPECT_EQ(Webhooks("image.ready", 2).size(), 2u);
 }
 
 }  // namespace

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ingest/sqs_s3_event.h"
+#include "ingest/s3_event.h"
 #include "storage/s3_client.h"
 #include "storage/sns.h"
 #include "tests/integration/fauxqs_harness.h"
@@ -219,9 +219,9 @@ TEST_F(SqsTest, SnsPublishReachesASubscribedQueue) {
   EXPECT_EQ(invalid.error().code, ErrorCode::kInvalidArgument);
 }
 
-// S3 → SNS → SQS: the S3 event comes out of the job queue as a foreign message in SNS's
-// envelope, and unwraps to the event S3 wrote.
-TEST_F(SqsTest, S3EventThroughSnsUnwraps) {
+// S3 → SNS → SQS: the S3 event comes out of the queue as a foreign message in SNS's envelope,
+// which the S3 event parser reads through.
+TEST_F(SqsTest, S3EventThroughSnsIsRead) {
   auto sns = Client("sns");
   auto sqs = Client("sqs");
   ASSERT_TRUE(sns && sqs);
@@ -230,11 +230,12 @@ TEST_F(SqsTest, S3EventThroughSnsUnwraps) {
       R"({"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put",)"
       R"("s3":{"bucket":{"name":"media"},"object":{"key":"a.jpg","size":10}}}]})";
   ASSERT_TRUE(storage::SnsPublish(*sns, {.topic_arn = sub.topic_arn, .message = event}));
-  auto unwrapped = ingest::UnwrapS3EventMessage(ReceiveBody(*sqs, sub.queue_url));
-  ASSERT_TRUE(unwrapped) << unwrapped.error().message;
-  EXPECT_EQ(unwrapped->kind, ingest::S3EventMessage::Kind::kEvent);
-  EXPECT_TRUE(unwrapped->via_sns);
-  EXPECT_EQ(unwrapped->event_json, event);
+  auto events = ingest::ParseS3Events(ReceiveBody(*sqs, sub.queue_url));
+  ASSERT_TRUE(events) << events.error().message;
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].bucket, "media");
+  EXPECT_EQ((*events)[0].key, "a.jpg");
+  EXPECT_EQ((*events)[0].kind, ingest::S3EventKind::kCreated);
 }
 
 }  // namespace
