@@ -88,6 +88,13 @@ struct ImageRecord {
   bool operator==(const ImageRecord&) const = default;
 };
 
+// Whether the record's original can be rendered: its bytes were checked (facts known) and it
+// is not deleted. A pending record with facts (its eager presets are being made) renders, as
+// does a failed one whose failure came after the check (its eager job was dead-lettered).
+inline bool Renderable(const ImageRecord& record) {
+  return record.facts.known() && record.status != ImageStatus::kDeleted;
+}
+
 // A new version 7 UUID: 48 bits of Unix milliseconds, then 74 random bits from OpenSSL.
 common::Result<std::string> NewImageId();
 

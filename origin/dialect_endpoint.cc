@@ -25,7 +25,7 @@ void DialectEndpoint::Handle(const ExchangePtr& exchange) {
     auto record = ingest_->records->Get(request.id);
     exchange->loop().Post([this, exchange, request, record = std::move(record)] {
       if (!record) return ReplyError(*exchange, record.error());
-      if (record->status != ingest::ImageStatus::kReady) {
+      if (!ingest::Renderable(*record)) {
         return ReplyError(*exchange, {ErrorCode::kNotFound, "image " + request.id +
                                                                 " is " +
                                                                 std::string(ingest::StatusName(

@@ -44,9 +44,8 @@ void GetImageEndpoint::Handle(const ExchangePtr& exchange) {
     exchange->loop().Post([this, exchange, request, record = std::move(record)]() mutable {
       if (!record) return ReplyError(*exchange, record.error(), config_.not_found_max_age);
       const std::string status(ingest::StatusName(record->status));
+      if (ingest::Renderable(*record)) return Serve(exchange, *std::move(record), request.size);
       switch (record->status) {
-        case ingest::ImageStatus::kReady:
-          return Serve(exchange, *std::move(record), request.size);
         case ingest::ImageStatus::kDeleted:
           return ReplyError(*exchange,
                             {ErrorCode::kNotFound, "image " + request.id + " is deleted"},

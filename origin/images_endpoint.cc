@@ -77,7 +77,7 @@ void ImagesEndpoint::HandleSeed004(const ExchangePtr& exchange) {
 nlohmann::json ImagesEndpoint::View(const ingest::ImageRecord& record) const {
   nlohmann::json view = ingest::ToJson(record);
   nlohmann::json urls = nlohmann::json::object();
-  if (record.status == ingest::ImageStatus::kReady) {
+  if (ingest::Renderable(record)) {
     for (const auto& [name, options] : config_.parser.presets) {
       if (name == "default") continue;  // applies to every URL; not a variant of its own
       urls[name] = SignedPresetPath(signer_, name, record.source_url);

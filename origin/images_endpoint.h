@@ -68,7 +68,7 @@ class ImagesEndpoint {
   // for base64 and metadata (Config::Ingest::max_body_bytes()) for the wrapped forms.
   common::Result<int64_t> Admit(std::string_view target, const evkeyvalq* headers) const;
 
-  // The record as the API shows it: ToJson() plus `urls` (none unless ready).
+  // The record as the API shows it: ToJson() plus `urls` (none unless ingest::Renderable()).
   nlohmann::json View(const ingest::ImageRecord& record) const;
 
  private:
