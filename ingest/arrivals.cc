@@ -203,6 +203,11 @@ Result<Arrivals::S3Outcome> Arrivals::ApplyS3Event(const S3Event& event) {
 
 Result<int> Arrivals::Reconcile(int limit) {
   if (config_.reconcile_after.count() == 0) return 0;
+  // While jobs wait, records pending for long are most likely among them (a backlog): queueing
+  // them again would only grow it. Lost jobs show once the queue has drained.
+  auto stats = jobs_.Stats();
+  if (!stats) return std::unexpected(stats.error());
+  if (stats->ready + stats->delayed + stats->in_flight > 0) return 0;
   const Timestamp before = Now() - config_.reconcile_after;
   int queued = 0;
   std::string after;

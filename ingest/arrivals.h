@@ -91,7 +91,8 @@ class Arrivals {
   common::Result<S3Outcome> ApplyS3Event(const S3Event& event);
 
   // One pass: queues the eager job of up to `limit` records pending for longer than
-  // reconcile_after. Returns how many.
+  // reconcile_after, once the jobs queue has drained (no job ready, delayed or in flight).
+  // Returns how many.
   common::Result<int> Reconcile(int limit);
 
  private:

@@ -167,7 +167,7 @@ ingest::JobQueue* Jobs::queue(std::string_view name) {
 
 Result<void> Jobs::ApplyS3Events(const ingest::Job& job) {
   auto events = ingest::ParseS3Events(job.payload);
-  // A message that is no S3 event will not become one: it goes to the dead letters at once.
+  // A message that is no S3 event will not become one: its attempts fail, then it is buried.
   if (!events) return std::unexpected(events.error());
   for (const ingest::S3Event& event : *events) {
     if (!config_.ingest.events.Matches(event)) continue;
