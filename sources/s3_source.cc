@@ -75,24 +75,10 @@ Result<SourceImage> S3Source::Fetch(std::string_view url) const {
           config_.allowed_buckets.end()) {
     return Fail(ErrorCode::kPermissionDenied, "bucket \"" + location->bucket + "\" is not allowed");
   }
-  auto response =
-      s3_->Perform(fetch_.Request(ObjectUrl(*location), max_bytes_, "S3 object"), fetch_.Retry());
+  auto response = s3_->GetObject(*location, fetch_.Request("", max_bytes_, "S3 object"),
+                                 fetch_.Retry(), "S3 source");
   if (!response) return std::unexpected(response.error());
-  const long status = response->status;
-  if (status == 200) return TakeSourceImage(*std::move(response));
-  std::string code = storage::S3ErrorCode(response->body);
-  std::string detail = storage::S3StatusDetail(*response);
-  if (status == 404) return Fail(ErrorCode::kNotFound, "source not found");
-  if (status == 403 || status == 401) {
-    return Fail(ErrorCode::kUpstreamFailed,
-                "S3 refused access to the source (" + detail +
-                    "): check this server's AWS credentials and the bucket policy");
-  }
-  if (status == 301 || status == 307 || code == "AuthorizationHeaderMalformed") {
-    return Fail(ErrorCode::kUpstreamFailed,
-                "S3 bucket is not in region " + region() + " (" + detail + "): set AWS_REGION");
-  }
-  return Fail(ErrorCode::kUpstreamFailed, "S3 answered " + detail);
+  return TakeSourceImage(*std::move(response));
 }
 
 }  // namespace imgorigin::sources

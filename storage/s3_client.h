@@ -13,6 +13,11 @@
 //   that fails at any step is aborted, so no parts are left behind (S3 keeps, and bills, the
 //   parts of an upload that is neither completed nor aborted). Both can ask for server-side
 //   encryption (SSE-S3 "AES256" or SSE-KMS "aws:kms" with an optional key id).
+//   User metadata (PutOptions::metadata) goes up as x-amz-meta-* headers with the object.
+// - ListObjects(): one ListObjectsV2 page of a prefix, keys sent URL-encoded (encoding-type=url)
+//   so that any key survives S3's XML, and decoded here.
+// - GetObject() (any GET with the caller's limits, shared with the s3:// source) and
+//   GetObjectToFile(): an object streamed into a temporary file, never held in memory.
 // - HeadObject(), ReadPrefix() (the first N bytes: enough to check an image header without
 //   downloading the object), DeleteObject().
 // Failures are Errors in domain terms: a missing object is kNotFound, an S3 refusal or garbage
@@ -30,6 +35,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +48,7 @@
 #include "storage/aws_credentials.h"
 #include "storage/curl_client.h"
 #include "storage/sigv4.h"
+#include "storage/spilled_file.h"
 
 namespace imgorigin::storage {
 
@@ -80,6 +88,11 @@ class S3Client {
     int64_t part_size = int64_t{8} << 20;
     std::chrono::milliseconds timeout{120'000};  // per request: the single PUT, or one part
     RetryPolicy retry;                           // per request, parts included
+    // User metadata, sent as x-amz-meta-<name>: <value> and answered so by HeadObject() and
+    // GetObjectToFile(). Names are lowercase [a-z0-9-], each given once; values are printable
+    // ASCII, not empty and without leading or trailing spaces (HTTP would trim them); names
+    // and values together at most 2 KB (S3's limit).
+    std::vector<std::pair<std::string, std::string>> metadata;
 
     common::Result<void> Validate() const;
   };
@@ -97,6 +110,34 @@ class S3Client {
     std::string content_type;
     int64_t last_modified = 0;  // unix seconds; 0 = not sent
     std::string encryption;     // "AES256", "aws:kms" or ""
+    std::map<std::string, std::string> metadata;  // x-amz-meta-<name> headers, by <name>
+  };
+
+  // One object of a listing.
+  struct ListedObject {
+    std::string key;  // decoded: literal, as Object::key
+    int64_t size = 0;
+    std::string etag;            // quotes included
+    int64_t last_modified = 0;  // unix seconds
+  };
+
+  struct ListPage {
+    std::vector<ListedObject> objects;  // in S3's order (UTF-8 binary order of the keys)
+    std::string next_token;             // "" = this was the last page
+  };
+
+  struct GetOptions {
+    std::string dir = "/tmp";  // where the temporary file is made
+    int64_t max_bytes = std::numeric_limits<int64_t>::max();  // larger objects: kTooLarge
+    std::chrono::milliseconds timeout{600'000};               // per attempt, whole body included
+    RetryPolicy retry;
+
+    common::Result<void> Validate() const;
+  };
+
+  struct GotFile {
+    std::shared_ptr<const SpilledFile> file;  // unlinked when the last reference goes
+    ObjectInfo info;                          // info.size == file->size()
   };
 
   struct PresignOptions {
@@ -142,7 +183,29 @@ class S3Client {
   common::Result<PutResult> UploadFile(const Object& object, const std::string& path,
                                        const PutOptions& options) const;
 
-  // Size, ETag, type, date and encryption of `object`; kNotFound when it does not exist.
+  // One ListObjectsV2 page: the objects of `bucket` whose keys start with `prefix` ("" = all),
+  // after `start_after` when it is given, from `continuation_token` (a previous page's
+  // next_token; "" = the first page), at most `max_keys` (1 .. 1000, else kInvalidArgument).
+  // A missing bucket is kNotFound; an answer that does not parse is kUpstreamFailed.
+  common::Result<ListPage> ListObjects(const std::string& bucket, const std::string& prefix,
+                                       const std::string& continuation_token, int max_keys = 1000,
+                                       const std::string& start_after = "",
+                                       const RetryPolicy& retry = {}) const;
+
+  // GETs `object` with `request`'s limits (timeouts, max_bytes, spilling; its method and URL are
+  // set here). Only a 200 is a response; anything else is an Error: 404 kNotFound, a refusal or
+  // the wrong region kUpstreamFailed, each message starting with `what`.
+  common::Result<HttpResponse> GetObject(const Object& object, HttpRequest request,
+                                         const RetryPolicy& retry,
+                                         std::string_view what = "GetObject") const;
+
+  // Streams `object` into a new temporary file in options.dir, never holding the body in
+  // memory: kNotFound when it does not exist, kTooLarge past options.max_bytes (as soon as
+  // Content-Length or the byte count says so). On any error no file is left behind.
+  common::Result<GotFile> GetObjectToFile(const Object& object, const GetOptions& options) const;
+
+  // Size, ETag, type, date, encryption and metadata of `object`; kNotFound when it does not
+  // exist.
   common::Result<ObjectInfo> HeadObject(const Object& object, const RetryPolicy& retry = {}) const;
 
   // The first `bytes` bytes of `object` (all of it when it is shorter), read with a Range
@@ -161,6 +224,11 @@ class S3Client {
   S3Client(const Config& config, EnvLookup env, std::string region, std::string endpoint);
 
   HttpRequest Request(std::string method, std::string url, const PutOptions* options) const;
+  bool PathStyle(const std::string& bucket) const;
+  std::string BucketUrl(const std::string& bucket) const;  // no trailing slash
+  // A non-success answer as an Error: kNotFound for a 404 when `read`, else kUpstreamFailed.
+  common::Error Refused(const HttpResponse& response, std::string_view what,
+                        bool read = false) const;
   common::Result<HttpResponse> Send(HttpRequest request, const RetryPolicy& retry,
                                     std::string_view what) const;
   common::Result<PutResult> UploadParts(const Object& object, int fd, int64_t size,
@@ -188,6 +256,13 @@ std::string S3StatusDetail(const HttpResponse& response);
 // The text of the first <tag>…</tag> element of an S3 XML answer, XML entities decoded; nullopt
 // when there is none. S3's answers are flat and small, so finding the element is enough.
 std::optional<std::string> S3XmlText(std::string_view xml, std::string_view tag);
+
+// A ListObjectsV2 answer (<ListBucketResult>): its <Contents> in order, keys percent-decoded when
+// the answer says <EncodingType>url</EncodingType> ("+" is a space, as S3 encodes), and the
+// NextContinuationToken of a truncated listing. An answer that is not a listing, an entry
+// without a valid Key, Size, ETag or LastModified, a bad escape, or a truncated listing without
+// a token is kUpstreamFailed.
+common::Result<S3Client::ListPage> ParseListObjectsV2(std::string_view xml);
 
 // The part size UploadFile() uses for an object of `object_size` bytes when `preferred` is
 // asked for: `preferred` within S3's 5 MiB .. 5 GiB, raised (in whole MiB) so that at most

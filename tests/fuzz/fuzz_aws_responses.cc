@@ -1,6 +1,6 @@
 // Fuzz target: what imgorigin parses from AWS and S3-compatible servers, which a hostile or
 // broken endpoint controls: S3 error bodies (S3ErrorCode) and the elements of S3's other XML
-// answers (S3XmlText: UploadId, ETag), the credential JSON of the container
+// answers (S3XmlText: UploadId, ETag), ListObjectsV2 pages (ParseListObjectsV2), the credential JSON of the container
 // endpoint and IMDS (ParseCredentialsJson), shared credentials files (ParseCredentialsFile) and
 // ISO 8601 expiry times (ParseIso8601).
 //
@@ -8,6 +8,8 @@
 //   - an S3 error code is empty or at most 64 alphanumeric characters (it goes into logs and
 //     error messages);
 //   - an XML element's decoded text is never longer than the answer it came from;
+//   - a parsed listing has non-empty keys no longer than the answer, sizes >= 0, and a next
+//     token only when it is not the last page (a truncated listing always has one);
 //   - parsed credentials always have both keys, and none holds a line break;
 //   - a parsed time formats back to a time that parses to the same instant.
 #include <algorithm>
@@ -40,7 +42,7 @@ void CheckCredentials(const AwsCredentials& c) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   const std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 4) {
+  switch (data[0] % 5) {
     case 0: {
       const std::string code = S3ErrorCode(text);
       FUZZ_CHECK(code.size() <= 64 && std::all_of(code.begin(), code.end(),
@@ -75,6 +77,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         auto again = ParseIso8601(buf);
         FUZZ_CHECK(again && std::chrono::system_clock::to_time_t(*again) == seconds,
                    "%s does not parse back", buf);
+      }
+      break;
+    case 4:
+      if (auto page = ParseListObjectsV2(text)) {
+        for (const auto& object : page->objects) {
+          FUZZ_CHECK(!object.key.empty() && object.key.size() <= text.size(), "bad listed key");
+          FUZZ_CHECK(object.size >= 0, "negative listed size");
+        }
+        FUZZ_CHECK(page->next_token.size() <= text.size(), "token longer than the answer");
       }
       break;
   }

@@ -2,7 +2,9 @@
 // (tests/integration/s3_stub.mjs): presigned URLs used by a plain HTTP client as `curl -T` does
 // (forged, tampered and expired ones refused with 403), temporary credentials in presigned URLs,
 // PutObject and multipart uploads with server-side encryption read back byte for byte, a failed
-// multipart upload aborted, and the HEAD / ranged GET / DELETE helpers.
+// multipart upload aborted, the HEAD / ranged GET / DELETE helpers, ListObjectsV2 pages (keys
+// that need escaping in XML and in URLs, start-after, empty listings), downloads to temporary
+// files (and their limits), and user metadata through PutObject and multipart uploads.
 #include <curl/curl.h>
 #include <gtest/gtest.h>
 
@@ -12,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <set>
 
 #include "storage/s3_client.h"
 #include "storage/sigv4.h"
@@ -28,6 +31,7 @@ constexpr char kAccessKey[] = "AKIDIMGORIGINTEST";
 constexpr char kSecret[] = "imgorigin-test-secret";
 constexpr char kContainerToken[] = "container-auth-token";
 constexpr char kBucket[] = "media";
+constexpr char kEmptyBucket[] = "empty";
 constexpr int64_t kMiB = int64_t{1} << 20;
 
 std::string RandomBytes(size_t size, uint32_t seed) {
@@ -35,6 +39,15 @@ std::string RandomBytes(size_t size, uint32_t seed) {
   std::string bytes(size, '\0');
   for (auto& c : bytes) c = static_cast<char>(random());
   return bytes;
+}
+
+std::string ReadWhole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+size_t FilesIn(const std::string& dir) {
+  return static_cast<size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
 }
 
 std::string WriteFile(const std::string& dir, const std::string& name, const std::string& bytes) {
@@ -110,6 +123,7 @@ class S3StorageTest : public ::testing::Test {
   void SetUp() override {
     fixtures_ = MakeTempDir();
     fs::create_directories(fs::path(fixtures_) / kBucket);
+    fs::create_directories(fs::path(fixtures_) / kEmptyBucket);
     std::ofstream(fs::path(fixtures_) / kBucket / "seed.txt") << "seed";
     stub_ = std::make_unique<NodeStub>(
         "s3_stub.mjs", std::vector<std::string>{"--dir", MakeTempDir(), "--seed", fixtures_,
@@ -378,6 +392,225 @@ TEST_F(S3StorageTest, HeadRangeAndDeleteOfMissingAndShortObjects) {
   EXPECT_EQ(*seed, "seed");
   ASSERT_TRUE(client->DeleteObject({.bucket = kBucket, .key = "seed.txt"}));
   EXPECT_FALSE(client->HeadObject({.bucket = kBucket, .key = "seed.txt"}));
+}
+
+// Every page of `prefix`, `max_keys` at a time (at most 100 pages).
+std::vector<S3Client::ListPage> ListAll(const S3Client& client, const std::string& bucket,
+                                        const std::string& prefix, int max_keys,
+                                        const std::string& start_after = "") {
+  std::vector<S3Client::ListPage> pages;
+  std::string token;
+  do {
+    auto page = client.ListObjects(bucket, prefix, token, max_keys, start_after);
+    EXPECT_TRUE(page) << page.error().message;
+    if (!page) break;
+    token = page->next_token;
+    pages.push_back(*std::move(page));
+  } while (!token.empty() && pages.size() < 100);
+  return pages;
+}
+
+TEST_F(S3StorageTest, ListPagesGiveEveryKeyOnceInS3Order) {
+  auto client = Client();
+  // Keys that need escaping in XML and in URLs, and neighbours whose byte order differs from a
+  // directory walk's ("ab" < "ab-x", "a.jpg" < "a/b").
+  std::vector<std::string> keys = {"list/a b/\xC3\xA9+%.jpg", "list/x&y<z>.png", "list/ab",
+                                   "list/ab-x", "list/a.jpg", "list/a/b", "list/q'\"uote.gif"};
+  for (int i = 0; keys.size() < 25; ++i) keys.push_back("list/n" + std::to_string(i) + ".jpg");
+  std::map<std::string, std::pair<int64_t, std::string>> stored;  // key → size, ETag
+  const int64_t before = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const std::string body = RandomBytes(100 + i, static_cast<uint32_t>(i));
+    auto put = client->PutObject({.bucket = kBucket, .key = keys[i]}, body, {});
+    ASSERT_TRUE(put) << keys[i] << ": " << put.error().message;
+    stored[keys[i]] = {static_cast<int64_t>(body.size()), put->etag};
+  }
+  std::sort(keys.begin(), keys.end());  // UTF-8 binary order, as S3 lists
+
+  auto pages = ListAll(*client, kBucket, "list/", 7);
+  ASSERT_EQ(pages.size(), 4u);
+  std::vector<std::string> listed;
+  for (size_t p = 0; p < pages.size(); ++p) {
+    EXPECT_EQ(pages[p].objects.size(), p < 3 ? 7u : 4u);
+    EXPECT_EQ(pages[p].next_token.empty(), p == 3);
+    for (const auto& object : pages[p].objects) {
+      listed.push_back(object.key);
+      ASSERT_TRUE(stored.contains(object.key)) << object.key;
+      EXPECT_EQ(object.size, stored[object.key].first) << object.key;
+      EXPECT_EQ(object.etag, stored[object.key].second) << object.key;
+      EXPECT_TRUE(object.etag.starts_with('"')) << object.etag;
+      EXPECT_GE(object.last_modified, before - 5);
+      EXPECT_LE(object.last_modified, before + 120);
+    }
+  }
+  EXPECT_EQ(listed, keys);
+
+  // After a given key, paged too; and a page of 1000 holds them all.
+  auto after = ListAll(*client, kBucket, "list/", 10, keys[9]);
+  ASSERT_EQ(after.size(), 2u);
+  std::vector<std::string> rest;
+  for (const auto& page : after) {
+    for (const auto& object : page.objects) rest.push_back(object.key);
+  }
+  EXPECT_EQ(rest, std::vector<std::string>(keys.begin() + 10, keys.end()));
+  auto all = ListAll(*client, kBucket, "", 1000);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].objects.size(), keys.size() + 1);  // seed.txt too
+  EXPECT_EQ(all[0].next_token, "");
+  // A prefix with characters that need encoding.
+  auto odd = ListAll(*client, kBucket, "list/a b/", 1000);
+  ASSERT_EQ(odd.size(), 1u);
+  ASSERT_EQ(odd[0].objects.size(), 1u);
+  EXPECT_EQ(odd[0].objects[0].key, "list/a b/\xC3\xA9+%.jpg");
+}
+
+TEST_F(S3StorageTest, EmptyListingsMissingBucketsAndBadArguments) {
+  auto client = Client();
+  for (auto [bucket, prefix] : {std::pair{kBucket, "nothing/"}, std::pair{kEmptyBucket, ""}}) {
+    auto page = client->ListObjects(bucket, prefix, "");
+    ASSERT_TRUE(page) << page.error().message;
+    EXPECT_TRUE(page->objects.empty()) << bucket;
+    EXPECT_EQ(page->next_token, "");
+  }
+  auto missing = client->ListObjects("no-such-bucket", "", "");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, common::ErrorCode::kNotFound) << missing.error().message;
+  EXPECT_NE(missing.error().message.find("NoSuchBucket"), std::string::npos)
+      << missing.error().message;
+  for (int max_keys : {0, -1, 1001}) {
+    auto bad = client->ListObjects(kBucket, "", "", max_keys);
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().code, common::ErrorCode::kInvalidArgument);
+  }
+  EXPECT_FALSE(client->ListObjects("Bad_Bucket/..", "", ""));
+}
+
+TEST_F(S3StorageTest, GetObjectToFileStreamsIntoATemporaryFile) {
+  auto client = Client();
+  const std::string bytes = RandomBytes(20 * kMiB + 7, 11);
+  const S3Client::Object object{.bucket = kBucket, .key = "big/original 1.jpg"};
+  S3Client::PutOptions put_options;
+  put_options.content_type = "image/jpeg";
+  ASSERT_TRUE(client->UploadFile(object, WriteFile(work_, "original.jpg", bytes), put_options));
+  const std::string dir = work_ + "/downloads";
+  fs::create_directories(dir);
+
+  auto got = client->GetObjectToFile(object, {.dir = dir});
+  ASSERT_TRUE(got) << got.error().message;
+  ASSERT_NE(got->file, nullptr);
+  EXPECT_EQ(fs::path(got->file->path()).parent_path(), fs::path(dir));
+  EXPECT_EQ(got->file->size(), static_cast<int64_t>(bytes.size()));
+  EXPECT_EQ(got->info.size, static_cast<int64_t>(bytes.size()));
+  EXPECT_EQ(got->info.content_type, "image/jpeg");
+  EXPECT_FALSE(got->info.etag.empty());
+  EXPECT_GT(got->info.last_modified, 0);
+  EXPECT_TRUE(ReadWhole(got->file->path()) == bytes) << "downloaded file differs";
+
+  // The file goes with the last reference to it.
+  const std::string path = got->file->path();
+  std::shared_ptr<const storage::SpilledFile> other = got->file;
+  got->file.reset();
+  EXPECT_TRUE(fs::exists(path));
+  other.reset();
+  EXPECT_FALSE(fs::exists(path));
+  EXPECT_EQ(FilesIn(dir), 0u);
+
+  // An empty object is an empty file.
+  ASSERT_TRUE(client->PutObject({.bucket = kBucket, .key = "big/empty"}, "", {}));
+  auto empty = client->GetObjectToFile({.bucket = kBucket, .key = "big/empty"}, {.dir = dir});
+  ASSERT_TRUE(empty) << empty.error().message;
+  EXPECT_EQ(empty->file->size(), 0);
+  EXPECT_TRUE(fs::exists(empty->file->path()));
+  EXPECT_EQ(fs::file_size(empty->file->path()), 0u);
+}
+
+TEST_F(S3StorageTest, GetObjectToFileFailuresLeaveNoFileBehind) {
+  auto client = Client();
+  const std::string dir = work_ + "/downloads";
+  fs::create_directories(dir);
+  auto missing = client->GetObjectToFile({.bucket = kBucket, .key = "nothing/here.jpg"},
+                                         {.dir = dir});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, common::ErrorCode::kNotFound) << missing.error().message;
+
+  const S3Client::Object object{.bucket = kBucket, .key = "big/two-mib.bin"};
+  ASSERT_TRUE(client->PutObject(object, RandomBytes(2 * kMiB, 12), {}));
+  auto large = client->GetObjectToFile(object, {.dir = dir, .max_bytes = kMiB});
+  ASSERT_FALSE(large);
+  EXPECT_EQ(large.error().code, common::ErrorCode::kTooLarge) << large.error().message;
+  EXPECT_EQ(FilesIn(dir), 0u);
+  auto exact = client->GetObjectToFile(object, {.dir = dir, .max_bytes = 2 * kMiB});
+  ASSERT_TRUE(exact) << exact.error().message;
+  EXPECT_EQ(exact->file->size(), 2 * kMiB);
+
+  auto nowhere = client->GetObjectToFile(object, {.dir = work_ + "/no/such/dir"});
+  ASSERT_FALSE(nowhere);
+  EXPECT_EQ(nowhere.error().code, common::ErrorCode::kInternal) << nowhere.error().message;
+}
+
+TEST_F(S3StorageTest, UserMetadataRoundTripsThroughPutAndMultipartUploads) {
+  auto client = Client();
+  const std::map<std::string, std::string> metadata = {
+      {"source-key", "originals/a b+c.jpg"}, {"source-etag", "\"0123abcd\""},
+      {"preset", "w:200 q:80  (webp)"}};
+  S3Client::PutOptions options;
+  options.metadata.assign(metadata.begin(), metadata.end());
+
+  const S3Client::Object small{.bucket = kBucket, .key = "out/small.webp"};
+  ASSERT_TRUE(client->PutObject(small, "small", options));
+  auto head = client->HeadObject(small);
+  ASSERT_TRUE(head) << head.error().message;
+  EXPECT_EQ(head->metadata, metadata);
+  auto got = client->GetObjectToFile(small, {.dir = work_});
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ(got->info.metadata, metadata);
+  EXPECT_EQ(ReadWhole(got->file->path()), "small");
+
+  options.multipart_threshold = 5 * kMiB;
+  options.part_size = 5 * kMiB;
+  const S3Client::Object big{.bucket = kBucket, .key = "out/big.tif"};
+  auto put = client->UploadFile(big, WriteFile(work_, "big.tif", RandomBytes(6 * kMiB, 13)),
+                                options);
+  ASSERT_TRUE(put) << put.error().message;
+  EXPECT_EQ(put->parts, 2);
+  head = client->HeadObject(big);
+  ASSERT_TRUE(head) << head.error().message;
+  EXPECT_EQ(head->metadata, metadata);
+  got = client->GetObjectToFile(big, {.dir = work_});
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ(got->info.metadata, metadata);
+
+  // Without metadata there is none.
+  ASSERT_TRUE(client->PutObject({.bucket = kBucket, .key = "out/plain"}, "p", {}));
+  head = client->HeadObject({.bucket = kBucket, .key = "out/plain"});
+  ASSERT_TRUE(head);
+  EXPECT_TRUE(head->metadata.empty());
+}
+
+TEST_F(S3StorageTest, InvalidMetadataIsRefusedBeforeAnythingIsSent) {
+  auto client = Client();
+  const std::string before = Stats();
+  S3Client::PutOptions options;
+  options.metadata = {{"Source", "x"}};
+  auto put = client->PutObject({.bucket = kBucket, .key = "out/x"}, "x", options);
+  ASSERT_FALSE(put);
+  EXPECT_EQ(put.error().code, common::ErrorCode::kInvalidArgument);
+  options.metadata = {{"source", "line\r\nX-Injected: 1"}};
+  auto upload = client->UploadFile({.bucket = kBucket, .key = "out/y"},
+                                   WriteFile(work_, "y", "y"), options);
+  ASSERT_FALSE(upload);
+  EXPECT_EQ(upload.error().code, common::ErrorCode::kInvalidArgument);
+  options.metadata = {{"a", std::string(3000, 'x')}};
+  options.multipart_threshold = 0;
+  upload = client->UploadFile({.bucket = kBucket, .key = "out/z"}, WriteFile(work_, "z", "z"),
+                              options);
+  ASSERT_FALSE(upload);
+  EXPECT_EQ(upload.error().code, common::ErrorCode::kInvalidArgument);
+  EXPECT_EQ(StatCount(Stats(), "media/out/x"), 0);
+  EXPECT_EQ(StatCount(Stats(), "created"), 0);
+  EXPECT_EQ(Stats(), before);
 }
 
 }  // namespace

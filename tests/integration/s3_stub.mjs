@@ -33,6 +33,18 @@
 // - Keys are literal, as in S3: a "." or ".." key segment is kept on s3rver's disk as "%2E" or
 //   "%2E%2E" (s3rver would resolve it as a file path, into another key or bucket). Fixtures for
 //   such keys are saved under that name: FIXTURES/media/dir/%2E%2E/x.jpg is key "dir/../x.jpg".
+// - ListObjectsV2 (GET /bucket?list-type=2) as S3 answers it. s3rver 3.7.1 lists keys in the
+//   order of its directory walk, which is not S3's UTF-8 binary order ("ab-x" before "ab"), so its
+//   continuation tokens (the last key of a page) skip or repeat keys; and it ignores
+//   encoding-type=url. The proxy asks s3rver for every key under the prefix (one ListObjects
+//   page of up to 1000: more is a 500, enough for tests), orders them, applies start-after,
+//   continuation-token (its own: base64 of the last key sent) and max-keys, and writes the answer
+//   itself: keys XML-escaped, or with encoding-type=url percent-encoded as S3 does ("+" for a
+//   space, "/" kept) and <EncodingType>url</EncodingType> said. The .versions/ store of the
+//   versioning below is not listed. Buckets are the FIXTURES directories (an empty one is an
+//   empty bucket); any other is 404 NoSuchBucket.
+// - User metadata: x-amz-meta-* headers of PutObject and CreateMultipartUpload are kept and
+//   answered by s3rver itself on HEAD and GET.
 // - GET /__stats: JSON of what was asked (per object, per "METHOD bucket/key", per access key,
 //   rejections and their codes, presigned requests, multipart counters and open uploads).
 import http from 'node:http';
@@ -247,6 +259,10 @@ async function handleS3(req, res, backendPort) {
     s3Error(res, 429, 'TooManyRequests', 'Too many requests.');
     return;
   }
+  if (key === '' && req.method === 'GET') {
+    drain(req, () => handleList(res, backendPort, bucket, query).catch((e) => s3Error(res, 500, 'InternalError', String(e))));
+    return;
+  }
   const object = `${bucket}/${key}`;
   if ('uploads' in query || 'uploadId' in query) {
     await handleMultipart(req, res, backendPort, { bucket, key, object, query });
@@ -414,6 +430,79 @@ async function handleMultipart(req, res, backendPort, { bucket, key, object, que
 }
 
 // Each call hands out new temporary credentials that the verifier accepts from then on.
+const xmlEscape = (s) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]);
+const xmlUnescape = (s) => s.replace(/&(#x[0-9a-fA-F]+|#\d+|amp|lt|gt|quot|apos);/g, (_, e) => {
+  if (e[0] === '#') return String.fromCodePoint(e[1] === 'x' ? parseInt(e.slice(2), 16) : Number(e.slice(1)));
+  return { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" }[e];
+});
+// S3's encoding-type=url: RFC 3986 escapes, "+" for a space, "/" kept.
+const urlEncodeKey = (s) => uriEscape(s).replace(/%2F/g, '/').replace(/%20/g, '+');
+const byteOrder = (a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key));
+// s3rver's name for a key segment back to the key's ("%2E%2E" → "..").
+const keyFromBackend = (key) => key.split('/').map((seg) => (/^(%2E){1,2}$/.test(seg) ? seg.replaceAll('%2E', '.') : seg)).join('/');
+
+// Every object of `bucket` under `prefix`, from s3rver, in S3's order.
+async function listAll(backendPort, bucket, prefix) {
+  const answer = await new Promise((resolve, reject) => {
+    const request = http.request({
+      host: '127.0.0.1', port: backendPort, method: 'GET',
+      path: `/${uriEscape(bucket)}?max-keys=1000&prefix=${uriEscape(prefix)}`,
+    }, (backend) => readAll(backend).then((body) => resolve({ status: backend.statusCode, body: body.toString() }), reject));
+    request.on('error', reject);
+    request.end();
+  });
+  if (answer.status !== 200) return { status: answer.status, body: answer.body };
+  if (/<IsTruncated>true<\/IsTruncated>/.test(answer.body)) throw new Error('the stub lists at most 1000 keys');
+  const text = (entry, tag) => xmlUnescape((new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`).exec(entry) || [])[1] || '');
+  const objects = [...answer.body.matchAll(/<Contents>([\s\S]*?)<\/Contents>/g)].map((m) => ({
+    key: keyFromBackend(text(m[1], 'Key')),
+    lastModified: text(m[1], 'LastModified'),
+    etag: text(m[1], 'ETag'),
+    size: text(m[1], 'Size'),
+  })).filter((o) => !o.key.startsWith('.versions/'));
+  return { objects: objects.sort(byteOrder) };
+}
+
+async function handleList(res, backendPort, bucket, query) {
+  if (query['list-type'] !== '2') return s3Error(res, 400, 'InvalidArgument', 'the stub answers ListObjectsV2 only');
+  const maxKeys = query['max-keys'] === undefined ? 1000 : Number(query['max-keys']);
+  if (!Number.isInteger(maxKeys) || maxKeys < 0) return s3Error(res, 400, 'InvalidArgument', 'Provided max-keys not an integer or within integer range');
+  const prefix = query.prefix || '';
+  let after = query['start-after'] || '';
+  if ('continuation-token' in query) {
+    const decoded = Buffer.from(query['continuation-token'], 'base64').toString();
+    if (!decoded.startsWith('key:')) return s3Error(res, 400, 'InvalidArgument', 'The continuation token provided is incorrect');
+    after = decoded.slice(4);
+  }
+  const listed = await listAll(backendPort, bucket, prefix);
+  if (!listed.objects) {
+    res.writeHead(listed.status, { 'content-type': 'application/xml' });
+    return res.end(listed.body);
+  }
+  const remaining = listed.objects.filter((o) => !after || Buffer.compare(Buffer.from(o.key), Buffer.from(after)) > 0);
+  const page = remaining.slice(0, Math.min(maxKeys, 1000));
+  const truncated = page.length < remaining.length;
+  const url = query['encoding-type'] === 'url';
+  if (query['encoding-type'] !== undefined && !url) return s3Error(res, 400, 'InvalidArgument', 'Invalid Encoding Method specified in Request');
+  const encode = (s) => (url ? urlEncodeKey(s) : xmlEscape(s));
+  const element = (tag, value) => `<${tag}>${value}</${tag}>`;
+  let xml = '<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+    element('Name', bucket) + element('Prefix', encode(prefix)) +
+    (query['start-after'] ? element('StartAfter', encode(query['start-after'])) : '') +
+    ('continuation-token' in query ? element('ContinuationToken', xmlEscape(query['continuation-token'])) : '') +
+    element('KeyCount', page.length) + element('MaxKeys', maxKeys) +
+    (url ? element('EncodingType', 'url') : '') + element('IsTruncated', truncated);
+  if (truncated) {
+    xml += element('NextContinuationToken', Buffer.from('key:' + page[page.length - 1].key).toString('base64'));
+  }
+  for (const o of page) {
+    xml += '<Contents>' + element('Key', encode(o.key)) + element('LastModified', o.lastModified) +
+      element('ETag', xmlEscape(o.etag)) + element('Size', o.size) + element('StorageClass', 'STANDARD') + '</Contents>';
+  }
+  res.writeHead(200, { 'content-type': 'application/xml' });
+  res.end(xml + '</ListBucketResult>');
+}
+
 let issued = 0;
 function issue(kind) {
   issued++;
