@@ -2,8 +2,9 @@
 //
 // The key is everything after "bucket/", taken literally (the image URL's own escaping is already
 // undone by the URL grammar): spaces, "+", "%", "#", "?" and any UTF-8 are part of the key. Only
-// a trailing "?versionId=ID" is split off and sent as the version to read. Addressing, encoding
-// and signing are S3Client's (s3_client.h), shared with the S3 result tier.
+// a trailing "?versionId=ID" is split off and sent as the version to read. Addressing, encoding,
+// signing, the GET and what its failures mean are S3Client's (s3_client.h: GetObject()), shared
+// with the S3 result tier and with downloads to files (GetObjectToFile()).
 //
 // Region, endpoint and credentials follow the AWS conventions (see aws_credentials.h and
 // docs/sources.md); IMGORIGIN_S3_* settings override region and endpoint and add path-style

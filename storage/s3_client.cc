@@ -31,8 +31,8 @@ constexpr int64_t kMaxParts = 10'000;
 
 // An S3 answer that is not the success the caller wanted, as an Error in domain terms. A 404 is
 // the caller's kNotFound only when it reads an object; to a write it means a missing bucket or
-// upload, a fault of the server's setup like any other refusal.
-// A 301 or 307 (or AuthorizationHeaderMalformed) says the bucket is in another region.
+// upload, a fault of the server's setup like any other refusal. A 301 or 307 (or
+// AuthorizationHeaderMalformed) says the bucket is in another region than the one signed for.
 common::Error RefusedIn(const HttpResponse& response, std::string_view what,
                         std::string_view region, bool read) {
   const std::string detail = S3StatusDetail(response);
@@ -148,7 +148,9 @@ std::string XmlDecode(std::string_view raw) {
       }
       if (named) continue;
       // Numeric references (S3 writes "&#34;" for quotes in some answers).
-      size_t semi = raw.find(';');
+      // At most "&#x10FFFF;": a far ';' is no reference (and is not searched for again and
+      // again across a long answer).
+      size_t semi = raw.substr(0, 12).find(';');
       if (raw.starts_with("&#") && semi != std::string_view::npos) {
         std::string_view digits = raw.substr(2, semi - 2);
         int base = 10;
