@@ -108,8 +108,8 @@ class S3Client {
     int64_t size = 0;
     std::string etag;  // quotes included
     std::string content_type;
-    int64_t last_modified = 0;  // unix seconds; 0 = not sent
-    std::string encryption;     // "AES256", "aws:kms" or ""
+    int64_t last_modified = 0;                    // unix seconds; 0 = not sent
+    std::string encryption;                       // "AES256", "aws:kms" or ""
     std::map<std::string, std::string> metadata;  // x-amz-meta-<name> headers, by <name>
   };
 
@@ -117,7 +117,7 @@ class S3Client {
   struct ListedObject {
     std::string key;  // decoded: literal, as Object::key
     int64_t size = 0;
-    std::string etag;            // quotes included
+    std::string etag;           // quotes included
     int64_t last_modified = 0;  // unix seconds
   };
 
@@ -127,7 +127,7 @@ class S3Client {
   };
 
   struct GetOptions {
-    std::string dir = "/tmp";  // where the temporary file is made
+    std::string dir = "/tmp";                                 // where the temporary file is made
     int64_t max_bytes = std::numeric_limits<int64_t>::max();  // larger objects: kTooLarge
     std::chrono::milliseconds timeout{600'000};               // per attempt, whole body included
     RetryPolicy retry;

@@ -1,8 +1,8 @@
 // Fuzz target: what imgorigin parses from AWS and S3-compatible servers, which a hostile or
 // broken endpoint controls: S3 error bodies (S3ErrorCode) and the elements of S3's other XML
-// answers (S3XmlText: UploadId, ETag), ListObjectsV2 pages (ParseListObjectsV2), the credential JSON of the container
-// endpoint and IMDS (ParseCredentialsJson), shared credentials files (ParseCredentialsFile) and
-// ISO 8601 expiry times (ParseIso8601).
+// answers (S3XmlText: UploadId, ETag), ListObjectsV2 pages (ParseListObjectsV2), the credential
+// JSON of the container endpoint and IMDS (ParseCredentialsJson), shared credentials files
+// (ParseCredentialsFile) and ISO 8601 expiry times (ParseIso8601).
 //
 // Input: byte 0 picks the parser, the rest is the text. Invariants:
 //   - an S3 error code is empty or at most 64 alphanumeric characters (it goes into logs and

@@ -414,8 +414,13 @@ TEST_F(S3StorageTest, ListPagesGiveEveryKeyOnceInS3Order) {
   auto client = Client();
   // Keys that need escaping in XML and in URLs, and neighbours whose byte order differs from a
   // directory walk's ("ab" < "ab-x", "a.jpg" < "a/b").
-  std::vector<std::string> keys = {"list/a b/\xC3\xA9+%.jpg", "list/x&y<z>.png", "list/ab",
-                                   "list/ab-x", "list/a.jpg", "list/a/b", "list/q'\"uote.gif"};
+  std::vector<std::string> keys = {"list/a b/\xC3\xA9+%.jpg",
+                                   "list/x&y<z>.png",
+                                   "list/ab",
+                                   "list/ab-x",
+                                   "list/a.jpg",
+                                   "list/a/b",
+                                   "list/q'\"uote.gif"};
   for (int i = 0; keys.size() < 25; ++i) keys.push_back("list/n" + std::to_string(i) + ".jpg");
   std::map<std::string, std::pair<int64_t, std::string>> stored;  // key → size, ETag
   const int64_t before = std::chrono::duration_cast<std::chrono::seconds>(
@@ -530,8 +535,8 @@ TEST_F(S3StorageTest, GetObjectToFileFailuresLeaveNoFileBehind) {
   auto client = Client();
   const std::string dir = work_ + "/downloads";
   fs::create_directories(dir);
-  auto missing = client->GetObjectToFile({.bucket = kBucket, .key = "nothing/here.jpg"},
-                                         {.dir = dir});
+  auto missing =
+      client->GetObjectToFile({.bucket = kBucket, .key = "nothing/here.jpg"}, {.dir = dir});
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, common::ErrorCode::kNotFound) << missing.error().message;
 
@@ -552,9 +557,9 @@ TEST_F(S3StorageTest, GetObjectToFileFailuresLeaveNoFileBehind) {
 
 TEST_F(S3StorageTest, UserMetadataRoundTripsThroughPutAndMultipartUploads) {
   auto client = Client();
-  const std::map<std::string, std::string> metadata = {
-      {"source-key", "originals/a b+c.jpg"}, {"source-etag", "\"0123abcd\""},
-      {"preset", "w:200 q:80  (webp)"}};
+  const std::map<std::string, std::string> metadata = {{"source-key", "originals/a b+c.jpg"},
+                                                       {"source-etag", "\"0123abcd\""},
+                                                       {"preset", "w:200 q:80  (webp)"}};
   S3Client::PutOptions options;
   options.metadata.assign(metadata.begin(), metadata.end());
 
@@ -571,8 +576,8 @@ TEST_F(S3StorageTest, UserMetadataRoundTripsThroughPutAndMultipartUploads) {
   options.multipart_threshold = 5 * kMiB;
   options.part_size = 5 * kMiB;
   const S3Client::Object big{.bucket = kBucket, .key = "out/big.tif"};
-  auto put = client->UploadFile(big, WriteFile(work_, "big.tif", RandomBytes(6 * kMiB, 13)),
-                                options);
+  auto put =
+      client->UploadFile(big, WriteFile(work_, "big.tif", RandomBytes(6 * kMiB, 13)), options);
   ASSERT_TRUE(put) << put.error().message;
   EXPECT_EQ(put->parts, 2);
   head = client->HeadObject(big);
@@ -598,14 +603,14 @@ TEST_F(S3StorageTest, InvalidMetadataIsRefusedBeforeAnythingIsSent) {
   ASSERT_FALSE(put);
   EXPECT_EQ(put.error().code, common::ErrorCode::kInvalidArgument);
   options.metadata = {{"source", "line\r\nX-Injected: 1"}};
-  auto upload = client->UploadFile({.bucket = kBucket, .key = "out/y"},
-                                   WriteFile(work_, "y", "y"), options);
+  auto upload =
+      client->UploadFile({.bucket = kBucket, .key = "out/y"}, WriteFile(work_, "y", "y"), options);
   ASSERT_FALSE(upload);
   EXPECT_EQ(upload.error().code, common::ErrorCode::kInvalidArgument);
   options.metadata = {{"a", std::string(3000, 'x')}};
   options.multipart_threshold = 0;
-  upload = client->UploadFile({.bucket = kBucket, .key = "out/z"}, WriteFile(work_, "z", "z"),
-                              options);
+  upload =
+      client->UploadFile({.bucket = kBucket, .key = "out/z"}, WriteFile(work_, "z", "z"), options);
   ASSERT_FALSE(upload);
   EXPECT_EQ(upload.error().code, common::ErrorCode::kInvalidArgument);
   EXPECT_EQ(StatCount(Stats(), "media/out/x"), 0);

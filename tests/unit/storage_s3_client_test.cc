@@ -44,13 +44,14 @@ std::string Entry(std::string_view key, std::string_view size = "1",
 }
 
 TEST(S3List, ParsesEntriesInOrderWithEntitiesAndTheNextToken) {
-  const std::string xml = std::string(kListHead) +
-                          "<KeyCount>3</KeyCount><MaxKeys>3</MaxKeys><IsTruncated>true</IsTruncated>"
-                          "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>" +
-                          Entry("in/x&amp;y&lt;z&gt;.png", "12345678901") +
-                          Entry("in/&#233;t&#xE9;&apos;s &quot;q&quot;", "0", "&#34;e2&#34;") +
-                          Entry("in/plain", "7", "\"e3-2\"", "2026-01-02T03:04:05Z") +
-                          "</ListBucketResult>";
+  const std::string xml =
+      std::string(kListHead) +
+      "<KeyCount>3</KeyCount><MaxKeys>3</MaxKeys><IsTruncated>true</IsTruncated>"
+      "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</"
+      "NextContinuationToken>" +
+      Entry("in/x&amp;y&lt;z&gt;.png", "12345678901") +
+      Entry("in/&#233;t&#xE9;&apos;s &quot;q&quot;", "0", "&#34;e2&#34;") +
+      Entry("in/plain", "7", "\"e3-2\"", "2026-01-02T03:04:05Z") + "</ListBucketResult>";
   auto page = ParseListObjectsV2(xml);
   ASSERT_TRUE(page) << page.error().message;
   ASSERT_EQ(page->objects.size(), 3u);
@@ -67,10 +68,10 @@ TEST(S3List, ParsesEntriesInOrderWithEntitiesAndTheNextToken) {
 }
 
 TEST(S3List, DecodesUrlEncodedKeysOnlyWhenTheAnswerSaysSo) {
-  const std::string body = "<IsTruncated>false</IsTruncated>" +
-                           Entry("a+b/%C3%A9%2B%25.jpg") + Entry("x%26y%3Cz%3E.png") +
-                           "</ListBucketResult>";
-  auto encoded = ParseListObjectsV2(std::string(kListHead) + "<EncodingType>url</EncodingType>" + body);
+  const std::string body = "<IsTruncated>false</IsTruncated>" + Entry("a+b/%C3%A9%2B%25.jpg") +
+                           Entry("x%26y%3Cz%3E.png") + "</ListBucketResult>";
+  auto encoded =
+      ParseListObjectsV2(std::string(kListHead) + "<EncodingType>url</EncodingType>" + body);
   ASSERT_TRUE(encoded) << encoded.error().message;
   ASSERT_EQ(encoded->objects.size(), 2u);
   EXPECT_EQ(encoded->objects[0].key, "a b/\xC3\xA9+%.jpg");
@@ -82,9 +83,10 @@ TEST(S3List, DecodesUrlEncodedKeysOnlyWhenTheAnswerSaysSo) {
   EXPECT_EQ(plain->objects[0].key, "a+b/%C3%A9%2B%25.jpg");
   // Broken escapes are a broken answer.
   for (std::string_view key : {"bad%zz", "cut%4", "cut%"}) {
-    auto bad = ParseListObjectsV2(std::string(kListHead) +
-                                  "<EncodingType>url</EncodingType><IsTruncated>false</IsTruncated>" +
-                                  Entry(key) + "</ListBucketResult>");
+    auto bad =
+        ParseListObjectsV2(std::string(kListHead) +
+                           "<EncodingType>url</EncodingType><IsTruncated>false</IsTruncated>" +
+                           Entry(key) + "</ListBucketResult>");
     ASSERT_FALSE(bad) << key;
     EXPECT_EQ(bad.error().code, common::ErrorCode::kUpstreamFailed);
   }
@@ -108,8 +110,10 @@ TEST(S3List, MalformedAnswersAreUpstreamFailures) {
       std::string(kListHead) + "</ListBucketResult>",  // no IsTruncated
       std::string(kListHead) + "<IsTruncated>maybe</IsTruncated>",
       std::string(kListHead) + "<IsTruncated>true</IsTruncated>" + Entry("k"),  // no token
-      std::string(kListHead) + "<IsTruncated>true</IsTruncated><NextContinuationToken>"
-                               "</NextContinuationToken>" + Entry("k"),
+      std::string(kListHead) +
+          "<IsTruncated>true</IsTruncated><NextContinuationToken>"
+          "</NextContinuationToken>" +
+          Entry("k"),
       std::string(kListHead) + ok_tail + Entry("k") + "<Contents><Key>cut",  // truncated XML
       std::string(kListHead) + ok_tail + "<Contents><Key>k</Key><Size>1</Size></Contents>",
       std::string(kListHead) + ok_tail +
@@ -194,17 +198,17 @@ TEST(S3PutOptions, ValidatesUserMetadata) {
   EXPECT_TRUE(with({{"source-etag", "\"abc\""}, {"preset", "w:200 q:80 (webp)"}, {"v2", "~"}}));
   EXPECT_TRUE(with({{"n", std::string(2047, 'x')}}));  // 1 + 2047 bytes: S3's 2 KB exactly
   const std::vector<std::vector<std::pair<std::string, std::string>>> refused = {
-      {{"Source", "x"}},          // uppercase
-      {{"source_etag", "x"}},     // underscore
-      {{"", "x"}},                // no name
+      {{"Source", "x"}},       // uppercase
+      {{"source_etag", "x"}},  // underscore
+      {{"", "x"}},             // no name
       {{"a b", "x"}},
-      {{"a", "x"}, {"a", "y"}},   // twice
-      {{"a", ""}},                // empty: curl would drop the header
-      {{"a", " x"}},              // HTTP trims it
+      {{"a", "x"}, {"a", "y"}},  // twice
+      {{"a", ""}},               // empty: curl would drop the header
+      {{"a", " x"}},             // HTTP trims it
       {{"a", "x "}},
       {{"a", "x\r\nX-Injected: 1"}},
       {{"a", "tab\tin"}},
-      {{"a", "caf\xC3\xA9"}},     // not ASCII
+      {{"a", "caf\xC3\xA9"}},           // not ASCII
       {{"n", std::string(2048, 'x')}},  // over 2 KB with the name
       {{"a", std::string(1100, 'x')}, {"b", std::string(1000, 'y')}},
   };
