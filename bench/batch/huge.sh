@@ -71,10 +71,9 @@ run() {
   rm -rf "$out"
   mkdir -p "$out"
   sync
-  local t
-  t=$( { /usr/bin/time -f '%e %M' "$@" >"$work/$name-$tool.log" 2>&1; } 2>&1 ) ||
+  /usr/bin/time -f '%e %M' -o "$work/$name-$tool.time" "$@" >"$work/$name-$tool.log" 2>&1 ||
     { echo "$name/$tool failed:"; cat "$work/$name-$tool.log"; exit 1; }
-  read -r secs kib <<<"$(tail -1 <<<"$t")"
+  read -r secs kib <"$work/$name-$tool.time"
   printf '%s\t%s\t%s\t%d\n' "$name" "$tool" "$secs" $((kib / 1024)) | tee -a "$results"
 }
 
