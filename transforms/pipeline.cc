@@ -51,8 +51,10 @@ constexpr Step kSteps[] = {
 // With `path` set, `source` holds only the file's first bytes (enough to tell the format) and
 // libvips reads the file itself. `facts`, when given, receives what the header said.
 Result<EncodedImage> Run(std::string_view source, const char* path, const TransformSpec& spec,
-                         const PipelineLimits& limits, SourceFacts* facts = nullptr) {
+                         const PipelineLimits& limits, const FileOutput* file = nullptr,
+                         SourceFacts* facts = nullptr) {
   Context ctx(source, path, spec, limits);
+  ctx.file = file;
   if (auto ran = RunSteps(ctx); !ran) return std::unexpected(ran.error());
   if (facts != nullptr) {
     const bool swap = ctx.orientation >= 5 && ctx.orientation <= 8;
@@ -62,8 +64,11 @@ Result<EncodedImage> Run(std::string_view source, const char* path, const Transf
   return std::move(*ctx.output);
 }
 
+}  // namespace
+
 Result<EncodedImage> RunFile(const std::string& path, const TransformSpec& spec,
-                             const PipelineLimits& limits, SourceFacts* facts) {
+                             const PipelineLimits& limits, const FileOutput* file,
+                             SourceFacts* facts) {
   std::ifstream in(path, std::ios::binary);
   std::string head(64 * 1024, '\0');
   in.read(head.data(), static_cast<std::streamsize>(head.size()));
@@ -74,9 +79,13 @@ Result<EncodedImage> RunFile(const std::string& path, const TransformSpec& spec,
   // memory. The loader new_from_file() would pick decides what the file is.
   const ImageFormat format = LoaderFormat(head, path.c_str());
   const bool svg = format == ImageFormat::kSvg;
-  if (spec.raw || svg ||
-      std::find(spec.skip_processing.begin(), spec.skip_processing.end(), format) !=
-          spec.skip_processing.end()) {
+  const bool skipped = std::find(spec.skip_processing.begin(), spec.skip_processing.end(),
+                                 format) != spec.skip_processing.end();
+  if (file != nullptr && !svg &&
+      (spec.raw || (skipped && (spec.format == ImageFormat::kUnknown || spec.format == format)))) {
+    return CopySourceFile(path, format, *file);
+  }
+  if (spec.raw || svg || skipped) {
     in.clear();
     in.seekg(0);
     std::string whole;
@@ -89,7 +98,7 @@ Result<EncodedImage> RunFile(const std::string& path, const TransformSpec& spec,
       }
     }
     if (in.bad()) return Fail(ErrorCode::kInternal, "source file could not be read");
-    return Run(whole, nullptr, spec, limits, facts);
+    return Run(whole, nullptr, spec, limits, file, facts);
   }
   if (format == ImageFormat::kJpeg) {
     // CheckRequest only sees the head: the scans are counted over the whole file here.
@@ -105,10 +114,8 @@ Result<EncodedImage> RunFile(const std::string& path, const TransformSpec& spec,
       return std::unexpected(checked.error());
     }
   }
-  return Run(head, path.c_str(), spec, limits, facts);
+  return Run(head, path.c_str(), spec, limits, file, facts);
 }
-
-}  // namespace
 
 Result<void> RunSteps(Context& ctx) {
   return CatchVipsErrors(
@@ -219,7 +226,7 @@ common::Result<EncodedImage> Process(std::string_view source, const TransformSpe
 
 common::Result<EncodedImage> ProcessFile(const std::string& path, const TransformSpec& spec,
                                          const PipelineLimits& limits) {
-  return RunFile(path, spec, limits, nullptr);
+  return RunFile(path, spec, limits, nullptr, nullptr);
 }
 
 common::Result<SourceFacts> CheckSourceFile(const std::string& path, const PipelineLimits& limits) {
@@ -231,7 +238,7 @@ common::Result<SourceFacts> CheckSourceFile(const std::string& path, const Pipel
   probe.height = kCheckThumbnail;
   probe.format = ImageFormat::kPng;
   SourceFacts facts;
-  if (auto rendered = RunFile(path, probe, limits, &facts); !rendered) {
+  if (auto rendered = RunFile(path, probe, limits, nullptr, &facts); !rendered) {
     return std::unexpected(rendered.error());
   }
   return facts;

@@ -189,11 +189,11 @@ int64_t EstimateRenderMemory(const RenderFootprint& f) {
   bytes += LoaderBytesPerPixel(f) * src_px;
   // Held whole: the decoded frames, at the loader's depth (a trim keeps a copy of its result).
   if (f.whole_decode) bytes += 2 * decoded_px * f.bands * f.sample_bytes;
-  bytes += out_px * static_cast<double>(EncoderBytesPerPixel(f.out_format));
+  if (!f.tiled_output) bytes += out_px * static_cast<double>(EncoderBytesPerPixel(f.out_format));
   if (f.fit_bytes) bytes += out_px * 4;
   // The encoded result, twice (libvips' buffer, then the reply), each at most half the raw size
   // for the photos and drawings that reach this size.
-  bytes += out_px * 4;
+  if (!f.to_file) bytes += out_px * 4;
   return static_cast<int64_t>(std::min(bytes, 9.0e18));
 }
 

@@ -51,6 +51,8 @@ struct RenderFootprint {
   int64_t out_h = 0;
   int out_frames = 1;
   bool fit_bytes = false;  // max_bytes: the output's pixels are kept for repeated encodes
+  bool to_file = false;       // libvips writes the result to a file: no encoded bytes in memory
+  bool tiled_output = false;  // a pyramid, encoded tile by tile whatever the format
 };
 
 // The source's part of a footprint, from the header a loader opened and the size of the encoded

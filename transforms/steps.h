@@ -10,6 +10,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 #include <vips/vips8>
@@ -18,9 +19,18 @@
 #include "transforms/geometry.h"
 #include "transforms/render_cost.h"
 #include "transforms/pipeline.h"
+#include "transforms/render_file.h"
 #include "transforms/vips_boundary.h"
 
 namespace imgorigin::transforms {
+
+// One level of a multi-resolution source, and how its loader reaches it.
+struct PyramidLevel {
+  int width = 0;
+  int height = 0;
+  int page = 0;     // TIFF page pyramid
+  int subifd = -1;  // TIFF SubIFD pyramid: -1 is the main image
+};
 
 struct Context {
   // First, so that it is released last: after every pixel buffer below is gone.
@@ -38,6 +48,8 @@ struct Context {
   // Set by RenderMany: the source already decoded (in memory, in the working space, at a scale at
   // least what this render needs), standing in for the decode and its memory reservation.
   const vips::VImage* shared = nullptr;
+  // Set by RenderToFile: the encoder writes this file or pyramid instead of bytes in memory.
+  const FileOutput* file = nullptr;
   Deadline deadline;
   VipsStage stage = VipsStage::kProcessing;  // kDecoding while a loader opens the source
 
@@ -49,6 +61,8 @@ struct Context {
   int orientation = 1;  // EXIF, 1 when absent
   bool src_alpha = false;
   RenderFootprint footprint;  // the source's part from the header, the rest from the plan
+  // A multi-resolution TIFF's levels, full size first (empty otherwise): shrink-on-load picks one.
+  std::vector<PyramidLevel> levels;
 
   // Decided before decoding.
   int rotate = 0;  // spec.rotate as 0, 90, 180 or 270
@@ -75,6 +89,11 @@ using Step = common::Result<void> (*)(Context&);
 
 // Runs every step of the pipeline (pipeline.cc) over `ctx`, inside CatchVipsErrors().
 common::Result<void> RunSteps(Context& ctx);
+// ProcessFile()'s run (pipeline.cc), writing into `file` when it is set. `facts`, when given,
+// receives what the header said.
+common::Result<EncodedImage> RunFile(const std::string& path, const TransformSpec& spec,
+                                     const PipelineLimits& limits, const FileOutput* file,
+                                     SourceFacts* facts);
 
 // Shared by the steps.
 std::vector<double> Colour(const Rgb& c, bool with_alpha, double alpha);
@@ -111,5 +130,15 @@ common::Result<void> ApplyWatermark(Context& ctx);
 common::Result<void> JoinFrames(Context& ctx);
 common::Result<void> SetMetadata(Context& ctx);
 common::Result<void> Encode(Context& ctx);
+
+// File outputs (render_file.cc), used by the steps when ctx.file is set: the output format a
+// pyramid needs (ChooseOutput), the format's own size limit (PlanGeometry), and the pyramid
+// writers (Encode; a plain file goes through Encode's own savers).
+ImageFormat FileOutputFormat(const Context& ctx);
+common::Result<void> CheckFileOutputSize(const Context& ctx);
+void SavePyramid(const Context& ctx, const vips::VImage& img, int quality);
+// raw and skip_processing into a file: the source file copied as it is (width and height 0).
+common::Result<EncodedImage> CopySourceFile(const std::string& path, ImageFormat format,
+                                            const FileOutput& out);
 
 }  // namespace imgorigin::transforms

@@ -1,6 +1,7 @@
 // Steps that make the output: the frames joined, the metadata it carries, the encoded bytes.
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -53,6 +54,29 @@ int QualityFor(const TransformSpec& spec, ImageFormat format, const PipelineLimi
   return it != config.format_quality.end() ? it->second : config.quality;
 }
 
+// libvips' saver for a format, without the "_buffer" of its in-memory variant; null when the
+// pipeline does not write the format.
+const char* SaverName(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::kJpeg:
+      return "jpegsave";
+    case ImageFormat::kPng:
+      return "pngsave";
+    case ImageFormat::kWebp:
+      return "webpsave";
+    case ImageFormat::kAvif:
+      return "heifsave";
+    case ImageFormat::kGif:
+      return "gifsave";
+    case ImageFormat::kTiff:
+      return "tiffsave";
+    case ImageFormat::kJxl:
+      return "jxlsave";
+    default:
+      return nullptr;
+  }
+}
+
 // Encoder settings, compared with sharp 0.35's defaults on the same 600 px resizes of two photos
 // (docs/transforms.md has the numbers): JPEG q80 with optimised Huffman tables and libvips' auto
 // chroma mode (4:2:0 below q90), optionally progressive — the same bytes as sharp ±0.1%; PNG zlib
@@ -61,48 +85,53 @@ int QualityFor(const TransformSpec& spec, ImageFormat format, const PipelineLimi
 // keeps 4:4:4; with Debian's older libaom neither setting beats sharp's bundled libaom on every
 // image); JXL q77 effort 4. Metadata is handled by SetMetadata; `strip` tells the saver to write
 // none at all.
-BlobHandle Save(const VImage& img, ImageFormat format, int q, bool strip,
-                const PipelineLimits& config) {
+vips::VOption* SaverOptions(ImageFormat format, int q, bool strip, const PipelineLimits& config) {
+  auto* options = VImage::option()->set("strip", strip);
   switch (format) {
     case ImageFormat::kJpeg:
-      return BlobHandle(img.jpegsave_buffer(VImage::option()
-                                                ->set("Q", q)
-                                                ->set("optimize_coding", true)
-                                                ->set("interlace", config.jpeg_progressive)
-                                                ->set("subsample_mode", VIPS_FOREIGN_SUBSAMPLE_AUTO)
-                                                ->set("strip", strip)));
+      return options->set("Q", q)
+          ->set("optimize_coding", true)
+          ->set("interlace", config.jpeg_progressive)
+          ->set("subsample_mode", VIPS_FOREIGN_SUBSAMPLE_AUTO);
     case ImageFormat::kPng:
-      return BlobHandle(img.pngsave_buffer(VImage::option()
-                                               ->set("compression", 6)
-                                               ->set("interlace", config.png_interlaced)
-                                               ->set("filter", VIPS_FOREIGN_PNG_FILTER_NONE)
-                                               ->set("strip", strip)));
+      return options->set("compression", 6)
+          ->set("interlace", config.png_interlaced)
+          ->set("filter", VIPS_FOREIGN_PNG_FILTER_NONE);
     case ImageFormat::kWebp:
-      return BlobHandle(img.webpsave_buffer(
-          VImage::option()->set("Q", q)->set("effort", 4)->set("strip", strip)));
+      return options->set("Q", q)->set("effort", 4);
     case ImageFormat::kAvif:
       // 8-bit because the pipeline is 8-bit.
-      return BlobHandle(
-          img.heifsave_buffer(VImage::option()
-                                  ->set("compression", VIPS_FOREIGN_HEIF_COMPRESSION_AV1)
-                                  ->set("Q", q)
-                                  ->set("effort", 4)
-                                  ->set("bitdepth", 8)
-                                  ->set("subsample_mode", VIPS_FOREIGN_SUBSAMPLE_AUTO)
-                                  ->set("strip", strip)));
-    case ImageFormat::kGif:
-      return BlobHandle(img.gifsave_buffer(VImage::option()->set("strip", strip)));
+      return options->set("compression", VIPS_FOREIGN_HEIF_COMPRESSION_AV1)
+          ->set("Q", q)
+          ->set("effort", 4)
+          ->set("bitdepth", 8)
+          ->set("subsample_mode", VIPS_FOREIGN_SUBSAMPLE_AUTO);
     case ImageFormat::kTiff:
-      return BlobHandle(
-          img.tiffsave_buffer(VImage::option()
-                                  ->set("compression", VIPS_FOREIGN_TIFF_COMPRESSION_DEFLATE)
-                                  ->set("strip", strip)));
+      return options->set("compression", VIPS_FOREIGN_TIFF_COMPRESSION_DEFLATE);
     case ImageFormat::kJxl:
-      return BlobHandle(
-          img.jxlsave_buffer(VImage::option()->set("Q", q)->set("effort", 4)->set("strip", strip)));
+      return options->set("Q", q)->set("effort", 4);
     default:
-      return nullptr;
+      return options;  // GIF
   }
+}
+
+// Encodes `img` into the file at `path`, or into the returned blob when `path` is null. Returns
+// the encoded size in bytes, -1 when the pipeline has no encoder for the format.
+int64_t Save(const VImage& img, ImageFormat format, int q, bool strip,
+             const PipelineLimits& config, const char* path, BlobHandle& blob) {
+  const char* saver = SaverName(format);
+  if (saver == nullptr) return -1;
+  auto* options = SaverOptions(format, q, strip, config)->set("in", img);
+  if (path != nullptr) {
+    VImage::call(saver, options->set("filename", path));
+    std::error_code error;
+    const auto size = std::filesystem::file_size(path, error);
+    return error ? 0 : static_cast<int64_t>(size);
+  }
+  VipsBlob* out = nullptr;
+  VImage::call((std::string(saver) + "_buffer").c_str(), options->set("buffer", &out));
+  blob = BlobHandle(out);
+  return static_cast<int64_t>(VIPS_AREA(out)->length);
 }
 
 }  // namespace
@@ -160,15 +189,21 @@ Result<void> Encode(Context& ctx) {
   // left of it, plus the second of grace the timeout has.
   const double worst =
       WorstEncodeSeconds(ctx.out_format, int64_t{img.width()} * img.height());
+  const bool pyramid = ctx.file != nullptr && ctx.file->pyramid != Pyramid::kNone;
+  const char* path = ctx.file != nullptr ? ctx.file->path.c_str() : nullptr;
   BlobHandle blob;
   for (;;) {
     const auto left = std::chrono::duration<double>(ctx.deadline.at() - Clock::now()).count();
     if (ctx.deadline.Passed() || worst > left + 1) {
       return Fail(ErrorCode::kDeadlineExceeded, ctx.deadline.Message());
     }
-    blob = Save(img, ctx.out_format, quality, ctx.saver_strips, ctx.limits);
-    if (!blob) return Fail(ErrorCode::kInternal, "no encoder for the output format");
-    const auto size = static_cast<int64_t>(VIPS_AREA(blob.get())->length);
+    if (pyramid) {
+      SavePyramid(ctx, img, quality);
+      break;
+    }
+    const int64_t size =
+        Save(img, ctx.out_format, quality, ctx.saver_strips, ctx.limits, path, blob);
+    if (size < 0) return Fail(ErrorCode::kInternal, "no encoder for the output format");
     // imgproxy's search: big steps while far over, small ones when close; stops at q10.
     if (!fit_bytes || size <= spec.max_bytes || quality <= 10) break;
     const double over = static_cast<double>(size) / static_cast<double>(spec.max_bytes);
@@ -177,8 +212,10 @@ Result<void> Encode(Context& ctx) {
   }
 
   EncodedImage out;
-  const auto* data = static_cast<const char*>(VIPS_AREA(blob.get())->data);
-  out.bytes.assign(data, VIPS_AREA(blob.get())->length);
+  if (blob) {
+    const auto* data = static_cast<const char*>(VIPS_AREA(blob.get())->data);
+    out.bytes.assign(data, VIPS_AREA(blob.get())->length);
+  }
   out.format = ctx.out_format;
   out.width = img.width();
   out.height = ctx.animated ? ctx.frames.front().height() : img.height();

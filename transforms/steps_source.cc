@@ -1,5 +1,6 @@
 // Steps before the frames: what the source is, what the output will be, and the decode.
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -123,10 +124,63 @@ VImage TrimBorder(const VImage& img, const Trim& trim) {
   return img.extract_area(x, y, w, h);
 }
 
+// Whether `level` is about 1/2^`shift` of the full size, as libvips' thumbnail accepts a pyramid
+// level (within 5 pixels, at least 2 pixels a side).
+bool HalvesTo(const PyramidLevel& full, const PyramidLevel& level, int shift) {
+  const auto near = [](int got, int want) { return got >= 2 && std::abs(got - want) <= 5; };
+  return near(level.width, full.width >> shift) && near(level.height, full.height >> shift);
+}
+
+// A TIFF's resolution levels, found as libvips' thumbnail finds them (8.14 and 8.17 alike):
+// SubIFDs first, then pages, each level about half the one before; anything else is not a
+// pyramid (a multi-page document, say) and gives no levels. Only headers are read.
+std::vector<PyramidLevel> TiffLevels(Context& ctx, const VImage& header) {
+  // 2^30 px a side at most, so no more than 30 halvings.
+  constexpr int kMaxLevels = 30;
+  const PyramidLevel full{header.width(), header.height(), 0, -1};
+  const int subifds = vips_image_get_n_subifds(header.get_image());
+  const bool by_subifd = subifds >= 1 && subifds < kMaxLevels;
+  const int count = by_subifd ? subifds + 1 : ctx.pages;
+  if (count < 2 || count > kMaxLevels) return {};
+  std::vector<PyramidLevel> levels{full};
+  for (int i = 1; i < count; ++i) {
+    auto* options = VImage::option()->set("access", VIPS_ACCESS_SEQUENTIAL);
+    if (by_subifd) {
+      options->set("subifd", i - 1);
+    } else {
+      options->set("page", i);
+    }
+    const VImage level = OpenSource(ctx, options);
+    const PyramidLevel found{level.width(), level.height(), by_subifd ? 0 : i,
+                             by_subifd ? i - 1 : -1};
+    if (!HalvesTo(full, found, i)) return {};
+    levels.push_back(found);
+  }
+  return levels;
+}
+
+// The smallest pyramid level that still has `scale` of the full size on each side (a pixel short
+// is close enough: the resize makes it up), as libvips' thumbnail picks it.
+const PyramidLevel& LevelFor(const std::vector<PyramidLevel>& levels, double scale) {
+  for (auto it = levels.rbegin(); it != levels.rend(); ++it) {
+    if (it->width + 1 >= levels.front().width * scale &&
+        it->height + 1 >= levels.front().height * scale) {
+      return *it;
+    }
+  }
+  return levels.front();
+}
+
+// A level's size relative to the full size: the larger of its two sides' ratios.
+double LevelScale(const std::vector<PyramidLevel>& levels, const PyramidLevel& level) {
+  return std::max(static_cast<double>(level.width) / levels.front().width,
+                  static_cast<double>(level.height) / levels.front().height);
+}
+
 }  // namespace
 
 // Shrink-on-load: the size the loader decodes at, relative to the source (per side). JPEG shrinks
-// by 2, 4 or 8, WebP and SVG scale freely (SVG up as well). Animations are decoded at full size:
+// by 2, 4 or 8, WebP and SVG scale freely (SVG up as well), a TIFF pyramid offers its levels. Animations are decoded at full size:
 // the loaders shrink frames inconsistently.
 double LoadScale(const Context& ctx, const Plan& plan) {
   if (ctx.animated) return 1;
@@ -141,6 +195,10 @@ double LoadScale(const Context& ctx, const Plan& plan) {
       return std::min(prescale, 1.0);
     case ImageFormat::kSvg:
       return prescale;
+    case ImageFormat::kTiff: {
+      if (ctx.levels.empty() || prescale >= 1) return 1;
+      return LevelScale(ctx.levels, LevelFor(ctx.levels, prescale));
+    }
     default:
       return 1;
   }
@@ -238,11 +296,14 @@ Result<void> ReadHeader(Context& ctx) {
   ctx.pages = header.get_typeof(VIPS_META_N_PAGES) != 0
                   ? std::max(1, header.get_int(VIPS_META_N_PAGES))
                   : 1;
-  const int64_t pixels = int64_t{ctx.src_w} * ctx.src_h * ctx.pages;
+  if (ctx.src_format == ImageFormat::kTiff) ctx.levels = TiffLevels(ctx, header);
+  // A pyramid's pages are its levels, of which one is decoded: its pixels are the full level's.
+  const int counted_pages = ctx.levels.empty() ? ctx.pages : 1;
+  const int64_t pixels = int64_t{ctx.src_w} * ctx.src_h * counted_pages;
   if (pixels > ctx.limits.max_src_pixels) {
     return Fail(ErrorCode::kTooLarge,
                 "source image is " + std::to_string(ctx.src_w) + "×" + std::to_string(ctx.src_h) +
-                    (ctx.pages > 1 ? " × " + std::to_string(ctx.pages) + " frames" : "") +
+                    (counted_pages > 1 ? " × " + std::to_string(ctx.pages) + " frames" : "") +
                     ", over the limit of " + std::to_string(ctx.limits.max_src_pixels) + " pixels");
   }
   ctx.orientation =
@@ -275,6 +336,7 @@ Result<void> ChooseOutput(Context& ctx) {
       !spec.background &&
       (ctx.src_alpha || spec.extend || spec.extend_aspect_ratio || spec.padding != Padding{});
   ctx.out_format = OutputFormat(spec, ctx.src_format, ctx.may_be_transparent, animated_source);
+  if (ctx.file != nullptr) ctx.out_format = FileOutputFormat(ctx);
   if (!IsWritable(ctx.out_format) || !CanEncode(ctx.out_format)) {
     return Unavailable(ctx.out_format);
   }
@@ -307,6 +369,8 @@ RenderFootprint PlanFootprint(const Context& ctx) {
   footprint.out_h = std::min(plan.final_h, ctx.limits.max_result_dimension);
   footprint.out_frames = ctx.frame_count;
   footprint.fit_bytes = spec.max_bytes > 0;
+  footprint.to_file = ctx.file != nullptr;
+  footprint.tiled_output = ctx.file != nullptr && ctx.file->pyramid != Pyramid::kNone;
   return footprint;
 }
 
@@ -350,15 +414,15 @@ Result<void> PlanGeometry(Context& ctx) {
       int64_t{ctx.plan.final_w} * ctx.plan.final_h > cap->second) {
     // A format the origin chose from Accept gives way to one written line by line; a format the
     // URL asked for is the client's to change.
-    if (ctx.spec.auto_format && !ctx.animated) {
-      ctx.out_format = ctx.may_be_transparent ? ImageFormat::kPng : ImageFormat::kJpeg;
-      return {};
+    if (!ctx.spec.auto_format || ctx.animated) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "result would be " + size + ", over the limit of " +
+                      std::to_string(cap->second) + " pixels for " +
+                      std::string(FormatExtension(ctx.out_format)) + " output");
     }
-    return Fail(ErrorCode::kInvalidArgument,
-                "result would be " + size + ", over the limit of " + std::to_string(cap->second) +
-                    " pixels for " + std::string(FormatExtension(ctx.out_format)) + " output");
+    ctx.out_format = ctx.may_be_transparent ? ImageFormat::kPng : ImageFormat::kJpeg;
   }
-  return {};
+  return ctx.file != nullptr ? CheckFileOutputSize(ctx) : Result<void>{};
 }
 
 VImage DecodeSource(Context& ctx, double scale) {
@@ -370,6 +434,13 @@ VImage DecodeSource(Context& ctx, double scale) {
   } else if ((ctx.src_format == ImageFormat::kWebp && scale < 1) ||
              ctx.src_format == ImageFormat::kSvg) {
     options->set("scale", scale);
+  } else if (ctx.src_format == ImageFormat::kTiff && !ctx.levels.empty() && scale < 1) {
+    // `scale` is a level's own (LoadScale): the smallest level that large is that one.
+    const auto level = std::find_if(ctx.levels.rbegin(), ctx.levels.rend(), [&](const auto& l) {
+      return LevelScale(ctx.levels, l) >= scale * (1 - 1e-9);
+    });
+    if (level != ctx.levels.rend() && level->subifd >= 0) options->set("subifd", level->subifd);
+    if (level != ctx.levels.rend() && level->page > 0) options->set("page", level->page);
   }
   const VImage loaded = OpenPixels(ctx, options);
   ctx.load_watch.emplace(loaded, &ctx.deadline);
