@@ -734,6 +734,26 @@ const std::vector<Setting>& Settings() {
          c.jobs.reconcile_after = std::chrono::seconds(s);
          return {};
        }},
+      {"batch.max_src_pixels", "IMGORIGIN_BATCH_MAX_SRC_PIXELS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetInt(c.batch.max_src_pixels, k, v);
+       }},
+      {"batch.max_src_bytes", "IMGORIGIN_BATCH_MAX_SRC_BYTES",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetSize(c.batch.max_src_bytes, k, v);
+       }},
+      {"batch.timeout_s", "IMGORIGIN_BATCH_TIMEOUT_S",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         int64_t s = 0;
+         if (auto r = SetInt(s, k, v); !r) return r;
+         c.batch.timeout = std::chrono::seconds(s);
+         return {};
+       }},
+      {"batch.temp_dir", "IMGORIGIN_BATCH_TEMP_DIR",
+       [](Config& c, KeyLists&, std::string_view, std::string_view v) -> Result<void> {
+         c.batch.temp_dir = v;
+         return {};
+       }},
   };
   return settings;
 }
@@ -921,6 +941,9 @@ Result<void> Config::Validate() const {
       return Invalid("cache.redis_url", r.error().message);
     }
   }
+  if (batch.max_src_pixels <= 0) return Invalid("batch.max_src_pixels", "must be > 0");
+  if (batch.max_src_bytes <= 0) return Invalid("batch.max_src_bytes", "must be > 0");
+  if (batch.timeout.count() <= 0) return Invalid("batch.timeout_s", "must be > 0");
   if (shared_timeout.count() <= 0) return Invalid("cache.shared_timeout_ms", "must be > 0");
   if (!disk_cache_dir.empty() && disk_cache_size <= 0) {
     return Invalid("cache.disk_size", "must be > 0");

@@ -162,6 +162,16 @@ struct Config {
   };
   Jobs jobs;
 
+  // [batch] (docs/batch.md): `imgorigin batch`, whose inputs are trusted, so its limits are
+  // separate from the server's and much larger.
+  struct Batch {
+    int64_t max_src_pixels = 10'000'000'000;  // width × height × frames
+    int64_t max_src_bytes = int64_t{64} << 30;
+    std::chrono::seconds timeout{3600};  // one image, all its outputs
+    std::string temp_dir;                // S3 downloads and staged outputs; "" = source.temp_dir
+  };
+  Batch batch;
+
   storage::FetchConfig fetch;                 // [source] timeouts, retries; [limits] stream_to_file
   sources::S3Source::Config s3;               // [s3]
   sources::HttpSource::Config http;           // [http]

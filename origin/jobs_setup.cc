@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "ingest/redis_job_queue.h"
+#include "origin/batch_command.h"
 #include "ingest/sqlite_job_queue.h"
 #include "ingest/sqs_job_queue.h"
 #include "storage/sns.h"
@@ -80,7 +81,8 @@ Jobs::Jobs(const Config& config, IngestServices& ingest, const signing::Signer& 
       ingest_(ingest),
       tiers_(tiers),
       planner_(config, signer),
-      eager_(config, planner_, signer, sources, tiers, ingest.variants.get()) {}
+      eager_(config, planner_, signer, sources, tiers, ingest.variants.get()),
+      batch_(std::make_unique<ingest::BatchJobs>(BatchStores(config), BatchPipelineLimits(config))) {}
 
 Jobs::~Jobs() { Stop(); }
 
@@ -185,7 +187,9 @@ void Jobs::Start() {
       config_.jobs.worker, *jobs_,
       std::map<std::string, ingest::Worker::Handler>{
           {std::string(ingest::kEagerJobKind),
-           [arrivals](const ingest::Job& job) { return arrivals->HandleEager(job); }}},
+           [arrivals](const ingest::Job& job) { return arrivals->HandleEager(job); }},
+          {std::string(ingest::kBatchJobKind),
+           [batch = batch_.get()](const ingest::Job& job) { return batch->Handle(job); }}},
       [arrivals](const ingest::Job& job, const common::Error& error) {
         arrivals->OnBuried(job, error);
       }));

@@ -5,6 +5,7 @@
 //   Notifier  webhooks, and SNS through the AWS API client
 //   Arrivals  what happens after an image arrives (ingest/arrivals.h), rendering through an
 //             EagerRenderer over the server's own source cache and cache tiers
+//   batch     the images `imgorigin batch --enqueue` queued (ingest/batch.h), on the jobs queue
 //   workers   one Worker per queue, and a reconciler thread; Start() runs them (in `serve`
 //             when jobs.in_serve, and in `imgorigin worker`), Stop() lets the jobs in hand
 //             finish
@@ -22,6 +23,7 @@
 #include "cache/tiered_cache.h"
 #include "common/status.h"
 #include "ingest/arrivals.h"
+#include "ingest/batch.h"
 #include "ingest/job_queue.h"
 #include "ingest/notifications.h"
 #include "ingest/worker.h"
@@ -72,6 +74,7 @@ class Jobs {
   cache::TieredCache& tiers_;
   Planner planner_;
   EagerRenderer eager_;
+  std::unique_ptr<ingest::BatchJobs> batch_;  // items `imgorigin batch --enqueue` queued
   std::unique_ptr<ingest::JobQueue> jobs_;
   std::unique_ptr<ingest::JobQueue> notify_;
   std::unique_ptr<ingest::JobQueue> events_;

@@ -13,6 +13,7 @@
 
 #include "cache/memory_tier.h"
 #include "common/thread_pool.h"
+#include "origin/batch_command.h"
 #include "origin/cache_tiers.h"
 #include "origin/config.h"
 #include "origin/images_endpoint.h"
@@ -326,7 +327,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"list", "redrive", "purge"}));
   dlq->add_option("ids", dlq_ids, "dead letter ids (redrive, purge); none = all");
   dlq->add_option("--queue", dlq_queue, "jobs | notify")->check(CLI::IsMember({"jobs", "notify"}));
-  for (auto* sub : {serve, worker, sign, dlq}) {
+  BatchCommand batch_command;
+  auto* batch = AddBatchCommand(app, batch_command);
+  for (auto* sub : {serve, worker, sign, dlq, batch}) {
     sub->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
   }
   CLI11_PARSE(app, argc, argv);
@@ -341,5 +344,6 @@ int main(int argc, char** argv) {
   if (*sign) return Sign(*config, path);
   if (*worker) return Work(*config);
   if (*jobs) return DeadLetters(*config, dlq_action, dlq_queue, dlq_ids);
+  if (*batch) return RunBatchCommand(*config, batch_command);
   return Serve(*config);
 }

@@ -64,10 +64,13 @@ std::vector<std::string> ChildEnv(const std::map<std::string, std::string>& env)
   return out;
 }
 
+// `err_fd`: stderr on a pipe of its own (else inherited, or merged into stdout).
 pid_t Spawn(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-            int* out_fd, bool merge_stderr) {
+            int* out_fd, bool merge_stderr, int* err_fd = nullptr) {
   int fds[2];
+  int errs[2] = {-1, -1};
   if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  if (err_fd != nullptr && pipe2(errs, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
   std::vector<std::string> argv_s = {IMGORIGIN_BINARY};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<std::string> env_s = ChildEnv(env);
@@ -77,12 +80,17 @@ pid_t Spawn(const std::vector<std::string>& args, const std::map<std::string, st
   if (pid == 0) {
     dup2(fds[1], STDOUT_FILENO);
     if (merge_stderr) dup2(fds[1], STDERR_FILENO);
+    if (errs[1] >= 0) dup2(errs[1], STDERR_FILENO);
     if (chdir(IMGORIGIN_SOURCE_DIR) != 0) _exit(127);
     execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
   close(fds[1]);
   *out_fd = fds[0];
+  if (err_fd != nullptr) {
+    close(errs[1]);
+    *err_fd = errs[0];
+  }
   return pid;
 }
 
@@ -197,14 +205,25 @@ int OriginProcess::Stop() {
 }
 
 int RunBinary(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-              std::string* out) {
+              std::string* out, std::chrono::seconds limit, std::string* err) {
   int fd = -1;
-  pid_t pid = Spawn(args, env, &fd, /*merge_stderr=*/true);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < deadline && ReadSome(fd, out, 100)) {
+  int err_fd = -1;
+  pid_t pid = Spawn(args, env, &fd, /*merge_stderr=*/err == nullptr, err ? &err_fd : nullptr);
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  bool open = true;
+  bool err_open = err != nullptr;
+  while (std::chrono::steady_clock::now() < deadline && (open || err_open)) {
+    if (open) open = ReadSome(fd, out, err_open ? 10 : 100);
+    if (err_open) err_open = ReadSome(err_fd, err, 10);
   }
   close(fd);
+  if (err_fd >= 0) close(err_fd);
   return WaitExit(pid, std::chrono::seconds(5));
+}
+
+pid_t SpawnBinary(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+                  int* out_fd, bool merge_stderr) {
+  return Spawn(args, env, out_fd, merge_stderr);
 }
 
 std::string Signed(const std::string& path) {

@@ -115,9 +115,16 @@ class OriginProcess {
   std::string output_;
 };
 
-// Runs the binary with `args`, returns its exit status and fills `out` with stdout+stderr.
+// Runs the binary with `args`, returns its exit status and fills `out` with stdout+stderr (or
+// stdout only, and stderr to `err` when given). A run past `limit` is killed (status -1).
 int RunBinary(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-              std::string* out);
+              std::string* out, std::chrono::seconds limit = std::chrono::seconds(20),
+              std::string* err = nullptr);
+
+// Starts the binary with `args` and returns its pid; `*out_fd` reads its stdout (stderr too when
+// `merge_stderr`). The caller reads, kills and reaps it.
+pid_t SpawnBinary(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+                  int* out_fd, bool merge_stderr);
 
 // Signs `path` with the dev key and salt: "/<signature><path>".
 std::string Signed(const std::string& path);
