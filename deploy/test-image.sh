@@ -67,7 +67,16 @@ Suites: bookworm-security
 Components: main
 EOF
   rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/archives/*.deb
-  import_base "$rootfs" docker.io/library/debian:12
+  # Certificate authorities this machine adds (an egress proxy's, say) are trusted in the base
+  # as on the host, or npm could not reach its registry from inside the build.
+  local cas=(/usr/local/share/ca-certificates/*.crt) node_ca=()
+  if [ -e "${cas[0]}" ]; then
+    mkdir -p "$rootfs/usr/local/share/ca-certificates"
+    cp "${cas[@]}" "$rootfs/usr/local/share/ca-certificates/"
+    node_ca=(--env NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt)
+    echo "trusting this machine's extra CAs: ${cas[*]##*/}"
+  fi
+  import_base "$rootfs" docker.io/library/debian:12 "${node_ca[@]}"
   # slim: the same, without documentation, man pages and locales (dpkg leaves them out later too).
   local ctr mnt
   ctr=$("${bah[@]}" from --pull=never docker.io/library/debian:12)
@@ -82,17 +91,19 @@ EOF
   find "$mnt/usr/share/doc" -mindepth 2 ! -name copyright ! -type d -delete 2>/dev/null || true
   rm -rf "$mnt"/usr/share/man/* "$mnt"/usr/share/locale/* "$mnt"/usr/share/info/*
   "${bah[@]}" umount "$ctr" >/dev/null
+  "${bah[@]}" config --env NODE_EXTRA_CA_CERTS- "$ctr"
   "${bah[@]}" commit --quiet --rm "$ctr" docker.io/library/debian:12-slim >/dev/null
+  echo "imported docker.io/library/debian:12-slim"
 }
 
-import_base() {  # rootfs name
+import_base() {  # rootfs name [buildah config options…]
   local ctr mnt
   ctr=$("${bah[@]}" from scratch)
   mnt=$("${bah[@]}" mount "$ctr")
   cp -a "$1"/. "$mnt"/
   "${bah[@]}" umount "$ctr" >/dev/null
   "${bah[@]}" config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    --cmd bash "$ctr"
+    --cmd bash "${@:3}" "$ctr"
   "${bah[@]}" commit --quiet --rm "$ctr" "$2" >/dev/null
   echo "imported $2"
 }
