@@ -209,7 +209,7 @@ run_image() {
   echo "bad signature -> 403"
 
   help=$(in_image -- /usr/local/bin/imgorigin --help)
-  if grep -qE '^ +--version' <<<"$help"; then
+  if grep -qE -- '(^| |,)--version' <<<"$help"; then
     echo "version: $(in_image -- /usr/local/bin/imgorigin --version | head -n1)"
   fi
   if grep -qE '^ +healthcheck' <<<"$help"; then
