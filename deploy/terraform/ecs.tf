@@ -4,26 +4,26 @@
 locals {
   config_path = "/etc/imgorigin/imgorigin.toml"
   environment = [for k, v in {
-    IMGORIGIN_BIND              = "0.0.0.0:${local.container_port}"
-    IMGORIGIN_REDIS_URL         = "redis://${aws_elasticache_replication_group.redis.primary_endpoint_address}:6379/0"
-    IMGORIGIN_DISK_CACHE_DIR    = "/var/cache/imgorigin"
-    IMGORIGIN_DISK_CACHE_SIZE   = "8GiB"
-    IMGORIGIN_S3_ENABLED        = "true"
+    IMGORIGIN_BIND               = "0.0.0.0:${local.container_port}"
+    IMGORIGIN_REDIS_URL          = "redis://${aws_elasticache_replication_group.redis.primary_endpoint_address}:6379/0"
+    IMGORIGIN_DISK_CACHE_DIR     = "/var/cache/imgorigin"
+    IMGORIGIN_DISK_CACHE_SIZE    = "8GiB"
+    IMGORIGIN_S3_ENABLED         = "true"
     IMGORIGIN_S3_ALLOWED_BUCKETS = aws_s3_bucket.this["originals"].bucket
-    IMGORIGIN_S3_RESULT_BUCKET  = aws_s3_bucket.this["results"].bucket
-    IMGORIGIN_S3_RESULT_PREFIX  = var.result_prefix
-    IMGORIGIN_INGEST_ENABLED    = "true"
-    IMGORIGIN_ORIGINALS         = "s3://${aws_s3_bucket.this["originals"].bucket}/"
-    IMGORIGIN_VARIANTS_STORE    = "s3://${aws_s3_bucket.this["variants"].bucket}/"
-    IMGORIGIN_EAGER             = join(",", var.eager_presets)
-    IMGORIGIN_PRESETS           = join(",", [for name, options in var.presets : "${name}=${options}"])
-    IMGORIGIN_JOBS_QUEUE        = "sqs"
-    IMGORIGIN_SQS_JOBS_QUEUE    = aws_sqs_queue.this["jobs"].url
-    IMGORIGIN_SQS_NOTIFY_QUEUE  = aws_sqs_queue.this["notify"].url
-    IMGORIGIN_SQS_EVENTS_QUEUE  = aws_sqs_queue.this["events"].url
-    IMGORIGIN_SNS_TOPIC_ARN     = aws_sns_topic.events.arn
-    IMGORIGIN_JOBS_IN_SERVE     = "false"
-    AWS_REGION                  = data.aws_region.current.name
+    IMGORIGIN_S3_RESULT_BUCKET   = aws_s3_bucket.this["results"].bucket
+    IMGORIGIN_S3_RESULT_PREFIX   = var.result_prefix
+    IMGORIGIN_INGEST_ENABLED     = "true"
+    IMGORIGIN_ORIGINALS          = "s3://${aws_s3_bucket.this["originals"].bucket}/"
+    IMGORIGIN_VARIANTS_STORE     = "s3://${aws_s3_bucket.this["variants"].bucket}/"
+    IMGORIGIN_EAGER              = join(",", var.eager_presets)
+    IMGORIGIN_PRESETS            = join(",", [for name, options in var.presets : "${name}=${options}"])
+    IMGORIGIN_JOBS_QUEUE         = "sqs"
+    IMGORIGIN_SQS_JOBS_QUEUE     = aws_sqs_queue.this["jobs"].url
+    IMGORIGIN_SQS_NOTIFY_QUEUE   = aws_sqs_queue.this["notify"].url
+    IMGORIGIN_SQS_EVENTS_QUEUE   = aws_sqs_queue.this["events"].url
+    IMGORIGIN_SNS_TOPIC_ARN      = aws_sns_topic.events.arn
+    IMGORIGIN_JOBS_IN_SERVE      = "false"
+    AWS_REGION                   = data.aws_region.current.name
   } : { name = k, value = v }]
   secrets = concat(
     [for key in ["IMGORIGIN_KEY", "IMGORIGIN_SALT", "IMGORIGIN_API_KEY"] :
