@@ -1,8 +1,12 @@
 #include "origin/admin_endpoint.h"
 
+#include <vips/vips.h>
+
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+
+#include "origin/build_info.h"
 
 namespace imgorigin::origin {
 
@@ -27,7 +31,42 @@ void AdminEndpoint::Ready(Exchange& exchange) const {
           "\n"));
 }
 
-void AdminEndpoint::Metrics(Exchange& exchange) const {
+void AdminEndpoint::Metrics(const ExchangePtr& exchange) const {
+  std::string text = MetricsText();
+  if (!live_.jobs) return SendMetrics(*exchange, std::move(text));
+  auto shared = std::make_shared<std::string>(std::move(text));
+  const bool queued = io_.TrySubmit([this, exchange, shared] {
+    auto stats = live_.jobs();
+    exchange->loop().Post([this, exchange, shared, stats] {
+      AppendJobQueue(*shared, stats);
+      SendMetrics(*exchange, std::move(*shared));
+    });
+  });
+  // The I/O pool is full: the scrape goes without the job queue rather than failing.
+  if (!queued) SendMetrics(*exchange, std::move(*shared));
+}
+
+void AdminEndpoint::SendMetrics(Exchange& exchange, std::string text) {
+  exchange.AddHeader("Cache-Control", "no-store");
+  exchange.AddHeader("Content-Type", "text/plain; version=0.0.4");
+  exchange.Send(200, common::MakeShared(std::move(text)));
+}
+
+void AdminEndpoint::AppendJobQueue(std::string& out,
+                                   const std::optional<ingest::QueueStats>& stats) const {
+  PromWriter writer(out);
+  writer.Family("imgorigin_job_queue_up", "gauge",
+                "1 when the job queue answered this scrape's depth query.");
+  writer.Sample("imgorigin_job_queue_up", "", int64_t{stats ? 1 : 0});
+  if (!stats) return;
+  writer.Family("imgorigin_job_queue_jobs", "gauge", "Jobs in the queue by state.");
+  writer.Sample("imgorigin_job_queue_jobs", "{state=\"ready\"}", stats->ready);
+  writer.Sample("imgorigin_job_queue_jobs", "{state=\"delayed\"}", stats->delayed);
+  writer.Sample("imgorigin_job_queue_jobs", "{state=\"in_flight\"}", stats->in_flight);
+  writer.Sample("imgorigin_job_queue_jobs", "{state=\"dead\"}", stats->dead);
+}
+
+std::string AdminEndpoint::MetricsText() const {
   std::string out;
   auto counter = [&out](std::string_view name, std::string_view help, std::string_view labels,
                         uint64_t value) {
@@ -120,9 +159,39 @@ void AdminEndpoint::Metrics(Exchange& exchange) const {
             "waiting).",
             "", render_memory_->refused());
   }
-  exchange.AddHeader("Cache-Control", "no-store");
-  exchange.AddHeader("Content-Type", "text/plain; version=0.0.4");
-  exchange.Send(200, common::MakeShared(std::move(out)));
+  PromWriter writer(out);
+  counters_.metrics.Write(writer, namespace_);
+  const std::string in_progress = Namespaced(namespace_, "requests_in_progress");
+  writer.Family(in_progress, "gauge", "Requests accepted and not answered yet.");
+  writer.Sample(in_progress, "", live_.in_flight ? live_.in_flight() : int64_t{0});
+  const std::string workers = Namespaced(namespace_, "workers");
+  writer.Family(workers, "gauge", "Transform threads (the CPU pool).");
+  writer.Sample(workers, "", static_cast<int64_t>(cpu_.threads()));
+  writer.Family("imgorigin_queue_depth", "gauge",
+                "Tasks waiting for a thread: the CPU pool (transforms) and the I/O pool (fetches).");
+  writer.Sample("imgorigin_queue_depth", "{pool=\"cpu\"}", static_cast<int64_t>(cpu_.queued()));
+  writer.Sample("imgorigin_queue_depth", "{pool=\"io\"}", static_cast<int64_t>(io_.queued()));
+  const std::string vips_memory = Namespaced(namespace_, "vips_memory_bytes");
+  writer.Family(vips_memory, "gauge", "Memory libvips has allocated now.");
+  writer.Sample(vips_memory, "", static_cast<int64_t>(vips_tracked_get_mem()));
+  const std::string vips_max = Namespaced(namespace_, "vips_max_memory_bytes");
+  writer.Family(vips_max, "gauge", "The most memory libvips ever had allocated at once.");
+  writer.Sample(vips_max, "", static_cast<int64_t>(vips_tracked_get_mem_highwater()));
+  const std::string vips_allocs = Namespaced(namespace_, "vips_allocs");
+  writer.Family(vips_allocs, "gauge", "Allocations libvips holds now.");
+  writer.Sample(vips_allocs, "", static_cast<int64_t>(vips_tracked_get_allocs()));
+  writer.Family("imgorigin_access_log_dropped_total", "counter",
+                "Access-log lines dropped because the log's reader fell behind.");
+  writer.Sample("imgorigin_access_log_dropped_total", "",
+                live_.access_log_dropped ? live_.access_log_dropped() : uint64_t{0});
+  const BuildInfo& build = GetBuildInfo();
+  writer.Family("imgorigin_build_info", "gauge", "Always 1; the labels describe the build.");
+  writer.Sample("imgorigin_build_info",
+                "{version=\"" + build.version + "\",revision=\"" + build.revision +
+                    "\",libvips=\"" + build.libvips_version + "\",libvips_build=\"" +
+                    build.libvips_build + "\"}",
+                int64_t{1});
+  return out;
 }
 
 }  // namespace imgorigin::origin

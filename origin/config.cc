@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <glib.h>
 #include <sstream>
@@ -26,8 +27,14 @@ using common::ErrorCode;
 using common::Fail;
 using common::Result;
 
+struct Setting;
+const std::vector<Setting>& Settings();
+std::string NameSetting(std::string_view setting, std::string_view what);
+
+// Every error names the setting both ways: "limits.max_src_bytes (IMGORIGIN_MAX_SRC_BYTES): …".
 Result<void> Invalid(std::string_view setting, std::string_view what) {
-  return Fail(ErrorCode::kInvalidArgument, std::string(setting) + ": " + std::string(what));
+  return Fail(ErrorCode::kInvalidArgument,
+              NameSetting(setting, what) + ": " + std::string(what));
 }
 
 template <typename Int>
@@ -180,6 +187,54 @@ const std::vector<Setting>& Settings() {
          return {};
        }},
       {"server.loops", "IMGORIGIN_LOOPS", IntField(&Config::loops)},
+      {"log.level", "IMGORIGIN_LOG_LEVEL",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         auto level = common::ParseLogLevel(v);
+         if (!level) return Invalid(k, level.error().message);
+         c.log_level = *level;
+         return {};
+       }},
+      {"log.format", "IMGORIGIN_LOG_FORMAT",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         auto format = common::ParseLogFormat(v);
+         if (!format) return Invalid(k, format.error().message);
+         c.log_format = *format;
+         return {};
+       }},
+      {"log.access", "IMGORIGIN_ACCESS_LOG",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         using Mode = AccessLogConfig::Mode;
+         if (v == "off") {
+           c.access_log.mode = Mode::kOff;
+         } else if (v == "json") {
+           c.access_log.mode = Mode::kJson;
+         } else if (v == "combined") {
+           c.access_log.mode = Mode::kCombined;
+         } else {
+           return Invalid(k, "expected \"off\", \"json\" or \"combined\", got \"" +
+                                 std::string(v) + "\"");
+         }
+         return {};
+       }},
+      {"log.access_sample", "IMGORIGIN_ACCESS_LOG_SAMPLE",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         double share = 0;
+         auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), share);
+         if (ec != std::errc() || end != v.data() + v.size() || !(share >= 0 && share <= 1)) {
+           return Invalid(k, "expected a share from 0 to 1, got \"" + std::string(v) + "\"");
+         }
+         c.access_log.sample = share;
+         return {};
+       }},
+      {"metrics.namespace", "IMGORIGIN_METRICS_NAMESPACE",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         const bool valid = std::all_of(v.begin(), v.end(), [](unsigned char ch) {
+           return isalnum(ch) || ch == '_';
+         }) && (v.empty() || !isdigit(static_cast<unsigned char>(v.front())));
+         if (!valid) return Invalid(k, "letters, digits and _ (not first)");
+         c.metrics_namespace = v;
+         return {};
+       }},
       {"server.workers", "IMGORIGIN_WORKERS", IntField(&Config::workers)},
       {"server.queue_size", "IMGORIGIN_QUEUE_SIZE", IntField(&Config::queue_size)},
       {"server.shutdown_timeout_ms", "IMGORIGIN_SHUTDOWN_TIMEOUT_MS",
@@ -738,6 +793,27 @@ const std::vector<Setting>& Settings() {
   return settings;
 }
 
+std::string Named(const Setting& setting) {
+  return std::string(setting.key) + " (" + std::string(setting.env) + ")";
+}
+
+// `setting` is a file key, an environment variable, or a group ("cache", "limits") whose
+// module's message `what` names a field: the one setting meant, both ways, where it can be told.
+std::string NameSetting(std::string_view setting, std::string_view what) {
+  if (setting == "presets") setting = "url.presets";
+  for (const auto& s : Settings()) {
+    if (s.key == setting || s.env == setting) return Named(s);
+  }
+  const Setting* best = nullptr;
+  for (const auto& s : Settings()) {
+    if (!s.key.starts_with(setting)) continue;
+    const std::string_view field = s.key.substr(s.key.rfind('.') + 1);
+    if (what.find(field) == std::string_view::npos) continue;
+    if (best == nullptr || field.size() > best->key.size() - best->key.rfind('.') - 1) best = &s;
+  }
+  return best != nullptr ? Named(*best) : std::string(setting);
+}
+
 // TOML scalars and arrays of scalars as the text an environment variable would hold.
 Result<std::string> TomlText(const toml::value& v, std::string_view key) {
   switch (v.type()) {
@@ -747,6 +823,11 @@ Result<std::string> TomlText(const toml::value& v, std::string_view key) {
       return std::to_string(v.as_integer());
     case toml::value_t::boolean:
       return std::string(v.as_boolean() ? "true" : "false");
+    case toml::value_t::floating: {
+      char buf[32];
+      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v.as_floating());
+      return std::string(buf, ec == std::errc() ? end : buf);
+    }
     case toml::value_t::array: {
       std::string joined;
       for (const auto& item : v.as_array()) {
@@ -763,9 +844,24 @@ Result<std::string> TomlText(const toml::value& v, std::string_view key) {
   }
 }
 
-// The settings of one [section] (or nested [section.group], e.g. [ingest.events]).
+// Settings naming a directory or file: relative in a config file, they are relative to the file.
+constexpr std::string_view kPathSettings[] = {
+    "source.local_root", "source.temp_dir",      "cache.disk_dir",       "source_cache.disk_dir",
+    "ingest.data_dir",   "ingest.originals_dir", "ingest.variants_store", "output.watermark_path"};
+
+std::string ResolvePath(std::string_view key, std::string text, const std::string& base_dir) {
+  const bool is_path =
+      std::find(std::begin(kPathSettings), std::end(kPathSettings), key) != std::end(kPathSettings);
+  if (!is_path || text.empty() || text.front() == '/' || text.find("://") != std::string::npos) {
+    return text;
+  }
+  return (std::filesystem::path(base_dir) / text).lexically_normal().string();
+}
+
+// The settings of one [section] (or nested [section.group], e.g. [ingest.events]). `base_dir`:
+// the file's directory.
 Result<void> ApplyTable(const toml::value& table, const std::string& prefix, Config& config,
-                        KeyLists& lists) {
+                        KeyLists& lists, const std::string& base_dir) {
   for (const auto& [name, value] : table.as_table()) {
     const std::string key = prefix + "." + name;
     if (value.is_table()) {
@@ -773,7 +869,7 @@ Result<void> ApplyTable(const toml::value& table, const std::string& prefix, Con
         return s.key.starts_with(key + ".");
       });
       if (!known) return Invalid(key, "unknown section");
-      if (auto r = ApplyTable(value, key, config, lists); !r) return r;
+      if (auto r = ApplyTable(value, key, config, lists, base_dir); !r) return r;
       continue;
     }
     auto it = std::find_if(Settings().begin(), Settings().end(),
@@ -781,9 +877,19 @@ Result<void> ApplyTable(const toml::value& table, const std::string& prefix, Con
     if (it == Settings().end()) return Invalid(key, "unknown setting");
     auto text = TomlText(value, key);
     if (!text) return std::unexpected(text.error());
-    if (auto r = it->set(config, lists, key, *text); !r) return r;
+    const std::string resolved = ResolvePath(key, *std::move(text), base_dir);
+    if (auto r = it->set(config, lists, key, resolved); !r) return r;
+    config.applied[std::string(it->key)] = {resolved, "file"};
   }
   return {};
+}
+
+// The absolute directory of a config file, which its relative paths are relative to.
+std::string ConfigDirectory(const std::string& path) {
+  std::error_code error;
+  auto absolute = std::filesystem::absolute(path, error);
+  if (error) return ".";
+  return absolute.lexically_normal().parent_path().string();
 }
 
 Result<void> ApplyFile(const std::string& path, Config& config, KeyLists& lists) {
@@ -823,7 +929,7 @@ Result<void> ApplyFile(const std::string& path, Config& config, KeyLists& lists)
       continue;
     }
     if (!table.is_table()) return Invalid(section, "expected a [section]");
-    if (auto r = ApplyTable(table, section, config, lists); !r) return r;
+    if (auto r = ApplyTable(table, section, config, lists, ConfigDirectory(path)); !r) return r;
   }
   return {};
 }
@@ -905,6 +1011,10 @@ Result<void> Config::Validate() const {
   }
   if (cache_control.find_first_of("\r\n") != std::string::npos) {
     return Invalid("headers.cache_control", "must be one line");
+  }
+  if (cache_control.find_first_not_of(" \t") == std::string::npos) {
+    return Invalid("headers.cache_control",
+                   "must not be empty: a CDN would then apply its own default to every image");
   }
   if (not_found_max_age < 0) return Invalid("headers.not_found_max_age", "must be >= 0");
   if (auto r = signing.Validate(); !r) return Invalid("signing", r.error().message);
@@ -1061,17 +1171,19 @@ Result<Config> LoadConfig(const std::string& path, const EnvLookup& env) {
       if (auto r = setting.set(config, lists, setting.env, *value); !r) {
         return std::unexpected(r.error());
       }
+      config.applied[std::string(setting.key)] = {*value, "env"};
     }
   }
   if (lists.keys.size() != lists.salts.size()) {
     return Fail(ErrorCode::kInvalidArgument,
-                "signing: IMGORIGIN_KEY and IMGORIGIN_SALT must list the same number of values");
+                "signing.key (IMGORIGIN_KEY) and signing.salt (IMGORIGIN_SALT) must list the same "
+                "number of values");
   }
   for (size_t i = 0; i < lists.keys.size(); ++i) {
     config.signing.keys.push_back({lists.keys[i], lists.salts[i]});
   }
   if (auto r = config.pipeline.LoadWatermark(); !r) {
-    return Fail(ErrorCode::kInvalidArgument, "output.watermark_path: " + r.error().message);
+    return std::unexpected(Invalid("output.watermark_path", r.error().message).error());
   }
   config.parser.watermark_configured = !config.pipeline.watermark_data.empty();
   if (auto r = config.Validate(); !r) return std::unexpected(r.error());
@@ -1079,6 +1191,154 @@ Result<Config> LoadConfig(const std::string& path, const EnvLookup& env) {
   config.pipeline.memory_budget =
       std::make_shared<common::MemoryBudget>(config.render_memory_budget);
   return config;
+}
+
+}  // namespace imgorigin::origin
+
+namespace imgorigin::origin {
+
+// conf/reference.toml, compiled in (origin/CMakeLists.txt): the defaults DumpConfig shows.
+const char* ReferenceToml();
+
+namespace {
+
+constexpr std::string_view kScriptVariables[] = {"IMGORIGIN_LIBVIPS", "IMGORIGIN_BUILD_DIR"};
+constexpr std::string_view kScriptPrefixes[] = {"IMGORIGIN_TEST_"};
+constexpr std::string_view kSecretSettings[] = {"signing.key", "signing.salt", "api.key",
+                                                "notifications.webhook_secrets"};
+
+// The defaults of conf/reference.toml by file key, as text; settings it leaves commented out
+// (computed at start) are absent.
+std::map<std::string, std::string> ReferenceDefaults() {
+  std::map<std::string, std::string> defaults;
+  toml::value root;
+  try {
+    std::istringstream stream{std::string(ReferenceToml())};
+    root = toml::parse(stream, "conf/reference.toml");
+  } catch (const std::exception&) {
+    return defaults;  // a unit test keeps the file parseable
+  }
+  std::function<void(const toml::value&, const std::string&)> walk =
+      [&](const toml::value& table, const std::string& prefix) {
+        for (const auto& [name, value] : table.as_table()) {
+          const std::string key = prefix.empty() ? name : prefix + "." + name;
+          if (value.is_table()) {
+            walk(value, key);
+          } else if (auto text = TomlText(value, key)) {
+            defaults[key] = *text;
+          }
+        }
+      };
+  if (root.is_table()) walk(root, "");
+  return defaults;
+}
+
+std::string TomlQuoted(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// One line of DumpConfig: "name = "value"  # ENV, origin".
+std::string DumpSetting(const Config& config, const Setting& setting,
+                        const std::map<std::string, std::string>& defaults) {
+  const std::string_view key = setting.key;
+  const std::string name(key.substr(key.rfind('.') + 1));
+  std::string value;
+  std::string origin;
+  if (auto applied = config.applied.find(std::string(key)); applied != config.applied.end()) {
+    value = applied->second.first;
+    origin = applied->second.second == "env" ? "from " + std::string(setting.env) : "from the file";
+  } else if (auto found = defaults.find(std::string(key)); found != defaults.end()) {
+    value = found->second;
+    origin = "default";
+  } else {
+    return "# " + name + " = (computed at start)  # " + std::string(setting.env) + "\n";
+  }
+  return name + " = " + TomlQuoted(MaskSecret(key, value)) + "  # " + std::string(setting.env) +
+         ", " + origin + "\n";
+}
+
+}  // namespace
+
+std::string MaskSecret(std::string_view key, std::string_view value) {
+  if (value.empty()) return std::string(value);
+  if (std::find(std::begin(kSecretSettings), std::end(kSecretSettings), key) !=
+      std::end(kSecretSettings)) {
+    return "****";
+  }
+  std::string out(value);
+  // scheme://user:password@host… → scheme://user:****@host…
+  if (const size_t scheme = out.find("://"); scheme != std::string::npos) {
+    const size_t at = out.find('@', scheme + 3);
+    const size_t colon = out.find(':', scheme + 3);
+    if (at != std::string::npos && colon != std::string::npos && colon < at) {
+      out.replace(colon + 1, at - colon - 1, "****");
+    }
+  }
+  // libpq's key=value form: password=… up to the next space.
+  if (const size_t password = out.find("password="); password != std::string::npos) {
+    const size_t start = password + 9;
+    const size_t end = out.find(' ', start);
+    out.replace(start, (end == std::string::npos ? out.size() : end) - start, "****");
+  }
+  return out;
+}
+
+std::vector<std::string> ProcessVariables() {
+  std::vector<std::string> variables;
+  for (char** variable = environ; *variable != nullptr; ++variable) variables.emplace_back(*variable);
+  return variables;
+}
+
+std::vector<std::string> UnknownSettingVariables(const std::vector<std::string>& variables) {
+  std::vector<std::string> unknown;
+  for (const auto& variable : variables) {
+    const std::string name = variable.substr(0, variable.find('='));
+    if (!name.starts_with("IMGORIGIN_")) continue;
+    const bool known =
+        std::any_of(Settings().begin(), Settings().end(),
+                    [&](const Setting& s) { return s.env == name; }) ||
+        std::find(std::begin(kScriptVariables), std::end(kScriptVariables), name) !=
+            std::end(kScriptVariables) ||
+        std::any_of(std::begin(kScriptPrefixes), std::end(kScriptPrefixes),
+                    [&](std::string_view prefix) { return name.starts_with(prefix); });
+    if (!known) unknown.push_back(name);
+  }
+  return unknown;
+}
+
+std::string DumpConfig(const Config& config) {
+  const auto defaults = ReferenceDefaults();
+  std::string out =
+      "# imgorigin's effective configuration: file < environment < (defaults: conf/reference.toml).\n"
+      "# Secrets are masked.\n";
+  // Sections in order of first appearance, each with its settings.
+  std::vector<std::string> sections;
+  for (const auto& setting : Settings()) {
+    std::string group(setting.key.substr(0, setting.key.rfind('.')));
+    if (std::find(sections.begin(), sections.end(), group) == sections.end()) {
+      sections.push_back(std::move(group));
+    }
+  }
+  for (const auto& section : sections) {
+    out += "\n[" + section + "]\n";
+    for (const auto& setting : Settings()) {
+      if (setting.key.substr(0, setting.key.rfind('.')) == section) {
+        out += DumpSetting(config, setting, defaults);
+      }
+    }
+  }
+  if (!config.parser.presets.empty()) {
+    out += "\n[presets]\n";
+    for (const auto& [name, options] : config.parser.presets) {
+      out += name + " = " + TomlQuoted(options) + "\n";
+    }
+  }
+  return out;
 }
 
 }  // namespace imgorigin::origin

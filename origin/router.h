@@ -9,6 +9,10 @@
 #include "cache/memory_tier.h"
 #include "cache/tiered_cache.h"
 #include "common/thread_pool.h"
+#include <memory>
+
+#include "common/logging.h"
+#include "origin/access_log.h"
 #include "origin/admin_endpoint.h"
 #include "origin/config.h"
 #include "origin/counters.h"
@@ -37,6 +41,10 @@ class Router {
          const sources::Source* url_source);
 
   void Handle(const ExchangePtr& exchange);
+  // For Server::Options::on_reply: counts the answer and writes its access-log line. Loop threads.
+  void OnReply(const Exchange& exchange, const ReplyFacts& reply);
+  // See AdminEndpoint::SetLiveFigures(). Before the server starts.
+  void SetLiveFigures(AdminEndpoint::LiveFigures figures);
 
   // See AdminEndpoint::SetDraining(). Any thread.
   void SetDraining() { admin_.SetDraining(); }
@@ -54,6 +62,9 @@ class Router {
  private:
   size_t max_url_length_;
   RequestCounters counters_;
+  // Both null while the access log is off.
+  std::unique_ptr<common::LineWriter> access_writer_;
+  std::unique_ptr<AccessLog> access_log_;
   Planner planner_;
   ImageEndpoint image_;
   InfoEndpoint info_;
