@@ -346,6 +346,10 @@ int main(int argc, char** argv) {
   }
   CLI11_PARSE(app, argc, argv);
 
+  // An explicit URL needs no configuration: a probe must not fail on the server's settings.
+  if (*healthcheck && !health_url.empty()) {
+    return Healthcheck(health_url, std::chrono::milliseconds(health_timeout_ms));
+  }
   // Before the config: checking a configured watermark decodes it.
   imgorigin::transforms::InitVips(argv[0]);
   auto config = LoadConfig(config_path);
@@ -357,8 +361,7 @@ int main(int argc, char** argv) {
   if (*config_check) return CheckConfig(*config, ProcessVariables());
   if (*config_dump) return std::printf("%s", DumpConfig(*config).c_str()) < 0 ? 1 : 0;
   if (*healthcheck) {
-    return Healthcheck(health_url.empty() ? DefaultHealthUrl(*config) : health_url,
-                       std::chrono::milliseconds(health_timeout_ms));
+    return Healthcheck(DefaultHealthUrl(*config), std::chrono::milliseconds(health_timeout_ms));
   }
   if (*sign) return SignPath(*config, path, base_url);
   WarnUnknownVariables(ProcessVariables());
