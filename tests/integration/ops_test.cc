@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <fstream>
+#include <regex>
+#include <set>
 #include <sstream>
 
 #include "tests/integration/harness.h"
@@ -151,6 +154,39 @@ TEST(Metrics, NamespacePrefixesImgproxyNames) {
   EXPECT_EQ(Metric(body, R"(imgproxy_requests_total{route="health",status_class="2xx",format="none"})"), 1);
   EXPECT_GE(Metric(body, "imgproxy_vips_memory_bytes"), 0);
   EXPECT_EQ(body.find("\nrequests_total"), std::string::npos);
+}
+
+// Every metric deploy/grafana/imgorigin-dashboard.json queries is one /metrics has (with ingest
+// on, for the job queue's).
+TEST(Metrics, TheGrafanaDashboardQueriesExistingMetrics) {
+  std::ifstream file(std::string(IMGORIGIN_SOURCE_DIR) + "/deploy/grafana/imgorigin-dashboard.json");
+  ASSERT_TRUE(file);
+  const auto dashboard = nlohmann::json::parse(file);
+  std::set<std::string> names;
+  const std::regex metric(R"(\$\{ns\}([a-z_]+)|\b(imgorigin_[a-z_]+))");
+  for (const auto& panel : dashboard.at("panels")) {
+    for (const auto& target : panel.at("targets")) {
+      const std::string expr = target.at("expr");
+      for (std::sregex_iterator it(expr.begin(), expr.end(), metric), end; it != end; ++it) {
+        names.insert((*it)[1].matched ? (*it)[1].str() : (*it)[2].str());
+      }
+    }
+  }
+  ASSERT_GT(names.size(), 10u);
+  const std::string root = MakeTempDir();
+  OriginProcess origin(BaseEnv({{"IMGORIGIN_LOCAL_ROOT", root},
+                                {"IMGORIGIN_INGEST_ENABLED", "true"},
+                                {"IMGORIGIN_API_KEY", "ops-test-key"},
+                                {"IMGORIGIN_DATA_DIR", root + "/data"},
+                                {"IMGORIGIN_JOBS_POLL_WAIT_MS", "100"}}));
+  ASSERT_TRUE(origin.started()) << origin.output();
+  const std::string body = origin.Get("/metrics").body;
+  for (std::string name : names) {
+    for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+      if (name.ends_with(suffix)) name.resize(name.size() - strlen(suffix));
+    }
+    EXPECT_NE(body.find("# TYPE " + name + " "), std::string::npos) << name;
+  }
 }
 
 TEST(Cli, HealthcheckExitsZeroWhenUpAndOneWhenDown) {
