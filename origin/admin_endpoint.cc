@@ -68,26 +68,23 @@ void AdminEndpoint::AppendJobQueue(std::string& out,
 
 std::string AdminEndpoint::MetricsText() const {
   std::string out;
-  auto counter = [&out](std::string_view name, std::string_view help, std::string_view labels,
-                        uint64_t value) {
-    out += "# HELP " + std::string(name) + " " + std::string(help) + "\n";
-    out += "# TYPE " + std::string(name) + " counter\n";
-    out += std::string(name) + std::string(labels) + " " + std::to_string(value) + "\n";
+  PromWriter writer(out);
+  auto counter = [&writer](std::string_view name, std::string_view help, std::string_view labels,
+                           uint64_t value) {
+    writer.Family(name, "counter", help);
+    writer.Sample(name, labels, value);
   };
   auto load = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
   // One HELP/TYPE per family, then a sample per tier: memory first, then the slower tiers.
   const auto tier_stats = tiers_.Stats();
   auto per_tier = [&](std::string_view name, std::string_view help, uint64_t memory,
                       uint64_t cache::TieredCache::TierStats::*field) {
-    out += "# HELP " + std::string(name) + " " + std::string(help) + "\n";
-    out += "# TYPE " + std::string(name) + " counter\n";
+    writer.Family(name, "counter", help);
     if (field == &cache::TieredCache::TierStats::hits ||
         field == &cache::TieredCache::TierStats::misses) {
-      out += std::string(name) + "{tier=\"memory\"} " + std::to_string(memory) + "\n";
+      writer.Sample(name, "{tier=\"memory\"}", memory);
     }
-    for (const auto& t : tier_stats) {
-      out += std::string(name) + "{tier=\"" + t.name + "\"} " + std::to_string(t.*field) + "\n";
-    }
+    for (const auto& t : tier_stats) writer.Sample(name, "{tier=\"" + t.name + "\"}", t.*field);
   };
   using Stats = cache::TieredCache::TierStats;
   per_tier("imgorigin_cache_hits_total", "Variants answered from a cache tier.",
@@ -128,18 +125,16 @@ std::string AdminEndpoint::MetricsText() const {
   counter("imgorigin_source_cache_hits_total", "Originals answered from the source cache.",
           "{tier=\"memory\"}", originals.memory_hits);
   // Same family as the line above: one HELP/TYPE header per metric name.
-  out += "imgorigin_source_cache_hits_total{tier=\"disk\"} " + std::to_string(originals.disk_hits) +
-         "\n";
+  writer.Sample("imgorigin_source_cache_hits_total", "{tier=\"disk\"}", originals.disk_hits);
   counter("imgorigin_source_fetches_total", "Originals fetched from their source.", "",
           originals.fetches);
   counter("imgorigin_source_spilled_total",
           "Originals too large for memory, streamed to a temporary file.", "", originals.spilled);
   counter("imgorigin_source_coalesced_total", "Requests that waited for another's fetch.", "",
           originals.coalesced);
-  auto gauge = [&out](std::string_view name, std::string_view help, int64_t value) {
-    out += "# HELP " + std::string(name) + " " + std::string(help) + "\n";
-    out += "# TYPE " + std::string(name) + " gauge\n";
-    out += std::string(name) + " " + std::to_string(value) + "\n";
+  auto gauge = [&writer](std::string_view name, std::string_view help, int64_t value) {
+    writer.Family(name, "gauge", help);
+    writer.Sample(name, "", value);
   };
   gauge("imgorigin_memory_cache_bytes", "Bytes held by the memory tier.",
         static_cast<int64_t>(memory_.size_bytes()));
@@ -159,7 +154,6 @@ std::string AdminEndpoint::MetricsText() const {
             "waiting).",
             "", render_memory_->refused());
   }
-  PromWriter writer(out);
   counters_.metrics.Write(writer, namespace_);
   const std::string in_progress = Namespaced(namespace_, "requests_in_progress");
   writer.Family(in_progress, "gauge", "Requests accepted and not answered yet.");
