@@ -56,8 +56,8 @@ void SetUpLogging(spdlog::level::level_enum level, LogFormat format) {
   spdlog::drop("imgorigin");
   auto logger = spdlog::stderr_color_mt("imgorigin");
   if (format == LogFormat::kJson) {
-    auto formatter = std::make_unique<spdlog::pattern_formatter>(
-        spdlog::pattern_time_type::utc, std::string("\n"));
+    auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc,
+                                                                 std::string("\n"));
     formatter->add_flag<JsonMessageFlag>('*').set_pattern(
         R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","logger":"imgorigin","msg":"%*"})");
     logger->set_formatter(std::move(formatter));

@@ -14,11 +14,9 @@ constexpr std::string_view kMasked[] = {"s", "signature"};
 
 // A uniform draw in [0, 1) from a per-thread xorshift: sampling costs no lock and no syscall.
 double Draw() {
-  thread_local uint64_t state = 0x9e3779b97f4a7c15ull ^
-                                reinterpret_cast<uintptr_t>(&state) ^
-                                static_cast<uint64_t>(std::chrono::steady_clock::now()
-                                                          .time_since_epoch()
-                                                          .count());
+  thread_local uint64_t state =
+      0x9e3779b97f4a7c15ull ^ reinterpret_cast<uintptr_t>(&state) ^
+      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   state ^= state << 13;
   state ^= state >> 7;
   state ^= state << 17;

@@ -59,8 +59,7 @@ int Healthcheck(const std::string& url, std::chrono::milliseconds timeout) {
 
 void WarnUnknownVariables(const std::vector<std::string>& variables) {
   for (const auto& name : UnknownSettingVariables(variables)) {
-    spdlog::warn("{} is not a setting (typo?); it is ignored. Settings: conf/reference.toml",
-                 name);
+    spdlog::warn("{} is not a setting (typo?); it is ignored. Settings: conf/reference.toml", name);
   }
 }
 

@@ -8,9 +8,9 @@
 namespace imgorigin::origin {
 namespace {
 
-constexpr std::string_view kRouteNames[] = {"other",  "image",   "info",    "health",
-                                            "ready",  "metrics", "purge",   "images",
-                                            "uploads", "jobs",   "dialect", "get_image"};
+constexpr std::string_view kRouteNames[] = {"other",   "image",   "info",    "health",
+                                            "ready",   "metrics", "purge",   "images",
+                                            "uploads", "jobs",    "dialect", "get_image"};
 static_assert(std::size(kRouteNames) == static_cast<size_t>(Route::kCount));
 
 constexpr std::string_view kFormatNames[] = {"none", "jpeg", "png", "webp", "avif",
@@ -26,9 +26,7 @@ std::string FormatDouble(double value) {
   return ec == std::errc() ? std::string(buf, end) : std::string("0");
 }
 
-uint64_t Load(const std::atomic<uint64_t>& value) {
-  return value.load(std::memory_order_relaxed);
-}
+uint64_t Load(const std::atomic<uint64_t>& value) { return value.load(std::memory_order_relaxed); }
 
 void Add(std::atomic<uint64_t>& value, uint64_t n = 1) {
   value.fetch_add(n, std::memory_order_relaxed);
@@ -83,7 +81,8 @@ void PromWriter::Sample(std::string_view name, std::string_view labels, int64_t 
 }
 
 size_t ShardIndex() {
-  thread_local const size_t index = std::hash<std::thread::id>{}(std::this_thread::get_id()) % kShards;
+  thread_local const size_t index =
+      std::hash<std::thread::id>{}(std::this_thread::get_id()) % kShards;
   return index;
 }
 

@@ -39,8 +39,19 @@ enum class Route : uint8_t {
 std::string_view RouteName(Route route);
 
 // The `format` label: the reply's image format from its Content-Type, or "none".
-enum class ReplyFormat : uint8_t { kNone, kJpeg, kPng, kWebp, kAvif, kGif, kTiff, kJxl, kSvg, kOther,
-                                   kCount };
+enum class ReplyFormat : uint8_t {
+  kNone,
+  kJpeg,
+  kPng,
+  kWebp,
+  kAvif,
+  kGif,
+  kTiff,
+  kJxl,
+  kSvg,
+  kOther,
+  kCount
+};
 ReplyFormat FormatOfContentType(std::string_view content_type);
 std::string_view ReplyFormatName(ReplyFormat format);
 
@@ -65,7 +76,7 @@ size_t ShardIndex();
 
 // Cumulative buckets in seconds, shared by every histogram (1 ms … 10 s, then +Inf).
 inline constexpr std::array<double, 13> kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                                    0.25,  0.5,    1,     2.5,  5,    10};
+                                                    0.25,  0.5,    1,     2.5,  5,     10};
 
 class Histogram {
  public:
@@ -86,8 +97,8 @@ class RequestMetrics {
  public:
   // One answered request (Exchange::Send). `seconds`: from arrival to the reply.
   void CountReply(Route route, int status, ReplyFormat format, double seconds);
-  Histogram download;      // fetching an original (source cache misses included)
-  Histogram processing;    // decode + transform + encode on the CPU pool
+  Histogram download;       // fetching an original (source cache misses included)
+  Histogram processing;     // decode + transform + encode on the CPU pool
   Histogram memory_lookup;  // memory tier look-up, on the loop
   Histogram tier_lookup;    // the tiers below memory (shared, disk, S3), one Find each
   std::atomic<int64_t> images_in_progress{0};  // renders between fetch and reply

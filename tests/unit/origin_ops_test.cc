@@ -46,25 +46,25 @@ std::string ErrorOf(const std::string& path, std::map<std::string, std::string> 
 }
 
 TEST(OpsConfig, ErrorsNameFileKeyAndVariable) {
-  EXPECT_EQ(ErrorOf("", {{"IMGORIGIN_MAX_SRC_BYTES", "many"}}).find(
-                "limits.max_src_bytes (IMGORIGIN_MAX_SRC_BYTES): "),
+  EXPECT_EQ(ErrorOf("", {{"IMGORIGIN_MAX_SRC_BYTES", "many"}})
+                .find("limits.max_src_bytes (IMGORIGIN_MAX_SRC_BYTES): "),
             0u);
   EXPECT_EQ(ErrorOf(WriteToml("[limits]\nmax_src_bytes = \"many\"\n"))
                 .find("limits.max_src_bytes (IMGORIGIN_MAX_SRC_BYTES): "),
             0u);
   // Found by Validate() rather than the parser.
-  EXPECT_EQ(ErrorOf("", {{"IMGORIGIN_MAX_URL_LENGTH", "10"}}).find(
-                "url.max_length (IMGORIGIN_MAX_URL_LENGTH): "),
+  EXPECT_EQ(ErrorOf("", {{"IMGORIGIN_MAX_URL_LENGTH", "10"}})
+                .find("url.max_length (IMGORIGIN_MAX_URL_LENGTH): "),
             0u);
   // A module's own check, whose message names its field.
-  EXPECT_NE(ErrorOf("", {{"IMGORIGIN_SOURCE_RETRIES", "50"}}).find(
-                "source.retries (IMGORIGIN_SOURCE_RETRIES)"),
+  EXPECT_NE(ErrorOf("", {{"IMGORIGIN_SOURCE_RETRIES", "50"}})
+                .find("source.retries (IMGORIGIN_SOURCE_RETRIES)"),
             std::string::npos);
-  EXPECT_NE(ErrorOf("", {{"IMGORIGIN_ACCESS_LOG", "verbose"}}).find(
-                "log.access (IMGORIGIN_ACCESS_LOG)"),
-            std::string::npos);
-  EXPECT_NE(ErrorOf("", {{"IMGORIGIN_ACCESS_LOG_SAMPLE", "1.5"}}).find(
-                "log.access_sample (IMGORIGIN_ACCESS_LOG_SAMPLE)"),
+  EXPECT_NE(
+      ErrorOf("", {{"IMGORIGIN_ACCESS_LOG", "verbose"}}).find("log.access (IMGORIGIN_ACCESS_LOG)"),
+      std::string::npos);
+  EXPECT_NE(ErrorOf("", {{"IMGORIGIN_ACCESS_LOG_SAMPLE", "1.5"}})
+                .find("log.access_sample (IMGORIGIN_ACCESS_LOG_SAMPLE)"),
             std::string::npos);
   EXPECT_NE(ErrorOf("", {{"IMGORIGIN_LOG_LEVEL", "loud"}}).find("log.level (IMGORIGIN_LOG_LEVEL)"),
             std::string::npos);
@@ -117,17 +117,17 @@ TEST(OpsConfig, DevConfigPointsAtTheRepositoryFolders) {
 }
 
 TEST(OpsConfig, UnknownVariablesAreReported) {
-  const auto unknown = UnknownSettingVariables(
-      {"IMGORIGIN_BIND=1", "IMGORIGIN_BNID=x", "IMGORIGIN_LIBVIPS=npm", "IMGORIGIN_TEST_ALL=1",
-       "PATH=/bin", "IMGORIGIN_ACCESS_LOG"});
+  const auto unknown =
+      UnknownSettingVariables({"IMGORIGIN_BIND=1", "IMGORIGIN_BNID=x", "IMGORIGIN_LIBVIPS=npm",
+                               "IMGORIGIN_TEST_ALL=1", "PATH=/bin", "IMGORIGIN_ACCESS_LOG"});
   EXPECT_EQ(unknown, std::vector<std::string>{"IMGORIGIN_BNID"});
 }
 
 TEST(OpsConfig, DumpShowsEverySettingWithSecretsMasked) {
-  auto config = LoadConfig(
-      "", Env({{"IMGORIGIN_API_KEY", "api-secret"},
-               {"IMGORIGIN_RECORDS", "host=db user=u password=pg-secret dbname=x"},
-               {"IMGORIGIN_JOBS_QUEUE", "redis://:queue-secret@r:6379/1"}}));
+  auto config =
+      LoadConfig("", Env({{"IMGORIGIN_API_KEY", "api-secret"},
+                          {"IMGORIGIN_RECORDS", "host=db user=u password=pg-secret dbname=x"},
+                          {"IMGORIGIN_JOBS_QUEUE", "redis://:queue-secret@r:6379/1"}}));
   ASSERT_TRUE(config) << config.error().message;
   const std::string dump = DumpConfig(*config);
   for (const char* secret : {"api-secret", "pg-secret", "queue-secret", kKey, kSalt}) {
@@ -202,8 +202,8 @@ TEST(OpsLineWriter, WritesEveryLineFromEveryThreadAndDropsOverTheCap) {
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
   {
-    common::LineWriter writer({.fd = fds[1], .interval = std::chrono::milliseconds(10),
-                               .max_buffered = 1 << 20});
+    common::LineWriter writer(
+        {.fd = fds[1], .interval = std::chrono::milliseconds(10), .max_buffered = 1 << 20});
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) {
       threads.emplace_back([&writer, t] {
