@@ -161,8 +161,9 @@ std::string AdminEndpoint::MetricsText() const {
   const std::string workers = Namespaced(namespace_, "workers");
   writer.Family(workers, "gauge", "Transform threads (the CPU pool).");
   writer.Sample(workers, "", static_cast<int64_t>(cpu_.threads()));
-  writer.Family("imgorigin_queue_depth", "gauge",
-                "Tasks waiting for a thread: the CPU pool (transforms) and the I/O pool (fetches).");
+  writer.Family(
+      "imgorigin_queue_depth", "gauge",
+      "Tasks waiting for a thread: the CPU pool (transforms) and the I/O pool (fetches).");
   writer.Sample("imgorigin_queue_depth", "{pool=\"cpu\"}", static_cast<int64_t>(cpu_.queued()));
   writer.Sample("imgorigin_queue_depth", "{pool=\"io\"}", static_cast<int64_t>(io_.queued()));
   const std::string vips_memory = Namespaced(namespace_, "vips_memory_bytes");

@@ -1,16 +1,16 @@
 #include "origin/config.h"
 
-#include <algorithm>
-#include <charconv>
+#include <glib.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <glib.h>
-#include <sstream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <toml.hpp>
 #include <vector>
 
@@ -33,8 +33,7 @@ std::string NameSetting(std::string_view setting, std::string_view what);
 
 // Every error names the setting both ways: "limits.max_src_bytes (IMGORIGIN_MAX_SRC_BYTES): …".
 Result<void> Invalid(std::string_view setting, std::string_view what) {
-  return Fail(ErrorCode::kInvalidArgument,
-              NameSetting(setting, what) + ": " + std::string(what));
+  return Fail(ErrorCode::kInvalidArgument, NameSetting(setting, what) + ": " + std::string(what));
 }
 
 template <typename Int>
@@ -211,8 +210,8 @@ const std::vector<Setting>& Settings() {
          } else if (v == "combined") {
            c.access_log.mode = Mode::kCombined;
          } else {
-           return Invalid(k, "expected \"off\", \"json\" or \"combined\", got \"" +
-                                 std::string(v) + "\"");
+           return Invalid(
+               k, "expected \"off\", \"json\" or \"combined\", got \"" + std::string(v) + "\"");
          }
          return {};
        }},
@@ -228,9 +227,10 @@ const std::vector<Setting>& Settings() {
        }},
       {"metrics.namespace", "IMGORIGIN_METRICS_NAMESPACE",
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
-         const bool valid = std::all_of(v.begin(), v.end(), [](unsigned char ch) {
-           return isalnum(ch) || ch == '_';
-         }) && (v.empty() || !isdigit(static_cast<unsigned char>(v.front())));
+         const bool valid =
+             std::all_of(v.begin(), v.end(),
+                         [](unsigned char ch) { return isalnum(ch) || ch == '_'; }) &&
+             (v.empty() || !isdigit(static_cast<unsigned char>(v.front())));
          if (!valid) return Invalid(k, "letters, digits and _ (not first)");
          c.metrics_namespace = v;
          return {};
@@ -846,7 +846,7 @@ Result<std::string> TomlText(const toml::value& v, std::string_view key) {
 
 // Settings naming a directory or file: relative in a config file, they are relative to the file.
 constexpr std::string_view kPathSettings[] = {
-    "source.local_root", "source.temp_dir",      "cache.disk_dir",       "source_cache.disk_dir",
+    "source.local_root", "source.temp_dir",      "cache.disk_dir",        "source_cache.disk_dir",
     "ingest.data_dir",   "ingest.originals_dir", "ingest.variants_store", "output.watermark_path"};
 
 std::string ResolvePath(std::string_view key, std::string text, const std::string& base_dir) {
@@ -1290,7 +1290,8 @@ std::string MaskSecret(std::string_view key, std::string_view value) {
 
 std::vector<std::string> ProcessVariables() {
   std::vector<std::string> variables;
-  for (char** variable = environ; *variable != nullptr; ++variable) variables.emplace_back(*variable);
+  for (char** variable = environ; *variable != nullptr; ++variable)
+    variables.emplace_back(*variable);
   return variables;
 }
 
@@ -1314,7 +1315,8 @@ std::vector<std::string> UnknownSettingVariables(const std::vector<std::string>&
 std::string DumpConfig(const Config& config) {
   const auto defaults = ReferenceDefaults();
   std::string out =
-      "# imgorigin's effective configuration: file < environment < (defaults: conf/reference.toml).\n"
+      "# imgorigin's effective configuration: file < environment < (defaults: "
+      "conf/reference.toml).\n"
       "# Secrets are masked.\n";
   // Sections in order of first appearance, each with its settings.
   std::vector<std::string> sections;

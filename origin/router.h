@@ -6,12 +6,12 @@
 // event-loop threads.
 #pragma once
 
-#include "cache/memory_tier.h"
-#include "cache/tiered_cache.h"
-#include "common/thread_pool.h"
 #include <memory>
 
+#include "cache/memory_tier.h"
+#include "cache/tiered_cache.h"
 #include "common/logging.h"
+#include "common/thread_pool.h"
 #include "origin/access_log.h"
 #include "origin/admin_endpoint.h"
 #include "origin/config.h"
@@ -23,9 +23,9 @@
 #include "origin/images_endpoint.h"
 #include "origin/info_endpoint.h"
 #include "origin/ingest_setup.h"
+#include "origin/jobs_endpoint.h"
 #include "origin/purge_endpoint.h"
 #include "origin/server.h"
-#include "origin/jobs_endpoint.h"
 #include "origin/uploads_endpoint.h"
 #include "signing/signer.h"
 #include "sources/source_cache.h"

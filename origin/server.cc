@@ -424,14 +424,22 @@ double Exchange::elapsed_ms() const {
 
 const char* Exchange::method() const {
   switch (evhttp_request_get_command(req_)) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    case EVHTTP_REQ_PATCH: return "PATCH";
-    default: return "OTHER";
+    case EVHTTP_REQ_GET:
+      return "GET";
+    case EVHTTP_REQ_HEAD:
+      return "HEAD";
+    case EVHTTP_REQ_POST:
+      return "POST";
+    case EVHTTP_REQ_PUT:
+      return "PUT";
+    case EVHTTP_REQ_DELETE:
+      return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+      return "OPTIONS";
+    case EVHTTP_REQ_PATCH:
+      return "PATCH";
+    default:
+      return "OTHER";
   }
 }
 
@@ -614,9 +622,8 @@ void Server::OnRequest(evhttp_request* req, void* arg) {
       connection.upload.reset();
     }
   }
-  auto exchange =
-      std::make_shared<Exchange>(req, *loop.loop, loop.owner->in_flight_, std::move(streamed),
-                                 &loop.owner->options_.on_reply);
+  auto exchange = std::make_shared<Exchange>(req, *loop.loop, loop.owner->in_flight_,
+                                             std::move(streamed), &loop.owner->options_.on_reply);
   loop.owner->handler_(exchange);
 }
 
