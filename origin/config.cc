@@ -29,7 +29,8 @@ using common::Result;
 
 struct Setting;
 const std::vector<Setting>& Settings();
-std::string NameSetting(std::string_view setting, std::string_view what);
+std::string NameSetting(std::string_view setting, std::string_view what,
+                        const Config* config = nullptr);
 
 // Every error names the setting both ways: "limits.max_src_bytes (IMGORIGIN_MAX_SRC_BYTES): …".
 Result<void> Invalid(std::string_view setting, std::string_view what) {
@@ -797,21 +798,53 @@ std::string Named(const Setting& setting) {
   return std::string(setting.key) + " (" + std::string(setting.env) + ")";
 }
 
+// How a module's message may spell a field: "lease_wait_ms" as itself or as "lease wait".
+std::vector<std::string> FieldSpellings(std::string_view key) {
+  std::string field(key.substr(key.rfind('.') + 1));
+  std::vector<std::string> spellings = {field};
+  for (std::string_view unit : {"_ms", "_s"}) {
+    if (field.ends_with(unit)) field.resize(field.size() - unit.size());
+  }
+  std::replace(field.begin(), field.end(), '_', ' ');
+  spellings.push_back(field);
+  return spellings;
+}
+
 // `setting` is a file key, an environment variable, or a group ("cache", "limits") whose
-// module's message `what` names a field: the one setting meant, both ways, where it can be told.
-std::string NameSetting(std::string_view setting, std::string_view what) {
-  if (setting == "presets") setting = "url.presets";
+// module's message `what` should lead to the setting meant: one whose field the message spells
+// out, else (with `config`) the group's settings that were set, which one of them must be.
+// Named both ways where it can be told; the group's name otherwise.
+std::string NameSetting(std::string_view setting, std::string_view what, const Config* config) {
   for (const auto& s : Settings()) {
     if (s.key == setting || s.env == setting) return Named(s);
   }
+  const std::string prefix = std::string(setting) + ".";
   const Setting* best = nullptr;
+  size_t best_length = 0;
   for (const auto& s : Settings()) {
-    if (!s.key.starts_with(setting)) continue;
-    const std::string_view field = s.key.substr(s.key.rfind('.') + 1);
-    if (what.find(field) == std::string_view::npos) continue;
-    if (best == nullptr || field.size() > best->key.size() - best->key.rfind('.') - 1) best = &s;
+    if (!s.key.starts_with(prefix)) continue;
+    for (const auto& spelling : FieldSpellings(s.key)) {
+      if (what.find(spelling) != std::string_view::npos && spelling.size() > best_length) {
+        best = &s;
+        best_length = spelling.size();
+      }
+    }
   }
-  return best != nullptr ? Named(*best) : std::string(setting);
+  if (best != nullptr) return Named(*best);
+  std::string set;
+  for (const auto& s : Settings()) {
+    if (config != nullptr && s.key.starts_with(prefix) &&
+        config->applied.contains(std::string(s.key))) {
+      set += (set.empty() ? "" : " or ") + Named(s);
+    }
+  }
+  return set.empty() ? std::string(setting) : set;
+}
+
+// A module's check failed: named after the setting meant (see NameSetting).
+Result<void> InvalidIn(const Config& config, std::string_view group, std::string_view what) {
+  return Fail(ErrorCode::kInvalidArgument,
+              NameSetting(group, what, &config) + ": " + std::string(what));
 }
 
 // TOML scalars and arrays of scalars as the text an environment variable would hold.
@@ -921,7 +954,8 @@ Result<void> ApplyFile(const std::string& path, Config& config, KeyLists& lists)
   if (!root.is_table()) return Fail(ErrorCode::kInvalidArgument, path + ": not a TOML table");
   for (const auto& [section, table] : root.as_table()) {
     if (section == "presets") {
-      if (!table.is_table()) return Invalid("presets", "expected a table of name = \"options\"");
+      if (!table.is_table())
+        return Invalid("url.presets", "expected a table of name = \"options\"");
       for (const auto& [name, options] : table.as_table()) {
         if (!options.is_string()) return Invalid("presets." + name, "expected a string");
         config.parser.presets[name] = options.as_string().str;
@@ -1017,14 +1051,21 @@ Result<void> Config::Validate() const {
                    "must not be empty: a CDN would then apply its own default to every image");
   }
   if (not_found_max_age < 0) return Invalid("headers.not_found_max_age", "must be >= 0");
-  if (auto r = signing.Validate(); !r) return Invalid("signing", r.error().message);
-  if (auto r = parser.Validate(); !r) return Invalid("presets", r.error().message);
-  if (auto r = pipeline.Validate(); !r) return Invalid("limits", r.error().message);
+  if (auto r = signing.Validate(); !r) return InvalidIn(*this, "signing", r.error().message);
+  // The parser's settings are url.* and limits.max_result_dimension.
+  if (auto r = parser.Validate(); !r) {
+    return InvalidIn(*this,
+                     r.error().message.find("dimension") != std::string::npos ? "limits" : "url",
+                     r.error().message);
+  }
+  if (auto r = pipeline.Validate(); !r) return InvalidIn(*this, "limits", r.error().message);
   if (auto r = formats.Validate(); !r) return Invalid("output.auto_format", r.error().message);
-  if (auto r = memory.Validate(); !r) return Invalid("cache", r.error().message);
-  if (auto r = tiers.Validate(); !r) return Invalid("cache", r.error().message);
+  if (auto r = memory.Validate(); !r) return InvalidIn(*this, "cache", r.error().message);
+  if (auto r = tiers.Validate(); !r) return InvalidIn(*this, "cache", r.error().message);
   if (!redis_url.empty() && !memcached_servers.empty()) {
-    return Invalid("cache", "configure Redis or memcached as the shared tier, not both");
+    return Invalid("cache.redis_url",
+                   "configure Redis or memcached (cache.memcached_servers, "
+                   "IMGORIGIN_MEMCACHED_SERVERS) as the shared tier, not both");
   }
   if (!redis_url.empty()) {
     if (auto r = cache::RedisUrl::Parse(redis_url); !r) {
@@ -1041,12 +1082,14 @@ Result<void> Config::Validate() const {
     return Invalid("api.key", "must not contain spaces or line breaks");
   }
   if (io_threads == 0 || io_threads > 1024) return Invalid("server.io_threads", "1 to 1024");
-  if (auto r = fetch.Validate(); !r) return Invalid("source", r.error().message);
-  if (auto r = s3.Validate(); !r) return Invalid("s3", r.error().message);
-  if (auto r = http.Validate(); !r) return Invalid("http", r.error().message);
-  if (auto r = source_cache.Validate(); !r) return Invalid("source_cache", r.error().message);
-  if (auto r = notifications.Validate(); !r) return Invalid("notifications", r.error().message);
-  if (auto r = jobs.worker.Validate(); !r) return Invalid("jobs", r.error().message);
+  if (auto r = fetch.Validate(); !r) return InvalidIn(*this, "source", r.error().message);
+  if (auto r = s3.Validate(); !r) return InvalidIn(*this, "s3", r.error().message);
+  if (auto r = http.Validate(); !r) return InvalidIn(*this, "http", r.error().message);
+  if (auto r = source_cache.Validate(); !r)
+    return InvalidIn(*this, "source_cache", r.error().message);
+  if (auto r = notifications.Validate(); !r)
+    return InvalidIn(*this, "notifications", r.error().message);
+  if (auto r = jobs.worker.Validate(); !r) return InvalidIn(*this, "jobs", r.error().message);
   if (jobs.queue != "sqlite" && jobs.queue != "sqs" && !jobs.queue.starts_with("redis://")) {
     return Invalid("jobs.queue", "\"sqlite\", \"sqs\" or a redis:// URL");
   }
@@ -1058,7 +1101,8 @@ Result<void> Config::Validate() const {
   }
   if (jobs.reconcile_after.count() < 0) return Invalid("jobs.reconcile_after_s", "must be >= 0");
   if (notifications.enabled() && !ingest.enabled) {
-    return Invalid("notifications", "events come from ingest: set ingest.enabled");
+    return InvalidIn(*this, "notifications",
+                     "events come from ingest: set ingest.enabled (IMGORIGIN_INGEST_ENABLED)");
   }
   if (auto r = ingest.events.Validate(); !r) return Invalid("ingest.events", r.error().message);
   if (auto r = ValidateEager(); !r) return r;
@@ -1072,8 +1116,8 @@ Result<void> Config::Validate() const {
     if (ingest.records.empty()) {
       return Invalid("ingest.records", "\"sqlite\" or a PostgreSQL connection string");
     }
-    if (auto r = ingest.upload.Validate(); !r) return Invalid("ingest", r.error().message);
-    if (auto r = dialects.Validate(); !r) return Invalid("dialects", r.error().message);
+    if (auto r = ingest.upload.Validate(); !r) return InvalidIn(*this, "ingest", r.error().message);
+    if (auto r = dialects.Validate(); !r) return InvalidIn(*this, "dialects", r.error().message);
     if (ingest.upload_timeout.count() <= 0) {
       return Invalid("ingest.upload_timeout_ms", "must be > 0");
     }

@@ -70,6 +70,18 @@ TEST(OpsConfig, ErrorsNameFileKeyAndVariable) {
             std::string::npos);
 }
 
+TEST(OpsConfig, ModuleChecksNameTheSettingMeant) {
+  for (const auto& [variable, named] : std::vector<std::pair<std::string, std::string>>{
+           {"IMGORIGIN_PROCESSING_TIMEOUT_MS", "limits.processing_timeout_ms"},
+           {"IMGORIGIN_LEASE_WAIT_MS", "cache.lease_wait_ms"},
+           {"IMGORIGIN_SOURCE_CACHE_TTL_S", "source_cache.ttl_s"},
+           {"IMGORIGIN_MAX_RESULT_DIMENSION", "limits.max_result_dimension"}}) {
+    const std::string value = variable == "IMGORIGIN_LEASE_WAIT_MS" ? "999999" : "-1";
+    const std::string error = ErrorOf("", {{variable, value}});
+    EXPECT_EQ(error.find(named + " (" + variable + "): "), 0u) << error;
+  }
+}
+
 TEST(OpsConfig, EmptyCacheControlIsRefused) {
   EXPECT_NE(ErrorOf("", {{"IMGORIGIN_CACHE_CONTROL", ""}}).find("headers.cache_control"),
             std::string::npos);
