@@ -262,7 +262,15 @@ TEST(Cli, ConfigCheckNamesKeyAndVariable) {
 
 TEST(Cli, UnknownVariableIsAWarningWhenServing) {
   OriginProcess origin(BaseEnv({{"IMGORIGIN_LOCAL_RUTE", "/x"}}));
-  EXPECT_TRUE(origin.started()) << origin.output();
+  ASSERT_TRUE(origin.started()) << origin.output();
+  // The warning, seen from a second server that then fails to bind the same port.
+  std::string out;
+  EXPECT_NE(RunBinary({"serve"},
+                      BaseEnv({{"IMGORIGIN_LOCAL_RUTE", "/x"},
+                               {"IMGORIGIN_BIND", "127.0.0.1:" + std::to_string(origin.port())}}),
+                      &out),
+            0);
+  EXPECT_NE(out.find("IMGORIGIN_LOCAL_RUTE is not a setting"), std::string::npos) << out;
 }
 
 TEST(Cli, ConfigDumpMasksSecrets) {
