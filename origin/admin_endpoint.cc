@@ -1,8 +1,12 @@
 #include "origin/admin_endpoint.h"
 
+#include <vips/vips.h>
+
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+
+#include "origin/build_info.h"
 
 namespace imgorigin::origin {
 
@@ -27,28 +31,60 @@ void AdminEndpoint::Ready(Exchange& exchange) const {
           "\n"));
 }
 
-void AdminEndpoint::Metrics(Exchange& exchange) const {
+void AdminEndpoint::Metrics(const ExchangePtr& exchange) const {
+  std::string text = MetricsText();
+  if (!live_.jobs) return SendMetrics(*exchange, std::move(text));
+  auto shared = std::make_shared<std::string>(std::move(text));
+  const bool queued = io_.TrySubmit([this, exchange, shared] {
+    auto stats = live_.jobs();
+    exchange->loop().Post([this, exchange, shared, stats] {
+      AppendJobQueue(*shared, stats);
+      SendMetrics(*exchange, std::move(*shared));
+    });
+  });
+  // The I/O pool is full: the scrape goes without the job queue rather than failing.
+  if (!queued) SendMetrics(*exchange, std::move(*shared));
+}
+
+void AdminEndpoint::SendMetrics(Exchange& exchange, std::string text) {
+  exchange.AddHeader("Cache-Control", "no-store");
+  exchange.AddHeader("Content-Type", "text/plain; version=0.0.4");
+  exchange.Send(200, common::MakeShared(std::move(text)));
+}
+
+void AdminEndpoint::AppendJobQueue(std::string& out,
+                                   const std::optional<ingest::QueueStats>& stats) const {
+  PromWriter writer(out);
+  writer.Family("imgorigin_job_queue_up", "gauge",
+                "1 when the job queue answered this scrape's depth query.");
+  writer.Sample("imgorigin_job_queue_up", "", int64_t{stats ? 1 : 0});
+  if (!stats) return;
+  writer.Family("imgorigin_job_queue_jobs", "gauge", "Jobs in the queue by state.");
+  writer.Sample("imgorigin_job_queue_jobs", "{state=\"ready\"}", stats->ready);
+  writer.Sample("imgorigin_job_queue_jobs", "{state=\"delayed\"}", stats->delayed);
+  writer.Sample("imgorigin_job_queue_jobs", "{state=\"in_flight\"}", stats->in_flight);
+  writer.Sample("imgorigin_job_queue_jobs", "{state=\"dead\"}", stats->dead);
+}
+
+std::string AdminEndpoint::MetricsText() const {
   std::string out;
-  auto counter = [&out](std::string_view name, std::string_view help, std::string_view labels,
-                        uint64_t value) {
-    out += "# HELP " + std::string(name) + " " + std::string(help) + "\n";
-    out += "# TYPE " + std::string(name) + " counter\n";
-    out += std::string(name) + std::string(labels) + " " + std::to_string(value) + "\n";
+  PromWriter writer(out);
+  auto counter = [&writer](std::string_view name, std::string_view help, std::string_view labels,
+                           uint64_t value) {
+    writer.Family(name, "counter", help);
+    writer.Sample(name, labels, value);
   };
   auto load = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
   // One HELP/TYPE per family, then a sample per tier: memory first, then the slower tiers.
   const auto tier_stats = tiers_.Stats();
   auto per_tier = [&](std::string_view name, std::string_view help, uint64_t memory,
                       uint64_t cache::TieredCache::TierStats::*field) {
-    out += "# HELP " + std::string(name) + " " + std::string(help) + "\n";
-    out += "# TYPE " + std::string(name) + " counter\n";
+    writer.Family(name, "counter", help);
     if (field == &cache::TieredCache::TierStats::hits ||
         field == &cache::TieredCache::TierStats::misses) {
-      out += std::string(name) + "{tier=\"memory\"} " + std::to_string(memory) + "\n";
+      writer.Sample(name, "{tier=\"memory\"}", memory);
     }
-    for (const auto& t : tier_stats) {
-      out += std::string(name) + "{tier=\"" + t.name + "\"} " + std::to_string(t.*field) + "\n";
-    }
+    for (const auto& t : tier_stats) writer.Sample(name, "{tier=\"" + t.name + "\"}", t.*field);
   };
   using Stats = cache::TieredCache::TierStats;
   per_tier("imgorigin_cache_hits_total", "Variants answered from a cache tier.",
@@ -89,18 +125,16 @@ void AdminEndpoint::Metrics(Exchange& exchange) const {
   counter("imgorigin_source_cache_hits_total", "Originals answered from the source cache.",
           "{tier=\"memory\"}", originals.memory_hits);
   // Same family as the line above: one HELP/TYPE header per metric name.
-  out += "imgorigin_source_cache_hits_total{tier=\"disk\"} " + std::to_string(originals.disk_hits) +
-         "\n";
+  writer.Sample("imgorigin_source_cache_hits_total", "{tier=\"disk\"}", originals.disk_hits);
   counter("imgorigin_source_fetches_total", "Originals fetched from their source.", "",
           originals.fetches);
   counter("imgorigin_source_spilled_total",
           "Originals too large for memory, streamed to a temporary file.", "", originals.spilled);
   counter("imgorigin_source_coalesced_total", "Requests that waited for another's fetch.", "",
           originals.coalesced);
-  auto gauge = [&out](std::string_view name, std::string_view help, int64_t value) {
-    out += "# HELP " + std::string(name) + " " + std::string(help) + "\n";
-    out += "# TYPE " + std::string(name) + " gauge\n";
-    out += std::string(name) + " " + std::to_string(value) + "\n";
+  auto gauge = [&writer](std::string_view name, std::string_view help, int64_t value) {
+    writer.Family(name, "gauge", help);
+    writer.Sample(name, "", value);
   };
   gauge("imgorigin_memory_cache_bytes", "Bytes held by the memory tier.",
         static_cast<int64_t>(memory_.size_bytes()));
@@ -120,9 +154,39 @@ void AdminEndpoint::Metrics(Exchange& exchange) const {
             "waiting).",
             "", render_memory_->refused());
   }
-  exchange.AddHeader("Cache-Control", "no-store");
-  exchange.AddHeader("Content-Type", "text/plain; version=0.0.4");
-  exchange.Send(200, common::MakeShared(std::move(out)));
+  counters_.metrics.Write(writer, namespace_);
+  const std::string in_progress = Namespaced(namespace_, "requests_in_progress");
+  writer.Family(in_progress, "gauge", "Requests accepted and not answered yet.");
+  writer.Sample(in_progress, "", live_.in_flight ? live_.in_flight() : int64_t{0});
+  const std::string workers = Namespaced(namespace_, "workers");
+  writer.Family(workers, "gauge", "Transform threads (the CPU pool).");
+  writer.Sample(workers, "", static_cast<int64_t>(cpu_.threads()));
+  writer.Family(
+      "imgorigin_queue_depth", "gauge",
+      "Tasks waiting for a thread: the CPU pool (transforms) and the I/O pool (fetches).");
+  writer.Sample("imgorigin_queue_depth", "{pool=\"cpu\"}", static_cast<int64_t>(cpu_.queued()));
+  writer.Sample("imgorigin_queue_depth", "{pool=\"io\"}", static_cast<int64_t>(io_.queued()));
+  const std::string vips_memory = Namespaced(namespace_, "vips_memory_bytes");
+  writer.Family(vips_memory, "gauge", "Memory libvips has allocated now.");
+  writer.Sample(vips_memory, "", static_cast<int64_t>(vips_tracked_get_mem()));
+  const std::string vips_max = Namespaced(namespace_, "vips_max_memory_bytes");
+  writer.Family(vips_max, "gauge", "The most memory libvips ever had allocated at once.");
+  writer.Sample(vips_max, "", static_cast<int64_t>(vips_tracked_get_mem_highwater()));
+  const std::string vips_allocs = Namespaced(namespace_, "vips_allocs");
+  writer.Family(vips_allocs, "gauge", "Allocations libvips holds now.");
+  writer.Sample(vips_allocs, "", static_cast<int64_t>(vips_tracked_get_allocs()));
+  writer.Family("imgorigin_access_log_dropped_total", "counter",
+                "Access-log lines dropped because the log's reader fell behind.");
+  writer.Sample("imgorigin_access_log_dropped_total", "",
+                live_.access_log_dropped ? live_.access_log_dropped() : uint64_t{0});
+  const BuildInfo& build = GetBuildInfo();
+  writer.Family("imgorigin_build_info", "gauge", "Always 1; the labels describe the build.");
+  writer.Sample("imgorigin_build_info",
+                "{version=\"" + build.version + "\",revision=\"" + build.revision +
+                    "\",libvips=\"" + build.libvips_version + "\",libvips_build=\"" +
+                    build.libvips_build + "\"}",
+                int64_t{1});
+  return out;
 }
 
 }  // namespace imgorigin::origin

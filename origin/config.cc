@@ -1,15 +1,16 @@
 #include "origin/config.h"
 
-#include <algorithm>
-#include <charconv>
+#include <glib.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
-#include <glib.h>
-#include <sstream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <toml.hpp>
 #include <vector>
 
@@ -26,8 +27,14 @@ using common::ErrorCode;
 using common::Fail;
 using common::Result;
 
+struct Setting;
+const std::vector<Setting>& Settings();
+std::string NameSetting(std::string_view setting, std::string_view what,
+                        const Config* config = nullptr);
+
+// Every error names the setting both ways: "limits.max_src_bytes (IMGORIGIN_MAX_SRC_BYTES): …".
 Result<void> Invalid(std::string_view setting, std::string_view what) {
-  return Fail(ErrorCode::kInvalidArgument, std::string(setting) + ": " + std::string(what));
+  return Fail(ErrorCode::kInvalidArgument, NameSetting(setting, what) + ": " + std::string(what));
 }
 
 template <typename Int>
@@ -180,6 +187,55 @@ const std::vector<Setting>& Settings() {
          return {};
        }},
       {"server.loops", "IMGORIGIN_LOOPS", IntField(&Config::loops)},
+      {"log.level", "IMGORIGIN_LOG_LEVEL",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         auto level = common::ParseLogLevel(v);
+         if (!level) return Invalid(k, level.error().message);
+         c.log_level = *level;
+         return {};
+       }},
+      {"log.format", "IMGORIGIN_LOG_FORMAT",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         auto format = common::ParseLogFormat(v);
+         if (!format) return Invalid(k, format.error().message);
+         c.log_format = *format;
+         return {};
+       }},
+      {"log.access", "IMGORIGIN_ACCESS_LOG",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         using Mode = AccessLogConfig::Mode;
+         if (v == "off") {
+           c.access_log.mode = Mode::kOff;
+         } else if (v == "json") {
+           c.access_log.mode = Mode::kJson;
+         } else if (v == "combined") {
+           c.access_log.mode = Mode::kCombined;
+         } else {
+           return Invalid(
+               k, "expected \"off\", \"json\" or \"combined\", got \"" + std::string(v) + "\"");
+         }
+         return {};
+       }},
+      {"log.access_sample", "IMGORIGIN_ACCESS_LOG_SAMPLE",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         double share = 0;
+         auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), share);
+         if (ec != std::errc() || end != v.data() + v.size() || !(share >= 0 && share <= 1)) {
+           return Invalid(k, "expected a share from 0 to 1, got \"" + std::string(v) + "\"");
+         }
+         c.access_log.sample = share;
+         return {};
+       }},
+      {"metrics.namespace", "IMGORIGIN_METRICS_NAMESPACE",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
+         const bool valid =
+             std::all_of(v.begin(), v.end(),
+                         [](unsigned char ch) { return isalnum(ch) || ch == '_'; }) &&
+             (v.empty() || !isdigit(static_cast<unsigned char>(v.front())));
+         if (!valid) return Invalid(k, "letters, digits and _ (not first)");
+         c.metrics_namespace = v;
+         return {};
+       }},
       {"server.workers", "IMGORIGIN_WORKERS", IntField(&Config::workers)},
       {"server.queue_size", "IMGORIGIN_QUEUE_SIZE", IntField(&Config::queue_size)},
       {"server.shutdown_timeout_ms", "IMGORIGIN_SHUTDOWN_TIMEOUT_MS",
@@ -758,6 +814,59 @@ const std::vector<Setting>& Settings() {
   return settings;
 }
 
+std::string Named(const Setting& setting) {
+  return std::string(setting.key) + " (" + std::string(setting.env) + ")";
+}
+
+// How a module's message may spell a field: "lease_wait_ms" as itself or as "lease wait".
+std::vector<std::string> FieldSpellings(std::string_view key) {
+  std::string field(key.substr(key.rfind('.') + 1));
+  std::vector<std::string> spellings = {field};
+  for (std::string_view unit : {"_ms", "_s"}) {
+    if (field.ends_with(unit)) field.resize(field.size() - unit.size());
+  }
+  std::replace(field.begin(), field.end(), '_', ' ');
+  spellings.push_back(field);
+  return spellings;
+}
+
+// `setting` is a file key, an environment variable, or a group ("cache", "limits") whose
+// module's message `what` should lead to the setting meant: one whose field the message spells
+// out, else (with `config`) the group's settings that were set, which one of them must be.
+// Named both ways where it can be told; the group's name otherwise.
+std::string NameSetting(std::string_view setting, std::string_view what, const Config* config) {
+  for (const auto& s : Settings()) {
+    if (s.key == setting || s.env == setting) return Named(s);
+  }
+  const std::string prefix = std::string(setting) + ".";
+  const Setting* best = nullptr;
+  size_t best_length = 0;
+  for (const auto& s : Settings()) {
+    if (!s.key.starts_with(prefix)) continue;
+    for (const auto& spelling : FieldSpellings(s.key)) {
+      if (what.find(spelling) != std::string_view::npos && spelling.size() > best_length) {
+        best = &s;
+        best_length = spelling.size();
+      }
+    }
+  }
+  if (best != nullptr) return Named(*best);
+  std::string set;
+  for (const auto& s : Settings()) {
+    if (config != nullptr && s.key.starts_with(prefix) &&
+        config->applied.contains(std::string(s.key))) {
+      set += (set.empty() ? "" : " or ") + Named(s);
+    }
+  }
+  return set.empty() ? std::string(setting) : set;
+}
+
+// A module's check failed: named after the setting meant (see NameSetting).
+Result<void> InvalidIn(const Config& config, std::string_view group, std::string_view what) {
+  return Fail(ErrorCode::kInvalidArgument,
+              NameSetting(group, what, &config) + ": " + std::string(what));
+}
+
 // TOML scalars and arrays of scalars as the text an environment variable would hold.
 Result<std::string> TomlText(const toml::value& v, std::string_view key) {
   switch (v.type()) {
@@ -767,6 +876,11 @@ Result<std::string> TomlText(const toml::value& v, std::string_view key) {
       return std::to_string(v.as_integer());
     case toml::value_t::boolean:
       return std::string(v.as_boolean() ? "true" : "false");
+    case toml::value_t::floating: {
+      char buf[32];
+      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v.as_floating());
+      return std::string(buf, ec == std::errc() ? end : buf);
+    }
     case toml::value_t::array: {
       std::string joined;
       for (const auto& item : v.as_array()) {
@@ -783,9 +897,24 @@ Result<std::string> TomlText(const toml::value& v, std::string_view key) {
   }
 }
 
-// The settings of one [section] (or nested [section.group], e.g. [ingest.events]).
+// Settings naming a directory or file: relative in a config file, they are relative to the file.
+constexpr std::string_view kPathSettings[] = {
+    "source.local_root", "source.temp_dir",      "cache.disk_dir",        "source_cache.disk_dir",
+    "ingest.data_dir",   "ingest.originals_dir", "ingest.variants_store", "output.watermark_path"};
+
+std::string ResolvePath(std::string_view key, std::string text, const std::string& base_dir) {
+  const bool is_path =
+      std::find(std::begin(kPathSettings), std::end(kPathSettings), key) != std::end(kPathSettings);
+  if (!is_path || text.empty() || text.front() == '/' || text.find("://") != std::string::npos) {
+    return text;
+  }
+  return (std::filesystem::path(base_dir) / text).lexically_normal().string();
+}
+
+// The settings of one [section] (or nested [section.group], e.g. [ingest.events]). `base_dir`:
+// the file's directory.
 Result<void> ApplyTable(const toml::value& table, const std::string& prefix, Config& config,
-                        KeyLists& lists) {
+                        KeyLists& lists, const std::string& base_dir) {
   for (const auto& [name, value] : table.as_table()) {
     const std::string key = prefix + "." + name;
     if (value.is_table()) {
@@ -793,7 +922,7 @@ Result<void> ApplyTable(const toml::value& table, const std::string& prefix, Con
         return s.key.starts_with(key + ".");
       });
       if (!known) return Invalid(key, "unknown section");
-      if (auto r = ApplyTable(value, key, config, lists); !r) return r;
+      if (auto r = ApplyTable(value, key, config, lists, base_dir); !r) return r;
       continue;
     }
     auto it = std::find_if(Settings().begin(), Settings().end(),
@@ -801,9 +930,19 @@ Result<void> ApplyTable(const toml::value& table, const std::string& prefix, Con
     if (it == Settings().end()) return Invalid(key, "unknown setting");
     auto text = TomlText(value, key);
     if (!text) return std::unexpected(text.error());
-    if (auto r = it->set(config, lists, key, *text); !r) return r;
+    const std::string resolved = ResolvePath(key, *std::move(text), base_dir);
+    if (auto r = it->set(config, lists, key, resolved); !r) return r;
+    config.applied[std::string(it->key)] = {resolved, "file"};
   }
   return {};
+}
+
+// The absolute directory of a config file, which its relative paths are relative to.
+std::string ConfigDirectory(const std::string& path) {
+  std::error_code error;
+  auto absolute = std::filesystem::absolute(path, error);
+  if (error) return ".";
+  return absolute.lexically_normal().parent_path().string();
 }
 
 Result<void> ApplyFile(const std::string& path, Config& config, KeyLists& lists) {
@@ -835,7 +974,8 @@ Result<void> ApplyFile(const std::string& path, Config& config, KeyLists& lists)
   if (!root.is_table()) return Fail(ErrorCode::kInvalidArgument, path + ": not a TOML table");
   for (const auto& [section, table] : root.as_table()) {
     if (section == "presets") {
-      if (!table.is_table()) return Invalid("presets", "expected a table of name = \"options\"");
+      if (!table.is_table())
+        return Invalid("url.presets", "expected a table of name = \"options\"");
       for (const auto& [name, options] : table.as_table()) {
         if (!options.is_string()) return Invalid("presets." + name, "expected a string");
         config.parser.presets[name] = options.as_string().str;
@@ -843,7 +983,7 @@ Result<void> ApplyFile(const std::string& path, Config& config, KeyLists& lists)
       continue;
     }
     if (!table.is_table()) return Invalid(section, "expected a [section]");
-    if (auto r = ApplyTable(table, section, config, lists); !r) return r;
+    if (auto r = ApplyTable(table, section, config, lists, ConfigDirectory(path)); !r) return r;
   }
   return {};
 }
@@ -926,15 +1066,26 @@ Result<void> Config::Validate() const {
   if (cache_control.find_first_of("\r\n") != std::string::npos) {
     return Invalid("headers.cache_control", "must be one line");
   }
+  if (cache_control.find_first_not_of(" \t") == std::string::npos) {
+    return Invalid("headers.cache_control",
+                   "must not be empty: a CDN would then apply its own default to every image");
+  }
   if (not_found_max_age < 0) return Invalid("headers.not_found_max_age", "must be >= 0");
-  if (auto r = signing.Validate(); !r) return Invalid("signing", r.error().message);
-  if (auto r = parser.Validate(); !r) return Invalid("presets", r.error().message);
-  if (auto r = pipeline.Validate(); !r) return Invalid("limits", r.error().message);
+  if (auto r = signing.Validate(); !r) return InvalidIn(*this, "signing", r.error().message);
+  // The parser's settings are url.* and limits.max_result_dimension.
+  if (auto r = parser.Validate(); !r) {
+    return InvalidIn(*this,
+                     r.error().message.find("dimension") != std::string::npos ? "limits" : "url",
+                     r.error().message);
+  }
+  if (auto r = pipeline.Validate(); !r) return InvalidIn(*this, "limits", r.error().message);
   if (auto r = formats.Validate(); !r) return Invalid("output.auto_format", r.error().message);
-  if (auto r = memory.Validate(); !r) return Invalid("cache", r.error().message);
-  if (auto r = tiers.Validate(); !r) return Invalid("cache", r.error().message);
+  if (auto r = memory.Validate(); !r) return InvalidIn(*this, "cache", r.error().message);
+  if (auto r = tiers.Validate(); !r) return InvalidIn(*this, "cache", r.error().message);
   if (!redis_url.empty() && !memcached_servers.empty()) {
-    return Invalid("cache", "configure Redis or memcached as the shared tier, not both");
+    return Invalid("cache.redis_url",
+                   "configure Redis or memcached (cache.memcached_servers, "
+                   "IMGORIGIN_MEMCACHED_SERVERS) as the shared tier, not both");
   }
   if (!redis_url.empty()) {
     if (auto r = cache::RedisUrl::Parse(redis_url); !r) {
@@ -954,12 +1105,14 @@ Result<void> Config::Validate() const {
     return Invalid("api.key", "must not contain spaces or line breaks");
   }
   if (io_threads == 0 || io_threads > 1024) return Invalid("server.io_threads", "1 to 1024");
-  if (auto r = fetch.Validate(); !r) return Invalid("source", r.error().message);
-  if (auto r = s3.Validate(); !r) return Invalid("s3", r.error().message);
-  if (auto r = http.Validate(); !r) return Invalid("http", r.error().message);
-  if (auto r = source_cache.Validate(); !r) return Invalid("source_cache", r.error().message);
-  if (auto r = notifications.Validate(); !r) return Invalid("notifications", r.error().message);
-  if (auto r = jobs.worker.Validate(); !r) return Invalid("jobs", r.error().message);
+  if (auto r = fetch.Validate(); !r) return InvalidIn(*this, "source", r.error().message);
+  if (auto r = s3.Validate(); !r) return InvalidIn(*this, "s3", r.error().message);
+  if (auto r = http.Validate(); !r) return InvalidIn(*this, "http", r.error().message);
+  if (auto r = source_cache.Validate(); !r)
+    return InvalidIn(*this, "source_cache", r.error().message);
+  if (auto r = notifications.Validate(); !r)
+    return InvalidIn(*this, "notifications", r.error().message);
+  if (auto r = jobs.worker.Validate(); !r) return InvalidIn(*this, "jobs", r.error().message);
   if (jobs.queue != "sqlite" && jobs.queue != "sqs" && !jobs.queue.starts_with("redis://")) {
     return Invalid("jobs.queue", "\"sqlite\", \"sqs\" or a redis:// URL");
   }
@@ -971,7 +1124,8 @@ Result<void> Config::Validate() const {
   }
   if (jobs.reconcile_after.count() < 0) return Invalid("jobs.reconcile_after_s", "must be >= 0");
   if (notifications.enabled() && !ingest.enabled) {
-    return Invalid("notifications", "events come from ingest: set ingest.enabled");
+    return InvalidIn(*this, "notifications",
+                     "events come from ingest: set ingest.enabled (IMGORIGIN_INGEST_ENABLED)");
   }
   if (auto r = ingest.events.Validate(); !r) return Invalid("ingest.events", r.error().message);
   if (auto r = ValidateEager(); !r) return r;
@@ -985,8 +1139,8 @@ Result<void> Config::Validate() const {
     if (ingest.records.empty()) {
       return Invalid("ingest.records", "\"sqlite\" or a PostgreSQL connection string");
     }
-    if (auto r = ingest.upload.Validate(); !r) return Invalid("ingest", r.error().message);
-    if (auto r = dialects.Validate(); !r) return Invalid("dialects", r.error().message);
+    if (auto r = ingest.upload.Validate(); !r) return InvalidIn(*this, "ingest", r.error().message);
+    if (auto r = dialects.Validate(); !r) return InvalidIn(*this, "dialects", r.error().message);
     if (ingest.upload_timeout.count() <= 0) {
       return Invalid("ingest.upload_timeout_ms", "must be > 0");
     }
@@ -1084,17 +1238,19 @@ Result<Config> LoadConfig(const std::string& path, const EnvLookup& env) {
       if (auto r = setting.set(config, lists, setting.env, *value); !r) {
         return std::unexpected(r.error());
       }
+      config.applied[std::string(setting.key)] = {*value, "env"};
     }
   }
   if (lists.keys.size() != lists.salts.size()) {
     return Fail(ErrorCode::kInvalidArgument,
-                "signing: IMGORIGIN_KEY and IMGORIGIN_SALT must list the same number of values");
+                "signing.key (IMGORIGIN_KEY) and signing.salt (IMGORIGIN_SALT) must list the same "
+                "number of values");
   }
   for (size_t i = 0; i < lists.keys.size(); ++i) {
     config.signing.keys.push_back({lists.keys[i], lists.salts[i]});
   }
   if (auto r = config.pipeline.LoadWatermark(); !r) {
-    return Fail(ErrorCode::kInvalidArgument, "output.watermark_path: " + r.error().message);
+    return std::unexpected(Invalid("output.watermark_path", r.error().message).error());
   }
   config.parser.watermark_configured = !config.pipeline.watermark_data.empty();
   if (auto r = config.Validate(); !r) return std::unexpected(r.error());
@@ -1102,6 +1258,156 @@ Result<Config> LoadConfig(const std::string& path, const EnvLookup& env) {
   config.pipeline.memory_budget =
       std::make_shared<common::MemoryBudget>(config.render_memory_budget);
   return config;
+}
+
+}  // namespace imgorigin::origin
+
+namespace imgorigin::origin {
+
+// conf/reference.toml, compiled in (origin/CMakeLists.txt): the defaults DumpConfig shows.
+const char* ReferenceToml();
+
+namespace {
+
+constexpr std::string_view kScriptVariables[] = {"IMGORIGIN_LIBVIPS", "IMGORIGIN_BUILD_DIR"};
+constexpr std::string_view kScriptPrefixes[] = {"IMGORIGIN_TEST_"};
+constexpr std::string_view kSecretSettings[] = {"signing.key", "signing.salt", "api.key",
+                                                "notifications.webhook_secrets"};
+
+// The defaults of conf/reference.toml by file key, as text; settings it leaves commented out
+// (computed at start) are absent.
+std::map<std::string, std::string> ReferenceDefaults() {
+  std::map<std::string, std::string> defaults;
+  toml::value root;
+  try {
+    std::istringstream stream{std::string(ReferenceToml())};
+    root = toml::parse(stream, "conf/reference.toml");
+  } catch (const std::exception&) {
+    return defaults;  // a unit test keeps the file parseable
+  }
+  std::function<void(const toml::value&, const std::string&)> walk =
+      [&](const toml::value& table, const std::string& prefix) {
+        for (const auto& [name, value] : table.as_table()) {
+          const std::string key = prefix.empty() ? name : prefix + "." + name;
+          if (value.is_table()) {
+            walk(value, key);
+          } else if (auto text = TomlText(value, key)) {
+            defaults[key] = *text;
+          }
+        }
+      };
+  if (root.is_table()) walk(root, "");
+  return defaults;
+}
+
+std::string TomlQuoted(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// One line of DumpConfig: "name = "value"  # ENV, origin".
+std::string DumpSetting(const Config& config, const Setting& setting,
+                        const std::map<std::string, std::string>& defaults) {
+  const std::string_view key = setting.key;
+  const std::string name(key.substr(key.rfind('.') + 1));
+  std::string value;
+  std::string origin;
+  if (auto applied = config.applied.find(std::string(key)); applied != config.applied.end()) {
+    value = applied->second.first;
+    origin = applied->second.second == "env" ? "from " + std::string(setting.env) : "from the file";
+  } else if (auto found = defaults.find(std::string(key)); found != defaults.end()) {
+    value = found->second;
+    origin = "default";
+  } else {
+    return "# " + name + " = (computed at start)  # " + std::string(setting.env) + "\n";
+  }
+  return name + " = " + TomlQuoted(MaskSecret(key, value)) + "  # " + std::string(setting.env) +
+         ", " + origin + "\n";
+}
+
+}  // namespace
+
+std::string MaskSecret(std::string_view key, std::string_view value) {
+  if (value.empty()) return std::string(value);
+  if (std::find(std::begin(kSecretSettings), std::end(kSecretSettings), key) !=
+      std::end(kSecretSettings)) {
+    return "****";
+  }
+  std::string out(value);
+  // scheme://user:password@host… → scheme://user:****@host…
+  if (const size_t scheme = out.find("://"); scheme != std::string::npos) {
+    const size_t at = out.find('@', scheme + 3);
+    const size_t colon = out.find(':', scheme + 3);
+    if (at != std::string::npos && colon != std::string::npos && colon < at) {
+      out.replace(colon + 1, at - colon - 1, "****");
+    }
+  }
+  // libpq's key=value form: password=… up to the next space.
+  if (const size_t password = out.find("password="); password != std::string::npos) {
+    const size_t start = password + 9;
+    const size_t end = out.find(' ', start);
+    out.replace(start, (end == std::string::npos ? out.size() : end) - start, "****");
+  }
+  return out;
+}
+
+std::vector<std::string> ProcessVariables() {
+  std::vector<std::string> variables;
+  for (char** variable = environ; *variable != nullptr; ++variable)
+    variables.emplace_back(*variable);
+  return variables;
+}
+
+std::vector<std::string> UnknownSettingVariables(const std::vector<std::string>& variables) {
+  std::vector<std::string> unknown;
+  for (const auto& variable : variables) {
+    const std::string name = variable.substr(0, variable.find('='));
+    if (!name.starts_with("IMGORIGIN_")) continue;
+    const bool known =
+        std::any_of(Settings().begin(), Settings().end(),
+                    [&](const Setting& s) { return s.env == name; }) ||
+        std::find(std::begin(kScriptVariables), std::end(kScriptVariables), name) !=
+            std::end(kScriptVariables) ||
+        std::any_of(std::begin(kScriptPrefixes), std::end(kScriptPrefixes),
+                    [&](std::string_view prefix) { return name.starts_with(prefix); });
+    if (!known) unknown.push_back(name);
+  }
+  return unknown;
+}
+
+std::string DumpConfig(const Config& config) {
+  const auto defaults = ReferenceDefaults();
+  std::string out =
+      "# imgorigin's effective configuration: file < environment < (defaults: "
+      "conf/reference.toml).\n"
+      "# Secrets are masked.\n";
+  // Sections in order of first appearance, each with its settings.
+  std::vector<std::string> sections;
+  for (const auto& setting : Settings()) {
+    std::string group(setting.key.substr(0, setting.key.rfind('.')));
+    if (std::find(sections.begin(), sections.end(), group) == sections.end()) {
+      sections.push_back(std::move(group));
+    }
+  }
+  for (const auto& section : sections) {
+    out += "\n[" + section + "]\n";
+    for (const auto& setting : Settings()) {
+      if (setting.key.substr(0, setting.key.rfind('.')) == section) {
+        out += DumpSetting(config, setting, defaults);
+      }
+    }
+  }
+  if (!config.parser.presets.empty()) {
+    out += "\n[presets]\n";
+    for (const auto& [name, options] : config.parser.presets) {
+      out += name + " = " + TomlQuoted(options) + "\n";
+    }
+  }
+  return out;
 }
 
 }  // namespace imgorigin::origin

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,6 +21,7 @@
 #include "cache/memory_tier.h"
 #include "cache/s3_result_tier.h"
 #include "cache/tiered_cache.h"
+#include "common/logging.h"
 #include "common/status.h"
 #include "ingest/notifications.h"
 #include "ingest/worker.h"
@@ -31,6 +33,7 @@
 #include "sources/source_cache.h"
 #include "storage/fetch_config.h"
 #include "transforms/parser.h"
+#include "origin/access_log.h"
 #include "origin/dialects.h"
 #include "transforms/pipeline.h"
 
@@ -51,6 +54,15 @@ struct Config {
   // Source fetches wait on the network here, never on the CPU pool or a loop.
   size_t io_threads = 16;
   size_t io_queue_size = 1024;  // fetches waiting beyond the running ones, then 503
+
+  // [log]: application logs on stderr, the access log on stdout (origin/access_log.h).
+  spdlog::level::level_enum log_level = spdlog::level::info;
+  common::LogFormat log_format = common::LogFormat::kText;
+  AccessLogConfig access_log;
+
+  // [metrics]: prefixed to the imgproxy-named metrics ("ns_requests_total"); "" = none, as
+  // imgproxy's IMGPROXY_PROMETHEUS_NAMESPACE.
+  std::string metrics_namespace;
 
   // [url]
   size_t max_url_length = 8192;
@@ -177,6 +189,10 @@ struct Config {
   sources::HttpSource::Config http;           // [http]
   sources::SourceCache::Config source_cache;  // [source_cache]
 
+  // Settings given in the file or the environment, by file key: {value as applied, "file" or
+  // "env"} (relative paths already resolved). Filled by LoadConfig, for DumpConfig.
+  std::map<std::string, std::pair<std::string, std::string>> applied;
+
   common::Result<void> Validate() const;
   common::Result<void> ValidateEager() const;  // ingest.eager, eager_formats, variants_store
 };
@@ -189,6 +205,20 @@ std::optional<std::string> ProcessEnv(std::string_view name);
 // Defaults ← file at `path` (skipped when empty) ← environment, then Validate(). Errors name the
 // setting and what is wrong with it.
 common::Result<Config> LoadConfig(const std::string& path, const EnvLookup& env = ProcessEnv);
+
+// The IMGORIGIN_* names among `variables` (NAME or NAME=value) that are no setting and none of
+// the build and test scripts' own (IMGORIGIN_LIBVIPS, IMGORIGIN_BUILD_DIR, IMGORIGIN_TEST_*):
+// most likely typos.
+std::vector<std::string> UnknownSettingVariables(const std::vector<std::string>& variables);
+// The process environment's variables (NAME=value).
+std::vector<std::string> ProcessVariables();
+
+// The effective configuration as TOML: every setting with its value (file, environment, or the
+// default from conf/reference.toml) and where it came from; secrets (keys, salts, API key,
+// webhook secrets, passwords in URLs and connection strings) masked.
+std::string DumpConfig(const Config& config);
+// `value` of setting `key` as DumpConfig shows it.
+std::string MaskSecret(std::string_view key, std::string_view value);
 
 // Every setting as {file key, environment variable}, in documentation order.
 std::vector<std::pair<std::string_view, std::string_view>> SettingNames();

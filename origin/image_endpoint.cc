@@ -171,7 +171,10 @@ void ImageEndpoint::LookUp(const ExchangePtr& exchange, PlanPtr plan, std::strin
       inm && EtagMatches(inm, plan->etag, /*image_at_hand=*/false)) {
     return ReplyNotModified(*exchange, *plan);
   }
-  if (auto hit = memory_.Get(plan->key)) {
+  const auto memory_start = Clock::now();
+  auto hit = memory_.Get(plan->key);
+  counters_.metrics.memory_lookup.Record(MsSince(memory_start) / 1000);
+  if (hit) {
     Count(counters_.memory_hits);
     const bool same_image = hot && !hot->image.owner_before(hit) && !hit.owner_before(hot->image);
     if (same_image) {
@@ -202,6 +205,7 @@ void ImageEndpoint::LookUp(const ExchangePtr& exchange, PlanPtr plan, std::strin
             return ReplyImage(*exchange, *plan, ImageHeaders(*plan, image), image,
                               TierHit(rendered->tier), "cache;desc=" + rendered->tier);
           }
+          exchange->SetRenderTimes(rendered->fetch_ms, rendered->transform_ms);
           ReplyImage(*exchange, *plan, ImageHeaders(*plan, image), image, "MISS",
                      "fetch;dur=" + FormatMs(rendered->fetch_ms) +
                          ", transform;dur=" + FormatMs(rendered->transform_ms));
@@ -211,7 +215,9 @@ void ImageEndpoint::LookUp(const ExchangePtr& exchange, PlanPtr plan, std::strin
     Count(counters_.coalesced);
     return;
   }
-  tiers_.Find(plan->key, [this, plan](cache::TieredCache::Found found) {
+  const auto lookup_start = Clock::now();
+  tiers_.Find(plan->key, [this, plan, lookup_start](cache::TieredCache::Found found) {
+    counters_.metrics.tier_lookup.Record(MsSince(lookup_start) / 1000);
     const std::string& key = plan->key;
     if (found.image) {
       Rendered hit;
@@ -245,9 +251,11 @@ void ImageEndpoint::LookUpCached(const ExchangePtr& exchange, PlanPtr plan, Atte
 
 void ImageEndpoint::Render(const std::shared_ptr<const Plan>& plan) {
   Count(counters_.renders);
+  counters_.metrics.images_in_progress.fetch_add(1, std::memory_order_relaxed);
   auto start = Clock::now();
   auto fetched = [this, plan, start](const common::Result<sources::SourceImage>& source) {
     const double fetch_ms = MsSince(start);
+    counters_.metrics.download.Record(fetch_ms / 1000);
     bool queued = source && cpu_.TrySubmit([this, plan, image = *source, fetch_ms] {
       Transform(*plan, image, fetch_ms);
     });
@@ -273,6 +281,7 @@ void ImageEndpoint::Transform(const Plan& plan, const sources::SourceImage& sour
                      ? transforms::ProcessFile(source.file->path(), request.spec, config_.pipeline)
                      : transforms::Process(*source.bytes, request.spec, config_.pipeline);
   rendered.transform_ms = MsSince(start);
+  counters_.metrics.processing.Record(rendered.transform_ms / 1000);
   if (!encoded) {
     rendered.image = std::unexpected(encoded.error());
   } else {
@@ -291,6 +300,7 @@ void ImageEndpoint::Transform(const Plan& plan, const sources::SourceImage& sour
 
 void ImageEndpoint::Finish(const Plan& plan, Rendered rendered) {
   if (!rendered.image) Count(counters_.render_errors);
+  counters_.metrics.images_in_progress.fetch_sub(1, std::memory_order_relaxed);
   renders_.Complete(plan.key, std::make_shared<const Rendered>(std::move(rendered)));
 }
 
@@ -325,7 +335,7 @@ void ImageEndpoint::ReplyImage(Exchange& exchange, const Plan& plan, const Reply
     return ReplyNotModified(exchange, plan);
   }
   for (const auto& [name, value] : headers) exchange.AddHeader(name, value);
-  exchange.AddHeader("X-Cache", x_cache);
+  exchange.SetXCache(x_cache);
   exchange.AddHeader("Server-Timing", timing + ", total;dur=" + FormatMs(exchange.elapsed_ms()));
   exchange.Send(200, image.body);
 }

@@ -14,7 +14,9 @@
 #include "cache/memory_tier.h"
 #include "common/thread_pool.h"
 #include "origin/batch_command.h"
+#include "origin/build_info.h"
 #include "origin/cache_tiers.h"
+#include "origin/cli.h"
 #include "origin/config.h"
 #include "origin/images_endpoint.h"
 #include "origin/ingest_setup.h"
@@ -155,6 +157,19 @@ sigset_t BlockStopSignals() {
   return stop_signals;
 }
 
+// What /metrics reads from the server and the job queue.
+AdminEndpoint::LiveFigures LiveFigures(const Server& server, const Services& services) {
+  AdminEndpoint::LiveFigures figures;
+  figures.in_flight = [&server] { return server.in_flight(); };
+  if (services.jobs) {
+    figures.jobs = [jobs = services.jobs.get()]() -> std::optional<ingest::QueueStats> {
+      auto stats = jobs->queue("jobs")->Stats();
+      return stats ? std::optional(*stats) : std::nullopt;
+    };
+  }
+  return figures;
+}
+
 int Serve(const Config& config) {
   if (!config.signing.keys.empty()) {
     spdlog::info("signing: {} key pair(s), signature size {}", config.signing.keys.size(),
@@ -191,8 +206,11 @@ int Serve(const Config& config) {
                      .admit =
                          [&router](std::string_view target, const evkeyvalq* headers) {
                            return router.AdmitUpload(target, headers);
-                         }}},
+                         }},
+       .on_reply = [&router](const Exchange& exchange,
+                             const ReplyFacts& reply) { router.OnReply(exchange, reply); }},
       [&router](const ExchangePtr& exchange) { router.Handle(exchange); });
+  router.SetLiveFigures(LiveFigures(server, services));
   auto port = server.Start();
   if (!port) {
     spdlog::error("{}", port.error().message);
@@ -282,23 +300,6 @@ int DeadLetters(const Config& config, const std::string& action, const std::stri
   return 0;
 }
 
-int Sign(const Config& config, const std::string& path) {
-  if (config.signing.keys.empty()) {
-    std::fprintf(stderr,
-                 "imgorigin sign: no signing keys configured (IMGORIGIN_KEY, IMGORIGIN_SALT)\n");
-    return 2;
-  }
-  if (path.empty() || path.front() != '/') {
-    std::fprintf(
-        stderr,
-        "imgorigin sign: the path must start with '/', e.g. /rs:fit:300:0/plain/local:///a.jpg\n");
-    return 2;
-  }
-  signing::Signer signer(config.signing);
-  std::printf("/%s%s\n", signer.Sign(path).c_str(), path.c_str());
-  return 0;
-}
-
 }  // namespace
 }  // namespace imgorigin::origin
 
@@ -308,6 +309,7 @@ int main(int argc, char** argv) {
 
   CLI::App app{"imgorigin: an on-the-fly image origin for CDNs"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", [] { return VersionText(); });
   std::string config_path;
   app.add_option("-c,--config", config_path, "TOML config file (IMGORIGIN_* variables override it)")
       ->check(CLI::ExistingFile);
@@ -315,7 +317,20 @@ int main(int argc, char** argv) {
   auto* worker = app.add_subcommand("worker", "Run the job workers without the HTTP server");
   auto* sign = app.add_subcommand("sign", "Print a signed path for an imgproxy-style URL path");
   std::string path;
+  std::string base_url;
   sign->add_option("path", path, "e.g. /rs:fill:300:300/plain/local:///photo.jpg@webp")->required();
+  sign->add_option("--base-url", base_url, "print a full URL: e.g. https://img.example.com");
+  auto* healthcheck = app.add_subcommand("healthcheck", "Exit 0 when /health answers 200, else 1");
+  std::string health_url;
+  int health_timeout_ms = 3000;
+  healthcheck->add_option("--url", health_url, "default: http://<server.bind>/health");
+  healthcheck->add_option("--timeout-ms", health_timeout_ms, "connect + answer limit")
+      ->check(CLI::Range(1, 60000));
+  auto* config_command = app.add_subcommand("config", "Check or show the configuration");
+  config_command->require_subcommand(1);
+  auto* config_check = config_command->add_subcommand("check", "Validate it; exit 2 on an error");
+  auto* config_dump =
+      config_command->add_subcommand("dump", "Print the effective configuration, secrets masked");
   auto* jobs = app.add_subcommand("jobs", "Inspect the job queue");
   jobs->require_subcommand(1);
   auto* dlq = jobs->add_subcommand("dlq", "Dead letters: list, redrive or purge them");
@@ -329,11 +344,15 @@ int main(int argc, char** argv) {
   dlq->add_option("--queue", dlq_queue, "jobs | notify")->check(CLI::IsMember({"jobs", "notify"}));
   BatchCommand batch_command;
   auto* batch = AddBatchCommand(app, batch_command);
-  for (auto* sub : {serve, worker, sign, dlq, batch}) {
+  for (auto* sub : {serve, worker, sign, dlq, healthcheck, config_check, config_dump, batch}) {
     sub->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
   }
   CLI11_PARSE(app, argc, argv);
 
+  // An explicit URL needs no configuration: a probe must not fail on the server's settings.
+  if (*healthcheck && !health_url.empty()) {
+    return Healthcheck(health_url, std::chrono::milliseconds(health_timeout_ms));
+  }
   // Before the config: checking a configured watermark decodes it.
   imgorigin::transforms::InitVips(argv[0]);
   auto config = LoadConfig(config_path);
@@ -341,7 +360,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "imgorigin: configuration error: %s\n", config.error().message.c_str());
     return 2;
   }
-  if (*sign) return Sign(*config, path);
+  imgorigin::common::SetUpLogging(config->log_level, config->log_format);
+  if (*config_check) return CheckConfig(*config, ProcessVariables());
+  if (*config_dump) return std::printf("%s", DumpConfig(*config).c_str()) < 0 ? 1 : 0;
+  if (*healthcheck) {
+    return Healthcheck(DefaultHealthUrl(*config), std::chrono::milliseconds(health_timeout_ms));
+  }
+  if (*sign) return SignPath(*config, path, base_url);
+  WarnUnknownVariables(ProcessVariables());
   if (*worker) return Work(*config);
   if (*jobs) return DeadLetters(*config, dlq_action, dlq_queue, dlq_ids);
   if (*batch) return RunBatchCommand(*config, batch_command);

@@ -6,9 +6,13 @@
 // event-loop threads.
 #pragma once
 
+#include <memory>
+
 #include "cache/memory_tier.h"
 #include "cache/tiered_cache.h"
+#include "common/logging.h"
 #include "common/thread_pool.h"
+#include "origin/access_log.h"
 #include "origin/admin_endpoint.h"
 #include "origin/config.h"
 #include "origin/counters.h"
@@ -19,9 +23,9 @@
 #include "origin/images_endpoint.h"
 #include "origin/info_endpoint.h"
 #include "origin/ingest_setup.h"
+#include "origin/jobs_endpoint.h"
 #include "origin/purge_endpoint.h"
 #include "origin/server.h"
-#include "origin/jobs_endpoint.h"
 #include "origin/uploads_endpoint.h"
 #include "signing/signer.h"
 #include "sources/source_cache.h"
@@ -37,6 +41,10 @@ class Router {
          const sources::Source* url_source);
 
   void Handle(const ExchangePtr& exchange);
+  // For Server::Options::on_reply: counts the answer and writes its access-log line. Loop threads.
+  void OnReply(const Exchange& exchange, const ReplyFacts& reply);
+  // See AdminEndpoint::SetLiveFigures(). Before the server starts.
+  void SetLiveFigures(AdminEndpoint::LiveFigures figures);
 
   // See AdminEndpoint::SetDraining(). Any thread.
   void SetDraining() { admin_.SetDraining(); }
@@ -54,6 +62,9 @@ class Router {
  private:
   size_t max_url_length_;
   RequestCounters counters_;
+  // Both null while the access log is off.
+  std::unique_ptr<common::LineWriter> access_writer_;
+  std::unique_ptr<AccessLog> access_log_;
   Planner planner_;
   ImageEndpoint image_;
   InfoEndpoint info_;

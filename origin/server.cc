@@ -364,7 +364,7 @@ struct Server::Loop {
 };
 
 Exchange::Exchange(evhttp_request* req, EventLoop& loop, std::atomic<int64_t>& in_flight,
-                   std::optional<StreamedRequest> streamed)
+                   std::optional<StreamedRequest> streamed, const ReplyObserver* observer)
     : req_(req),
       loop_(loop),
       in_flight_(in_flight),
@@ -372,7 +372,8 @@ Exchange::Exchange(evhttp_request* req, EventLoop& loop, std::atomic<int64_t>& i
       // A streamed request's framing headers may be gone (OnHead()): judged as it arrived.
       malformed_(streamed ? streamed->malformed : Malformation(req)),
       streamed_(std::move(streamed)),
-      start_(std::chrono::steady_clock::now()) {
+      start_(std::chrono::steady_clock::now()),
+      observer_(observer != nullptr && *observer ? observer : nullptr) {
   in_flight_.fetch_add(1);
   const char* incoming = header("X-Request-Id");
   request_id_ = incoming && IsSafeRequestId(incoming) ? incoming : NextRequestId();
@@ -421,6 +422,41 @@ double Exchange::elapsed_ms() const {
       .count();
 }
 
+const char* Exchange::method() const {
+  switch (evhttp_request_get_command(req_)) {
+    case EVHTTP_REQ_GET:
+      return "GET";
+    case EVHTTP_REQ_HEAD:
+      return "HEAD";
+    case EVHTTP_REQ_POST:
+      return "POST";
+    case EVHTTP_REQ_PUT:
+      return "PUT";
+    case EVHTTP_REQ_DELETE:
+      return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+      return "OPTIONS";
+    case EVHTTP_REQ_PATCH:
+      return "PATCH";
+    default:
+      return "OTHER";
+  }
+}
+
+std::string_view Exchange::client_address() const {
+  evhttp_connection* evcon = evhttp_request_get_connection(req_);
+  if (evcon == nullptr) return "";
+  char* address = nullptr;
+  ev_uint16_t port = 0;
+  evhttp_connection_get_peer(evcon, &address, &port);
+  return address != nullptr ? std::string_view(address) : std::string_view();
+}
+
+void Exchange::SetXCache(const std::string& value) {
+  x_cache_ = value;
+  AddHeader("X-Cache", value);
+}
+
 void Exchange::AddHeader(const char* name, const std::string& value) {
   evhttp_add_header(evhttp_request_get_output_headers(req_), name, value.c_str());
 }
@@ -438,6 +474,10 @@ void Exchange::Send(int status, const common::SharedBytes& body) {
     // written them, even if the cache evicts the entry meanwhile. C callback: owned raw pointer.
     auto* holder = std::make_unique<common::SharedBytes>(body).release();
     evbuffer_add_reference(out, body->data(), length, FreeSharedBytes, holder);
+  }
+  if (observer_ != nullptr) {
+    const char* type = evhttp_find_header(evhttp_request_get_output_headers(req_), "Content-Type");
+    (*observer_)(*this, ReplyFacts{status, length, type != nullptr ? type : ""});
   }
   evhttp_send_reply(req_, status, nullptr, nullptr);
 }
@@ -582,8 +622,8 @@ void Server::OnRequest(evhttp_request* req, void* arg) {
       connection.upload.reset();
     }
   }
-  auto exchange =
-      std::make_shared<Exchange>(req, *loop.loop, loop.owner->in_flight_, std::move(streamed));
+  auto exchange = std::make_shared<Exchange>(req, *loop.loop, loop.owner->in_flight_,
+                                             std::move(streamed), &loop.owner->options_.on_reply);
   loop.owner->handler_(exchange);
 }
 

@@ -50,10 +50,22 @@ struct StreamedRequest {
   std::shared_ptr<const storage::SpilledFile> body;  // the whole body, unless refused
 };
 
+class Exchange;
+
+// What an answered request was, handed to Server::Options::on_reply once its reply is queued.
+struct ReplyFacts {
+  int status = 0;
+  size_t bytes = 0;               // body bytes (what a GET would get, for HEAD too)
+  const char* content_type = "";  // "" when the reply has none
+};
+using ReplyObserver = std::function<void(const Exchange&, const ReplyFacts&)>;
+
 class Exchange {
  public:
+  // `observer` may be null; it outlives the exchange.
   Exchange(evhttp_request* req, EventLoop& loop, std::atomic<int64_t>& in_flight,
-           std::optional<StreamedRequest> streamed = std::nullopt);
+           std::optional<StreamedRequest> streamed = std::nullopt,
+           const ReplyObserver* observer = nullptr);
   ~Exchange();  // answers 500 if the handler never replied (a bug, but never a hung client)
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
@@ -78,6 +90,23 @@ class Exchange {
   const std::string& request_id() const { return request_id_; }
   double elapsed_ms() const;
   EventLoop& loop() const { return loop_; }
+  const char* method() const;  // "GET", "HEAD", …
+  // The client's address as evhttp saw it ("" when unknown).
+  std::string_view client_address() const;
+
+  // What the access log and metrics report about the request, set by whoever knows it: the
+  // router's classification (origin/metrics.h Route), the X-Cache value (SetXCache also adds the
+  // header) and a render's fetch and transform times (negative = none).
+  void set_route(uint8_t route) { route_ = route; }
+  uint8_t route() const { return route_; }
+  void SetXCache(const std::string& value);
+  const std::string& x_cache() const { return x_cache_; }
+  void SetRenderTimes(double fetch_ms, double transform_ms) {
+    fetch_ms_ = fetch_ms;
+    transform_ms_ = transform_ms;
+  }
+  double fetch_ms() const { return fetch_ms_; }
+  double transform_ms() const { return transform_ms_; }
 
   void AddHeader(const char* name, const std::string& value);
   // Sends the response; `body` is referenced, not copied. HEAD gets the headers only, with the
@@ -94,6 +123,11 @@ class Exchange {
   std::string malformed_;
   std::optional<StreamedRequest> streamed_;
   std::chrono::steady_clock::time_point start_;
+  const ReplyObserver* observer_;
+  std::string x_cache_;
+  double fetch_ms_ = -1;
+  double transform_ms_ = -1;
+  uint8_t route_ = 0;
   bool sent_ = false;
 };
 
@@ -130,6 +164,8 @@ class Server {
           admit;
     };
     Streaming streaming;
+    // Told about every answered request on its loop's thread (access log, metrics); null = none.
+    ReplyObserver on_reply;
   };
   static constexpr size_t kMaxBufferedBody = 1 << 20;
   using Handler = std::function<void(const ExchangePtr&)>;

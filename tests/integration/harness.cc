@@ -204,6 +204,14 @@ int OriginProcess::Stop() {
   return exit_status_;
 }
 
+const std::string& OriginProcess::DrainOutput(std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (stdout_fd_ >= 0 && std::chrono::steady_clock::now() < deadline &&
+         ReadSome(stdout_fd_, &output_, 100)) {
+  }
+  return output_;
+}
+
 int RunBinary(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
               std::string* out, std::chrono::seconds limit, std::string* err) {
   int fd = -1;

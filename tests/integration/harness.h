@@ -100,6 +100,9 @@ class OriginProcess {
   int Stop();
   int exit_status() const { return exit_status_; }
   const std::string& output() const { return output_; }  // stdout seen so far
+  // Reads stdout until the process closes it (after Stop(): everything it wrote) or `limit`
+  // passes; returns all of stdout.
+  const std::string& DrainOutput(std::chrono::milliseconds limit = std::chrono::seconds(10));
 
   HttpResponse Get(const std::string& target, const std::vector<std::string>& headers = {}) const {
     return HttpRequest(port_, target, headers);

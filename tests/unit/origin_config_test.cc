@@ -341,7 +341,8 @@ TEST(Config, EagerPresetsAreCheckedAtStart) {
   };
   auto unknown = with({{"IMGORIGIN_EAGER", "small,huge"}});
   ASSERT_FALSE(unknown);
-  EXPECT_NE(unknown.error().message.find("ingest.eager: \"huge\" is not a configured preset"),
+  EXPECT_NE(unknown.error().message.find(
+                "ingest.eager (IMGORIGIN_EAGER): \"huge\" is not a configured preset"),
             std::string::npos);
   EXPECT_FALSE(with({{"IMGORIGIN_PRESETS", "a/b=w:10"}, {"IMGORIGIN_EAGER", "a/b"}}));
   auto formats = with({{"IMGORIGIN_AUTO_FORMAT", "webp"}, {"IMGORIGIN_EAGER_FORMATS", "avif"}});
