@@ -26,9 +26,11 @@ Result<int> ParseIndex(std::string_view text, std::string_view what) {
   return value;
 }
 
-// {index, count} from --shard "I/N" or the job runner's variables; {0, 1} when none is set.
-Result<std::pair<int, int>> Shard(const std::string& flag, const EnvLookup& env) {
-  std::string index, count, what = "--shard";
+// {index, count} from --shard "I/N", else the job runner's index (a Kubernetes Indexed Job's
+// JOB_COMPLETION_INDEX, an AWS Batch array child's AWS_BATCH_JOB_ARRAY_INDEX) with the count from
+// --shards or JOB_COMPLETIONS; {0, 1} when none is set.
+Result<std::pair<int, int>> Shard(const std::string& flag, int shards, const EnvLookup& env) {
+  std::string index, count = shards > 0 ? std::to_string(shards) : "", what = "--shard";
   if (!flag.empty()) {
     const size_t slash = flag.find('/');
     if (slash == std::string::npos) return Fail(ErrorCode::kInvalidArgument, "--shard: expected I/N, e.g. 0/4");
@@ -36,15 +38,16 @@ Result<std::pair<int, int>> Shard(const std::string& flag, const EnvLookup& env)
     count = flag.substr(slash + 1);
   } else if (auto k8s = env("JOB_COMPLETION_INDEX")) {
     index = *k8s;
-    count = env("JOB_COMPLETIONS").value_or("");
-    what = "JOB_COMPLETION_INDEX/JOB_COMPLETIONS";
+    if (count.empty()) count = env("JOB_COMPLETIONS").value_or("");
+    what = "JOB_COMPLETION_INDEX with --shards or JOB_COMPLETIONS";
   } else if (auto aws = env("AWS_BATCH_JOB_ARRAY_INDEX")) {
     index = *aws;
-    count = env("AWS_BATCH_JOB_ARRAY_SIZE").value_or("");
-    what = "AWS_BATCH_JOB_ARRAY_INDEX/AWS_BATCH_JOB_ARRAY_SIZE";
+    what = "AWS_BATCH_JOB_ARRAY_INDEX with --shards (the array size)";
   } else {
+    if (shards > 1) return Fail(ErrorCode::kInvalidArgument, "--shards without an index: give --shard I/N");
     return std::pair{0, 1};
   }
+  if (count.empty()) return Fail(ErrorCode::kInvalidArgument, what + ": the shard count is not set");
   auto i = ParseIndex(index, what);
   auto n = ParseIndex(count, what);
   if (!i || !n) return std::unexpected(!i ? i.error() : n.error());
@@ -99,6 +102,8 @@ CLI::App* AddBatchCommand(CLI::App& app, BatchCommand& c) {
       ->check(CLI::Range(1, 256));
   batch->add_option("--include", c.include, "only names matching this glob (a glob without / matches the file name)");
   batch->add_option("--shard", c.shard, "I/N: this run takes shard I of N (default: from the job runner)");
+  batch->add_option("--shards", c.shards, "N, with the index from the job runner (the array size)")
+      ->check(CLI::Range(1, 1'000'000));
   batch->add_flag("--resume", c.resume, "skip outputs made from the same source and options");
   batch->add_flag("--overwrite", c.overwrite, "render every output, replacing any");
   batch->add_flag("--dry-run", c.dry_run, "list what would be rendered, render nothing");
@@ -141,7 +146,7 @@ transforms::PipelineLimits BatchPipelineLimits(const Config& config) {
 int RunBatchCommand(const Config& config, const BatchCommand& command, const EnvLookup& env) {
   auto spec = Spec(config, command);
   if (!spec) return Refuse(spec.error().message);
-  auto shard = Shard(command.shard, env);
+  auto shard = Shard(command.shard, command.shards, env);
   if (!shard) return Refuse(shard.error().message);
   auto processor = ingest::BatchProcessor::Open(*spec, BatchStores(config, env), BatchPipelineLimits(config));
   if (!processor) return Refuse(processor.error().message);

@@ -1,10 +1,10 @@
 // `imgorigin batch` (docs/batch.md): the command line over ingest/batch.h, and the settings it
 // shares with the "batch" job handler of `imgorigin worker` (for --enqueue).
 //
-// The shard comes from --shard I/N, else from the job runner's environment: a Kubernetes
-// Indexed Job's JOB_COMPLETION_INDEX with JOB_COMPLETIONS (which the manifest sets), or an AWS
-// Batch array job's AWS_BATCH_JOB_ARRAY_INDEX with AWS_BATCH_JOB_ARRAY_SIZE (which the job
-// definition sets). Runs on the calling thread; exit status 0 when every image succeeded, 1 when
+// The shard comes from --shard I/N, else from the job runner's index — a Kubernetes Indexed
+// Job's JOB_COMPLETION_INDEX, an AWS Batch array child's AWS_BATCH_JOB_ARRAY_INDEX — with the
+// count from --shards N or, on Kubernetes, JOB_COMPLETIONS (neither runner sets the count: the
+// manifest or job definition passes it; AWS Batch reserves AWS_BATCH_* names). Runs on the calling thread; exit status 0 when every image succeeded, 1 when
 // any failed, 2 when the batch could not run.
 #pragma once
 
@@ -26,6 +26,7 @@ struct BatchCommand {
   int jobs = 0;  // 0 = one per core
   std::vector<std::string> include;
   std::string shard;  // "I/N"
+  int shards = 0;     // N with the runner's index; 0 = JOB_COMPLETIONS
   bool resume = false;
   bool overwrite = false;
   bool dry_run = false;

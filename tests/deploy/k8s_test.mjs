@@ -233,6 +233,11 @@ function checkWorkerAndBatch(docs, c) {
   c.expect(args.includes("--preset") || args.includes("--options"), "batch Job names no preset");
   c.expect(args.includes("--resume"), "batch Job is not --resume (a retried shard redoes all)");
   c.expect(!args.includes("--shard"), "batch Job passes --shard: the index comes from the Job");
+  // Kubernetes sets JOB_COMPLETION_INDEX only: the count must be passed, and equal completions.
+  const env = podSpecOf(job).containers[0].env ?? [];
+  const count = env.find((e) => e.name === "JOB_COMPLETIONS")?.value ?? after("--shards");
+  c.expect(String(count) === String(s.completions),
+           `batch Job's shard count (JOB_COMPLETIONS or --shards: ${count}) is not completions`);
   checkPod(docs, job, c);
 }
 
@@ -257,6 +262,7 @@ const breakages = {
     byComponent(docs, "Deployment", "worker")[0].spec.template.spec.securityContext.runAsUser = 0;
   },
   "Job not Indexed": (docs) => { byComponent(docs, "Job", "batch")[0].spec.completionMode = "NonIndexed"; },
+  "Job shard count not completions": (docs) => { byComponent(docs, "Job", "batch")[0].spec.completions = 5; },
   "missing ConfigMap": (docs) => { docs.splice(docs.findIndex((d) => d.kind === "ConfigMap"), 1); },
   "HPA on another Deployment": (docs) => {
     docs.find((d) => d.kind === "HorizontalPodAutoscaler").spec.scaleTargetRef.name = "other";

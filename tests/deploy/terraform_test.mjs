@@ -151,6 +151,13 @@ function checkBatch(dir, c) {
            "job definition sets AWS_BATCH_* (reserved)");
   c.expect(submit.jobDefinition === def.jobDefinitionName, "submit-job names another definition");
   c.expect(submit.arrayProperties?.size >= 2, "submit-job is not an array job");
+  // AWS Batch passes the index only: the count comes from --shards, which must be the array size.
+  const shards = cmd[cmd.indexOf("--shards") + 1] ?? "";
+  c.expect(cmd.includes("--shards"), "job definition passes no --shards (the array size)");
+  c.expect(!shards.startsWith("Ref::") ||
+           String(submit.parameters?.[shards.slice(5)] ?? def.parameters?.[shards.slice(5)]) ===
+               String(submit.arrayProperties?.size),
+           "submit-job's shards parameter is not its array size");
 }
 
 function check(blocks) {

@@ -275,10 +275,11 @@ TEST_F(BatchTest, ShardsTogetherCoverEveryKeyExactlyOnce) {
   std::multiset<std::string> seen;
   const std::vector<std::map<std::string, std::string>> runners = {
       {{"JOB_COMPLETION_INDEX", "0"}, {"JOB_COMPLETIONS", "3"}},               // Kubernetes
-      {{"AWS_BATCH_JOB_ARRAY_INDEX", "1"}, {"AWS_BATCH_JOB_ARRAY_SIZE", "3"}},  // AWS Batch
+      {{"AWS_BATCH_JOB_ARRAY_INDEX", "1"}},                                    // AWS Batch
       {}};
   for (int i = 0; i < 3; ++i) {
     std::vector<std::string> args = {"--from", src_, "--to", dst_, "--options", "rs:fit:20"};
+    if (i == 1) args.insert(args.end(), {"--shards", "3"});  // the array size
     if (i == 2) args.insert(args.end(), {"--shard", "2/3"});
     BatchRun run = Batch(args, runners[i]);
     ASSERT_EQ(run.status, 0) << run.errors;
@@ -289,6 +290,10 @@ TEST_F(BatchTest, ShardsTogetherCoverEveryKeyExactlyOnce) {
   EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()), names);
   BatchRun bad = Batch({"--from", src_, "--to", dst_, "--options", "rs:fit:20", "--shard", "3/3"});
   EXPECT_EQ(bad.status, 2);
+  BatchRun no_count = Batch({"--from", src_, "--to", dst_, "--options", "rs:fit:20"},
+                            {{"AWS_BATCH_JOB_ARRAY_INDEX", "1"}});
+  EXPECT_EQ(no_count.status, 2) << "an index without a count would take every key";
+  EXPECT_NE(no_count.errors.find("--shards"), std::string::npos) << no_count.errors;
 }
 
 TEST_F(BatchTest, AHugeTiledTiffIsProcessed) {
