@@ -355,7 +355,12 @@ int main(int argc, char** argv) {
   }
   // Before the config: checking a configured watermark decodes it.
   imgorigin::transforms::InitVips(argv[0]);
-  auto config = LoadConfig(config_path);
+  // Batch signs and verifies nothing: it runs without signing keys.
+  auto config = LoadConfig(config_path, *batch ? EnvLookup([](std::string_view name) {
+    auto value = ProcessEnv(name);
+    return value || name != "IMGORIGIN_ALLOW_UNSIGNED" ? value : std::optional<std::string>("true");
+  })
+                                               : EnvLookup(ProcessEnv));
   if (!config) {
     std::fprintf(stderr, "imgorigin: configuration error: %s\n", config.error().message.c_str());
     return 2;

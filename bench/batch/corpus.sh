@@ -4,8 +4,10 @@
 # using every core (batch: --jobs = cores; vips: xargs -P cores). Same operation: fit 800 px,
 # WebP q75, metadata stripped.
 #
-#   bench/batch/corpus.sh [--count N] [--no-build]
+#   bench/batch/corpus.sh [--count N] [--no-build] [--npm]
 #
+# --npm also runs batch built on the npm libvips 8.17 (build/, the default build), next to the
+# Debian 8.14 one the comparison with /usr/bin/vips is about.
 # The corpus is bench/load/run.sh's: 40 photo-like 2048×1365 JPEGs (bench/micro/corpus.h), made
 # here when missing and repeated up to N images (default 200) by hard links under new names.
 set -euo pipefail
@@ -13,11 +15,13 @@ cd "$(dirname "$0")/../.."
 
 count=200
 build=1
+npm=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --count) count=$2; shift 2 ;;
     --no-build) build=0; shift ;;
-    *) echo "usage: $0 [--count N] [--no-build]" >&2; exit 2 ;;
+    --npm) npm=1; shift ;;
+    *) echo "usage: $0 [--count N] [--no-build] [--npm]" >&2; exit 2 ;;
   esac
 done
 
@@ -39,7 +43,7 @@ rm -rf "$work/in" && mkdir -p "$work/in"
 for ((i = 0; i < count; i++)); do
   ln -f "bench/work/corpus/photo$(printf %03d $((i % 40))).jpg" "$work/in/img$(printf %05d "$i").jpg"
 done
-bytes=$(du -sb "$work/in" | cut -f1)
+bytes=$(find -L "$work/in" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
 echo "corpus: $count images, $((bytes / 1048576)) MiB, $cores cores"
 
 # run TOOL COMMAND…: wall time and peak RSS (of the largest process) of COMMAND.
@@ -57,6 +61,11 @@ run() {
 
 run batch "$bin/origin/imgorigin" batch --from "$work/in" --to "$work/out" \
   --options "rs:fit:800:800/q:75/f:webp" --jobs "$cores" --progress json
+if [ "$npm" = 1 ]; then
+  [ "$build" = 0 ] || cmake --build build -j"$cores" --target imgorigin >/dev/null
+  run batch-npm build/origin/imgorigin batch --from "$work/in" --to "$work/out" \
+    --options "rs:fit:800:800/q:75/f:webp" --jobs "$cores" --progress json
+fi
 run vips bash -c 'cd "$1" && ls | xargs -P "$2" -I{} "$3" thumbnail {} "$4/{}.webp[Q=75,strip]" 800' \
   _ "$work/in" "$cores" "$vips" "$PWD/$work/out"
 rm -rf "$work/out" "$work/in"

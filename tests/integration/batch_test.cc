@@ -88,9 +88,8 @@ class BatchTest : public ::testing::Test {
   }
 
   std::map<std::string, std::string> Env(std::map<std::string, std::string> extra = {}) const {
-    std::map<std::string, std::string> env = {{"IMGORIGIN_KEY", kKeyHex},
-                                              {"IMGORIGIN_SALT", kSaltHex},
-                                              {"IMGORIGIN_PRESETS", "thumb=rs:fit:64:64,card=rs:fill:120:80/f:png"}};
+    // No signing keys: batch signs nothing and needs none.
+    std::map<std::string, std::string> env = {{"IMGORIGIN_PRESETS", "thumb=rs:fit:64:64,card=rs:fill:120:80/f:png"}};
     for (auto& [k, v] : extra) env[k] = v;
     return env;
   }
@@ -401,6 +400,8 @@ TEST_F(BatchTest, EnqueuedImagesAreRenderedByWorkers) {
   EXPECT_FALSE(fs::exists(dst_ + "/img0.png")) << "the command only queued";
   auto env = Env(ingest);
   env["IMGORIGIN_BIND"] = "127.0.0.1:0";
+  env["IMGORIGIN_KEY"] = kKeyHex;
+  env["IMGORIGIN_SALT"] = kSaltHex;
   OriginProcess worker(env, {"worker"});
   ASSERT_TRUE(worker.started()) << worker.output();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
