@@ -217,7 +217,9 @@ void ImageEndpoint::LookUp(const ExchangePtr& exchange, PlanPtr plan, std::strin
   }
   const auto lookup_start = Clock::now();
   tiers_.Find(plan->key, [this, plan, lookup_start](cache::TieredCache::Found found) {
-    counters_.metrics.tier_lookup.Record(MsSince(lookup_start) / 1000);
+    counters_.metrics
+        .tier_lookup[static_cast<size_t>(RequestMetrics::TierOf(found.image ? found.tier : ""))]
+        .Record(MsSince(lookup_start) / 1000);
     const std::string& key = plan->key;
     if (found.image) {
       Rendered hit;
@@ -285,6 +287,7 @@ void ImageEndpoint::Transform(const Plan& plan, const sources::SourceImage& sour
   if (!encoded) {
     rendered.image = std::unexpected(encoded.error());
   } else {
+    counters_.metrics.encode.Record(encoded->encode_seconds);
     auto image = std::make_shared<cache::CachedImage>();
     image->content_type = transforms::FormatMimeType(encoded->format);
     image->etag = plan.etag;

@@ -132,6 +132,19 @@ void RequestMetrics::CountReply(Route route, int status, ReplyFormat format, dou
   duration_[static_cast<size_t>(route)].Record(seconds);
 }
 
+namespace {
+// Labels of RequestMetrics::Tier, in its order.
+constexpr std::array<std::string_view, static_cast<size_t>(RequestMetrics::Tier::kCount)>
+    kTierNames = {"redis", "memcached", "disk", "s3", "miss"};
+}  // namespace
+
+RequestMetrics::Tier RequestMetrics::TierOf(std::string_view answered) {
+  for (size_t t = 0; t + 1 < kTierNames.size(); ++t) {
+    if (kTierNames[t] == answered) return static_cast<Tier>(t);
+  }
+  return Tier::kMiss;
+}
+
 void RequestMetrics::Write(PromWriter& writer, std::string_view ns) const {
   std::array<uint64_t, kRoutes * kClasses * kFormats> requests{};
   std::array<uint64_t, 600> statuses{};
@@ -179,7 +192,15 @@ void RequestMetrics::Write(PromWriter& writer, std::string_view ns) const {
   writer.Family("imgorigin_cache_lookup_duration_seconds", "histogram",
                 "Time of a cache look-up: the memory tier, then the tiers below it together.");
   memory_lookup.Write(writer, "imgorigin_cache_lookup_duration_seconds", "{tier=\"memory\"}");
-  tier_lookup.Write(writer, "imgorigin_cache_lookup_duration_seconds", "{tier=\"lower\"}");
+  for (size_t t = 0; t < tier_lookup.size(); ++t) {
+    if (tier_lookup[t].count() == 0) continue;
+    tier_lookup[t].Write(writer, "imgorigin_cache_lookup_duration_seconds",
+                         "{tier=\"" + std::string(kTierNames[t]) + "\"}");
+  }
+  writer.Family("imgorigin_encode_duration_seconds", "histogram",
+                "Time in the encoder; libvips computes the pixels as the encoder pulls them, so "
+                "this includes the decode and transform of the rows it encodes.");
+  encode.Write(writer, "imgorigin_encode_duration_seconds", "");
   const std::string images = Namespaced(ns, "images_in_progress");
   writer.Family(images, "gauge", "Renders under way (fetch, transform, encode).");
   writer.Sample(images, "", images_in_progress.load(std::memory_order_relaxed));

@@ -99,8 +99,12 @@ class RequestMetrics {
   void CountReply(Route route, int status, ReplyFormat format, double seconds);
   Histogram download;       // fetching an original (source cache misses included)
   Histogram processing;     // decode + transform + encode on the CPU pool
+  Histogram encode;         // the encoder call (libvips pulls the pixels it encodes through it)
   Histogram memory_lookup;  // memory tier look-up, on the loop
-  Histogram tier_lookup;    // the tiers below memory (shared, disk, S3), one Find each
+  // The tiers below memory, one Find each, by the tier that answered (a miss went through all).
+  enum class Tier { kRedis, kMemcached, kDisk, kS3, kMiss, kCount };
+  std::array<Histogram, static_cast<size_t>(Tier::kCount)> tier_lookup;
+  static Tier TierOf(std::string_view answered);
   std::atomic<int64_t> images_in_progress{0};  // renders between fetch and reply
 
   // Writes every family above, names prefixed with `ns` + "_" where imgproxy's are used.

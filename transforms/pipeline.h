@@ -73,6 +73,9 @@ struct EncodedImage {
   ImageFormat format = ImageFormat::kUnknown;
   int width = 0;
   int height = 0;
+  // Time in the encoder. libvips evaluates on demand: the encoder pulls every row through the
+  // steps before it, so this is the decode and transform of the pixels plus their encoding.
+  double encode_seconds = 0;
 };
 
 // What a checked source turned out to be. Width and height are as displayed: after the EXIF

@@ -192,6 +192,7 @@ Result<void> Encode(Context& ctx) {
   const bool pyramid = ctx.file != nullptr && ctx.file->pyramid != Pyramid::kNone;
   const char* path = ctx.file != nullptr ? ctx.file->path.c_str() : nullptr;
   BlobHandle blob;
+  const auto started = Clock::now();
   for (;;) {
     const auto left = std::chrono::duration<double>(ctx.deadline.at() - Clock::now()).count();
     if (ctx.deadline.Passed() || worst > left + 1) {
@@ -217,6 +218,7 @@ Result<void> Encode(Context& ctx) {
     out.bytes.assign(data, VIPS_AREA(blob.get())->length);
   }
   out.format = ctx.out_format;
+  out.encode_seconds = std::chrono::duration<double>(Clock::now() - started).count();
   out.width = img.width();
   out.height = ctx.animated ? ctx.frames.front().height() : img.height();
   ctx.output = std::move(out);

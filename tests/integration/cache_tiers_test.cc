@@ -160,6 +160,9 @@ TEST_F(CacheTiersTest, DiskHitAfterRestartBackfillsMemory) {
   EXPECT_EQ(MetricOf(*b, "imgorigin_cache_hits_total{tier=\"disk\"}"), 1);
   EXPECT_EQ(MetricOf(*b, "imgorigin_cache_hits_total{tier=\"memory\"}"), 1);
   EXPECT_EQ(MetricOf(*b, "imgorigin_renders_total"), 0);
+  // The look-up's latency is filed under the tier that answered.
+  EXPECT_EQ(MetricOf(*b, "imgorigin_cache_lookup_duration_seconds_count{tier=\"disk\"}"), 1);
+  EXPECT_LE(MetricOf(*b, "imgorigin_cache_lookup_duration_seconds_count{tier=\"miss\"}"), 0);
 }
 
 TEST_F(CacheTiersTest, CorruptedDiskEntryIsRenderedAgainNotServed) {

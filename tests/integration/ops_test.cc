@@ -166,6 +166,11 @@ TEST(Metrics, CountsAndHistogramsMoveWithRequests) {
   EXPECT_EQ(Metric(after, R"(processing_duration_seconds_bucket{le="+Inf"})"), 1);
   EXPECT_EQ(Metric(after, R"(processing_duration_seconds_bucket{le="0.001"})"), 0);
   EXPECT_EQ(Metric(after, R"(imgorigin_cache_lookup_duration_seconds_count{tier="memory"})"), 3);
+  EXPECT_EQ(Metric(after, R"(imgorigin_cache_lookup_duration_seconds_count{tier="miss"})"), 1);
+  EXPECT_EQ(Metric(after, "imgorigin_encode_duration_seconds_count"), 1);
+  EXPECT_GT(Metric(after, "imgorigin_encode_duration_seconds_sum"), 0);
+  EXPECT_LE(Metric(after, "imgorigin_encode_duration_seconds_sum"),
+            Metric(after, "processing_duration_seconds_sum"));
   EXPECT_EQ(Metric(after, "requests_in_progress"), 1);  // this scrape
   EXPECT_EQ(Metric(after, "images_in_progress"), 0);
   EXPECT_EQ(Metric(after, R"(imgorigin_queue_depth{pool="cpu"})"), 0);
