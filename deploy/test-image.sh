@@ -12,7 +12,8 @@
 # Installs buildah, debootstrap and curl with apt when missing. Everything it makes lives under
 # IMGORIGIN_IMAGE_WORK (default /var/tmp/imgorigin-image), buildah's storage included, so the
 # machine's own container storage is untouched; the base rootfs is reused on a second run.
-# LIBVIPS=system builds against Debian's libvips instead. Exit status 0 only when every check
+# LIBVIPS=system builds against Debian's libvips instead; IMGORIGIN_IMAGE_REUSE=1 skips the build
+# when the image exists (to rerun the checks). Exit status 0 only when every check
 # passed.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -110,6 +111,10 @@ import_base() {  # rootfs name [buildah config options…]
 
 # --- 2. Build --------------------------------------------------------------------------------
 build_image() {
+  if [ "${IMGORIGIN_IMAGE_REUSE:-0}" = 1 ] && "${bah[@]}" inspect --type image "$image" >/dev/null 2>&1; then
+    say "reusing $image (IMGORIGIN_IMAGE_REUSE=1): checks and runs the image built before"
+    return
+  fi
   say "buildah bud deploy/Dockerfile (LIBVIPS=$libvips; compiles imgorigin, takes a while)"
   "${bah[@]}" bud --isolation chroot --format docker --pull=never --layers=false \
     --build-arg LIBVIPS="$libvips" -f "$repo/deploy/Dockerfile" -t "$image" "$repo" \
@@ -164,7 +169,8 @@ in_image() {
   while [ "$1" != "--" ]; do envs+=("$1"); shift; done
   shift
   workdir=$(cfg '{{.Docker.Config.WorkingDir}}')
-  env -i "${envs[@]}" chroot --userspec="$(cfg '{{.Docker.Config.User}}')" "$mnt" \
+  # In a background job: exec, so that $! is the server's own pid (env, chroot and sh exec too).
+  ${IN_IMAGE_EXEC:+exec} env -i "${envs[@]}" chroot --userspec="$(cfg '{{.Docker.Config.User}}')" "$mnt" \
     /bin/sh -c 'cd "$1" && shift && exec "$@"' sh "${workdir:-/}" "$@"
 }
 
@@ -183,7 +189,7 @@ run_image() {
   mapfile -t cmd < <(cfg '{{range .Docker.Config.Cmd}}{{.}}{{"\n"}}{{end}}' | sed '/^$/d')
   local run_env=(IMGORIGIN_KEY="$key" IMGORIGIN_SALT="$salt" IMGORIGIN_LOCAL_ROOT=/images
                  IMGORIGIN_BIND="127.0.0.1:$port")
-  in_image "${run_env[@]}" -- "${entry[@]}" "${cmd[@]}" >"$work/serve.log" 2>&1 &
+  IN_IMAGE_EXEC=1 in_image "${run_env[@]}" -- "${entry[@]}" "${cmd[@]}" >"$work/serve.log" 2>&1 &
   server=$!
   for ((i = 0; i < 100; i++)); do
     curl -fsS -o /dev/null "http://127.0.0.1:$port/health" 2>/dev/null && break

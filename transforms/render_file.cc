@@ -157,7 +157,21 @@ void SavePyramid(const Context& ctx, const VImage& img, int quality) {
   // pixels come near that is written as BigTIFF, which libtiff and libvips read alike.
   const bool alpha = img.has_alpha();
   const int64_t raw = int64_t{img.width()} * img.height() * img.bands();
-  img.tiffsave(path.c_str(),
+  VImage pixels = img;
+#if VIPS_MAJOR_VERSION == 8 && VIPS_MINOR_VERSION < 15
+  // libvips before 8.15 crashes when a pyramid TIFF write fails part way (a truncated source):
+  // its layers are freed after their target (libvips issue 3411). There the pixels are computed
+  // into a temporary file first (libvips' own, in $TMPDIR, deleted when closed), so the TIFF
+  // writer only reads a complete image; a failure is an error of that first write. Costs the
+  // result's raw size on disk for the while.
+  VipsImage* staged = vips_image_new_temp_file("%s.v");
+  if (staged == nullptr || vips_image_write(img.get_image(), staged) != 0) {
+    if (staged != nullptr) g_object_unref(staged);
+    throw vips::VError();
+  }
+  pixels = VImage(staged);
+#endif
+  pixels.tiffsave(path.c_str(),
                VImage::option()
                    ->set("tile", true)
                    ->set("tile_width", kTileSide)

@@ -297,9 +297,7 @@ TEST_F(BatchTest, ShardsTogetherCoverEveryKeyExactlyOnce) {
 
 TEST_F(BatchTest, AHugeTiledTiffIsProcessed) {
   // 20 000 × 20 000 (400 Mpx, 1.2 GB of pixels), tiled and JPEG-compressed: a few MB on disk.
-  const auto pattern = (vips::VImage::xyz(20000, 20000)[0] / 80).cast(VIPS_FORMAT_UCHAR);
-  const auto image = pattern.bandjoin({pattern, pattern / 2})
-                         .copy(vips::VImage::option()->set("interpretation", VIPS_INTERPRETATION_sRGB));
+  const auto image = (vips::VImage::xyz(20000, 20000)[0] * (250.0 / 20000)).cast(VIPS_FORMAT_UCHAR);
   fs::create_directories(src_);
   image.tiffsave((src_ + "/huge.tif").c_str(), vips::VImage::option()
                                                    ->set("tile", true)
@@ -311,7 +309,7 @@ TEST_F(BatchTest, AHugeTiledTiffIsProcessed) {
   const auto out = Decode(Read(dst_ + "/huge.jpg"));
   EXPECT_EQ(out.width(), 2000);
   EXPECT_EQ(out.height(), 2000);
-  // The pattern is a ramp along x (x / 80): dark on the left, bright on the right.
+  // The image is a grey ramp along x: dark on the left, bright on the right.
   EXPECT_LT(out.getpoint(20, 1000)[0], 40);
   EXPECT_GT(out.getpoint(1980, 1000)[0], 200);
   // Over the server's limit (50 Mpx by default) it would be refused; batch has its own.
@@ -356,7 +354,7 @@ TEST_F(BatchTest, S3ToS3PaginatesAndResumes) {
   ASSERT_EQ(run.status, 0) << run.errors << run.output;
   std::set<std::string> rendered = run.With("rendered");
   EXPECT_EQ(rendered, names);
-  EXPECT_GE(run.summary["requests"]["put_list"].get<int64_t>(), 3 + 12) << "three list pages, 12 PUTs";
+  EXPECT_EQ(run.summary["requests"]["put_list"].get<int64_t>(), 3 + 12) << "three list pages, 12 PUTs";
 
   auto client = storage::S3Client::Create(
       {.region = "us-east-1", .endpoint = env["IMGORIGIN_S3_ENDPOINT"], .path_style = true},
