@@ -239,11 +239,6 @@ class LocalBatchStore final : public BatchStore {
 
 // ---- S3 prefix ----------------------------------------------------------------------------
 
-std::string Unquoted(std::string_view etag) {
-  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') etag = etag.substr(1, etag.size() - 2);
-  return std::string(etag);
-}
-
 class S3Lister final : public BatchLister {
  public:
   S3Lister(const storage::S3Client& s3, const S3Location& location, const storage::FetchConfig& fetch,
@@ -261,7 +256,7 @@ class S3Lister final : public BatchLister {
       for (auto& object : listed->objects) {
         std::string name = object.key.substr(location_.prefix.size());
         if (name.empty() || name.ends_with("/")) continue;
-        page.push_back({std::move(name), object.size, Unquoted(object.etag)});
+        page.push_back({std::move(name), object.size, storage::UnquotedEtag(object.etag)});
       }
       token_ = std::move(listed->next_token);
       done_ = token_.empty();
@@ -292,7 +287,7 @@ class S3BatchStore final : public BatchStore {
     ++requests_.get;
     auto info = s3_->HeadObject(location_.Object(name), options_.fetch.Retry());
     if (!info) return std::unexpected(info.error());
-    return BatchItem{name, info->size, Unquoted(info->etag)};
+    return BatchItem{name, info->size, storage::UnquotedEtag(info->etag)};
   }
 
   Result<BatchCopy> Fetch(const BatchItem& item) const override {
@@ -303,7 +298,7 @@ class S3BatchStore final : public BatchStore {
                                      .timeout = std::max(options_.fetch.timeout, std::chrono::milliseconds{600'000}),
                                      .retry = options_.fetch.Retry()});
     if (!got) return std::unexpected(got.error());
-    return BatchCopy{got->file->path(), Unquoted(got->info.etag), got->file->size(), got->file};
+    return BatchCopy{got->file->path(), storage::UnquotedEtag(got->info.etag), got->file->size(), got->file};
   }
 
   Result<std::optional<std::string>> Provenance(const std::string& name) const override {

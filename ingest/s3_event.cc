@@ -8,6 +8,7 @@
 #include "ingest/record.h"
 #include "storage/aws_credentials.h"
 #include "storage/digest.h"
+#include "storage/s3_client.h"
 
 namespace imgorigin::ingest {
 namespace {
@@ -162,10 +163,7 @@ Result<std::optional<S3Event>> ParseRecord(const json& record, const std::string
   }
   if (!size) return std::unexpected(size.error());
   event.size = *size;
-  event.etag = *etag;
-  if (event.etag.size() >= 2 && event.etag.front() == '"' && event.etag.back() == '"') {
-    event.etag = event.etag.substr(1, event.etag.size() - 2);
-  }
+  event.etag = storage::UnquotedEtag(*etag);
   event.version_id = *version;
   event.sequencer = *sequencer;
   return std::optional<S3Event>(std::move(event));

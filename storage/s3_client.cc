@@ -408,6 +408,13 @@ std::string S3StatusDetail(const HttpResponse& response) {
   return std::to_string(response.status) + (code.empty() ? "" : " " + code);
 }
 
+std::string UnquotedEtag(std::string_view etag) {
+  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') {
+    etag = etag.substr(1, etag.size() - 2);
+  }
+  return std::string(etag);
+}
+
 bool IsValidBucketName(std::string_view bucket) {
   if (bucket.size() < 3 || bucket.size() > 63) return false;
   return std::all_of(bucket.begin(), bucket.end(),

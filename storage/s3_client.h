@@ -272,4 +272,7 @@ common::Result<int64_t> MultipartPartSize(int64_t object_size, int64_t preferred
 // RFC 1123-ish bucket names; also keeps "/" and ".." out of request paths.
 bool IsValidBucketName(std::string_view bucket);
 
+// An ETag without the quotes S3 sends it in ("\"abc\"" → "abc"); unquoted ones unchanged.
+std::string UnquotedEtag(std::string_view etag);
+
 }  // namespace imgorigin::storage
