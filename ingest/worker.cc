@@ -1,13 +1,12 @@
 #include "ingest/worker.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <random>
+
+#include "common/thread_priority.h"
 
 namespace imgorigin::ingest {
 
@@ -92,10 +91,7 @@ Worker::Counts Worker::counts() const {
 }
 
 void Worker::Run() {
-  if (config_.nice > 0) {
-    // Linux's niceness is per thread: this one yields to the request threads.
-    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), config_.nice);
-  }
+  common::LowerThisThreadPriority(config_.nice);  // yields to the request threads
   while (!stopping_) {
     auto jobs = queue_.Receive(1, config_.poll_wait, config_.visibility);
     if (!jobs) {

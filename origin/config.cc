@@ -238,6 +238,7 @@ const std::vector<Setting>& Settings() {
        }},
       {"server.workers", "IMGORIGIN_WORKERS", IntField(&Config::workers)},
       {"server.queue_size", "IMGORIGIN_QUEUE_SIZE", IntField(&Config::queue_size)},
+      {"server.render_nice", "IMGORIGIN_RENDER_NICE", IntField(&Config::render_nice)},
       {"server.shutdown_timeout_ms", "IMGORIGIN_SHUTDOWN_TIMEOUT_MS",
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
          int64_t ms = 0;
@@ -1056,6 +1057,7 @@ Result<int64_t> ParseSize(std::string_view text) {
 Result<void> Config::Validate() const {
   if (auto hp = ParseHostPort(bind); !hp) return Invalid("server.bind", hp.error().message);
   if (queue_size > 100'000) return Invalid("server.queue_size", "at most 100000");
+  if (render_nice < 0 || render_nice > 19) return Invalid("server.render_nice", "0..19");
   if (header_timeout.count() <= 0) return Invalid("server.header_timeout_ms", "must be > 0");
   if (max_connections == 0) return Invalid("server.max_connections", "must be > 0");
   if (max_url_length < 64) return Invalid("url.max_length", "at least 64");

@@ -45,6 +45,9 @@ struct Config {
   size_t loops = 0;                     // event loops; 0 = one per core
   size_t workers = 0;                   // CPU pool threads; 0 = two per core
   size_t queue_size = 64;               // transforms waiting beyond the running ones, then 503
+  // Niceness added to the transform threads (and the libvips threads they start): the event
+  // loops, at 0, keep answering hits while renders saturate every core (0..19; 0 = same).
+  int render_nice = 5;
   std::chrono::milliseconds shutdown_timeout{10'000};  // drain limit for in-flight requests
   std::chrono::seconds client_timeout{30};             // idle/slow client read and write timeout
   // A request must have fully arrived this long after its connection was accepted, or after its

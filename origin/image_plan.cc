@@ -10,6 +10,7 @@
 
 #include "cache/key.h"
 #include "transforms/format.h"
+#include "transforms/pipeline.h"
 
 namespace imgorigin::origin {
 namespace {
@@ -48,7 +49,8 @@ std::optional<int64_t> MaxAgeOf(std::string_view cache_control) {
 Planner::Planner(const Config& config, const signing::Signer& signer)
     : config_(config), signer_(signer), max_age_(MaxAgeOf(config.cache_control)) {
   const auto& p = config.pipeline;
-  output_fingerprint_ = "q" + std::to_string(p.quality) + ";";
+  output_fingerprint_ = "e" + std::to_string(transforms::kEncoderRevision) + ";q" +
+                        std::to_string(p.quality) + ";";
   for (const auto& [format, quality] : p.format_quality) {
     output_fingerprint_ +=
         std::string(transforms::FormatExtension(format)) + std::to_string(quality) + ",";

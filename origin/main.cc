@@ -13,6 +13,7 @@
 
 #include "cache/memory_tier.h"
 #include "common/thread_pool.h"
+#include "common/thread_priority.h"
 #include "origin/batch_command.h"
 #include "origin/build_info.h"
 #include "origin/cache_tiers.h"
@@ -187,7 +188,8 @@ int Serve(const Config& config) {
   // cold renders/s in bench/load (2 cores: 216 → 255 req/s).
   const size_t workers =
       config.workers ? config.workers : 2 * std::max(1u, std::thread::hardware_concurrency());
-  common::ThreadPool cpu({.threads = workers, .queue_capacity = config.queue_size});
+  common::ThreadPool cpu({.threads = workers, .queue_capacity = config.queue_size},
+                         [&config] { common::LowerThisThreadPriority(config.render_nice); });
   Router router(config, *services.signer, *services.memory, cpu, *services.io,
                 *services.source_cache, *services.tiers,
                 services.ingest ? &*services.ingest : nullptr, services.http.get());

@@ -68,6 +68,11 @@ struct PipelineLimits {
   common::Result<void> Validate() const;
 };
 
+// Bumped whenever the pipeline's own encoder settings change the bytes it writes for the same
+// spec (2: PNG of JPEG sources filtered): part of every variant key, so a new release never
+// answers with an old release's bytes under the same ETag.
+inline constexpr int kEncoderRevision = 2;
+
 struct EncodedImage {
   std::string bytes;
   ImageFormat format = ImageFormat::kUnknown;

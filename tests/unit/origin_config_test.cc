@@ -222,6 +222,27 @@ TEST(ParseHostPort, Forms) {
   EXPECT_FALSE(ParseHostPort("h:99999"));
 }
 
+TEST(ServerSettings, RenderNiceIsANicenessStep) {
+  std::map<std::string, std::string> vars = {{"IMGORIGIN_ALLOW_UNSIGNED", "true"}};
+  auto env = [&vars](std::string_view name) -> std::optional<std::string> {
+    auto it = vars.find(std::string(name));
+    return it == vars.end() ? std::nullopt : std::optional(it->second);
+  };
+  auto config = LoadConfig("", env);
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->render_nice, 5);
+  vars["IMGORIGIN_RENDER_NICE"] = "19";
+  EXPECT_EQ(LoadConfig("", env)->render_nice, 19);
+  for (const char* bad : {"20", "-1"}) {
+    vars["IMGORIGIN_RENDER_NICE"] = bad;
+    auto refused = LoadConfig("", env);
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_NE(refused.error().message.find("server.render_nice (IMGORIGIN_RENDER_NICE)"),
+              std::string::npos)
+        << refused.error().message;
+  }
+}
+
 TEST(SourceSettings, FromEnvironmentAndValidated) {
   std::map<std::string, std::string> vars = {
       {"IMGORIGIN_ALLOW_UNSIGNED", "true"},
