@@ -20,6 +20,15 @@ SCENARIOS = {
     "hot-disk": "Hits from the disk tier (memory tier off)",
     "herd-64": "One new URL, 64 connections at once",
     "mixed-90": "Mixed load: 90 % hits on 40 hot variants, 10 % unique cold URLs",
+    "format-jpeg": "Per-format cold renders, unique URLs, result cache off: 300 px JPEG q80",
+    "format-webp": "Per-format cold renders: 300 px WebP q75",
+    "format-avif": "Per-format cold renders: 300 px AVIF q50 (avif_speed 5 = sharp's effort 4; "
+                   "`/default-speed`: imgorigin's default)",
+    "format-png": "Per-format cold renders: 300 px PNG",
+    "accept-mix": "Browser Accept mix on unique URLs without a format (auto format), format "
+                  "upgrade off and on",
+    "storm-idle": "Memory-tier hits on the 40 hot variants, idle",
+    "storm-hits": "The same hits while a second wrk drives unique cold renders (8 connections)",
     "drift-20k": "20 000 mixed requests (RSS drift run, memory tier 8 MiB)",
     "upload-1MB": "Uploads (POST /v1/images): a 1 MB photo JPEG, checked, hashed, stored, recorded",
     "upload-48MB": "Uploads (POST /v1/images): a 48 MB PNG (random pixels, stored uncompressed)",
@@ -45,6 +54,11 @@ def aggregate(rows):
     for (scenario, server), runs in groups.items():
         num = lambda k: med([float(r[k] or 0) for r in runs])
         notes = sorted({r["note"] for r in runs if r["note"]})
+        types = {}
+        for r in runs:
+            for item in filter(None, (r.get("content_types") or "").split(",")):
+                ct, _, n = item.rpartition(":")
+                types[ct] = types.get(ct, 0) + int(n)
         out.append({
             "scenario": scenario, "server": server, "runs": len(runs),
             "connections": runs[0]["connections"], "requests": int(sum(float(r["requests"] or 0) for r in runs)),
@@ -52,6 +66,8 @@ def aggregate(rows):
             "cpu": num("cpu_pct"), "rss": num("peak_rss_mb"), "wrk": num("wrk_cpu_pct"),
             "other": num("other_cpu_pct"),
             "errors": int(sum(float(r["errors"] or 0) for r in runs)), "note": "; ".join(notes),
+            "body_bytes": med([float(r.get("body_bytes") or 0) for r in runs]), "types": types,
+            "upgrades": int(sum(float(r.get("upgrades") or 0) for r in runs)),
         })
     order = list(SCENARIOS)
     out.sort(key=lambda r: (order.index(r["scenario"]) if r["scenario"] in order else 99))
@@ -74,12 +90,18 @@ def read_floor(work):
 
 
 def read_memory(path):
-    big, drift, refused, eager = [], [], [], []
+    big, drift, refused, eager, storm = [], [], [], [], {}
     if os.path.exists(path):
         with open(path) as f:
             for line in f:
                 parts = line.rstrip("\n").split("\t")
-                if len(parts) == 4 and parts[1] == "drift":
+                if len(parts) == 6 and parts[1] == "storm":
+                    # build, renders/s over the hit run, CPU queue depth at its start and end
+                    # and the storm's own wrk RESULT, its fields joined by commas.
+                    fields = dict(kv.split("=", 1) for kv in parts[5].split(",") if "=" in kv)
+                    storm.setdefault(parts[0], []).append(
+                        (float(parts[2]), parts[3], parts[4], fields))
+                elif len(parts) == 4 and parts[1] == "drift":
                     drift.append((parts[0], int(parts[2]), int(parts[3])))
                 elif len(parts) == 6 and parts[1] == "eager":
                     eager.append((parts[0], int(parts[2]), float(parts[3]), float(parts[4]),
@@ -88,7 +110,7 @@ def read_memory(path):
                     refused.append((parts[0], parts[2], parts[3], int(parts[4]), int(parts[5])))
                 elif len(parts) == 7:
                     big.append(parts)
-    return big, drift, refused, eager
+    return big, drift, refused, eager, storm
 
 
 def find(rows, scenario, server):
@@ -100,6 +122,168 @@ def find(rows, scenario, server):
 
 def verdict(ok):
     return "**met**" if ok else "**missed**"
+
+
+FORMATS = (("jpeg", "JPEG q80", "floor_pipeline"), ("webp", "WebP q75", "floor_pipeline_webp"),
+           ("avif", "AVIF q50", "floor_pipeline_avif"), ("png", "PNG", "floor_pipeline_png"))
+FORMAT_TARGET = 1.3  # issue #18: each format at least 1.3× ipx on the same work
+FLOOR_TARGET = 0.95  # as cold's: the in-process floor, less run-to-run noise
+STORM_TARGET = 2.0   # p99 of hits under the storm at most 2× idle
+PNG_BYTES_TARGET = 1.01  # "without making files larger": the same 40 images, 1 % for rounding
+
+
+def rate(v):
+    return (f"{v:,.0f}" if v >= 100 else f"{v:.1f}") if v > 0 else "—"
+
+
+def note_value(row, key):
+    """The value of "key: value" in a row's note, or None."""
+    for part in row["note"].split("; "):
+        if part.startswith(key + ": "):
+            return part[len(key) + 2:]
+    return None
+
+
+def formats_section(rows, floors, builds):
+    """The per-format table and its Targets rows."""
+    table, targets = [], []
+    for fmt, label, floor_name in FORMATS:
+        scenario = f"format-{fmt}"
+        ipx = find(rows, scenario, "ipx")
+        servers = [f"imgorigin-{b}" for b in builds] + [f"imgorigin-{b}/default-speed" for b in builds]
+        for server in servers + ["ipx"]:
+            r = find(rows, scenario, server)
+            if not r:
+                continue
+            build = server.split("-", 1)[1].split("/")[0] if server != "ipx" else None
+            same_work = server != "ipx" and "/" not in server
+            vs_ipx = r["rps"] / ipx["rps"] if ipx and ipx["rps"] > 0 and server != "ipx" else None
+            bytes_vs = (r["body_bytes"] / ipx["body_bytes"]
+                        if ipx and ipx["body_bytes"] > 0 and server != "ipx" else None)
+            floor = floors.get((build, floor_name)) if same_work else None
+            vs_floor = r["rps"] / floor if floor else None
+            table.append(
+                f"| {label} | {server} | {rate(r['rps'])} | {r['p50']:.1f} | {r['p99']:.1f} | "
+                f"{r['body_bytes'] / 1024:.1f} | {f'{bytes_vs:.2f}×' if bytes_vs else ''} | "
+                f"{f'{vs_ipx:.2f}×' if vs_ipx else ''} | "
+                f"{f'{floor:.1f}' if floor else ('n/a' if server != 'ipx' else '')} | "
+                f"{f'{vs_floor:.2f}×' if vs_floor else ''} |")
+            if server == "ipx":
+                continue
+            if vs_ipx is not None and same_work:
+                targets.append(
+                    f"| {label} ≥ {FORMAT_TARGET}× ipx, same work ({build}) | {r['rps']:.1f} vs "
+                    f"{ipx['rps']:.1f} req/s = {vs_ipx:.2f}×; {r['body_bytes'] / 1024:.1f} vs "
+                    f"{ipx['body_bytes'] / 1024:.1f} KiB per image | {verdict(vs_ipx >= FORMAT_TARGET)} |")
+            elif vs_ipx is not None:
+                targets.append(
+                    f"| {label} at imgorigin's default avif_speed vs ipx ({build}; not the same work: "
+                    f"noted, not judged) | {r['rps']:.1f} vs {ipx['rps']:.1f} req/s = {vs_ipx:.2f}×; "
+                    f"{r['body_bytes'] / 1024:.1f} vs {ipx['body_bytes'] / 1024:.1f} KiB per image | — |")
+            if same_work:
+                if floor:
+                    targets.append(
+                        f"| {label} ≥ {FLOOR_TARGET}× in-process {floor_name} ({build}) | "
+                        f"{r['rps']:.1f} vs {floor:.1f} images/s = {vs_floor:.2f}× | "
+                        f"{verdict(vs_floor >= FLOOR_TARGET)} |")
+                else:
+                    targets.append(f"| {label} ≥ {FLOOR_TARGET}× in-process {floor_name} ({build}) | "
+                                   "no floor measured (bench_floor gave none) | n/a |")
+            if fmt == "png" and same_work and bytes_vs is not None:
+                targets.append(f"| PNG files not larger than ipx's (≤ {PNG_BYTES_TARGET}×) ({build}) | "
+                               f"{r['body_bytes']:,.0f} vs {ipx['body_bytes']:,.0f} bytes per image "
+                               f"= {bytes_vs:.3f}× | {verdict(bytes_vs <= PNG_BYTES_TARGET)} |")
+    if not table:
+        return [], []
+    head = [
+        "Per-format cold renders (the 40 photos under unique names → 300 px wide, 8 connections; "
+        "imgorigin with no result cache at all; ipx 3.1.1 on sharp 0.34.5 with `f_…,q_…`). AVIF: "
+        "`imgorigin-B` runs at avif_speed 5 (libvips effort 4, sharp's default: the same work as "
+        "ipx), `imgorigin-B/default-speed` at imgorigin's default. Bytes per image: the average "
+        "body of the 40 photos, each asked for once after the run under fresh names. In-process "
+        "floor: `bench_floor`'s `floor_pipeline*` (the same libvips calls, 2 threads, no HTTP).\n",
+        "| Output | Server | req/s | p50 ms | p99 ms | KiB/image | bytes × ipx | × ipx | "
+        "floor images/s | × floor |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    return head + table + [""], targets
+
+
+def share_text(types):
+    total = sum(types.values())
+    return ", ".join(f"{ct} {100 * n / total:.0f} %" for ct, n in
+                     sorted(types.items(), key=lambda kv: -kv[1])) if total else "—"
+
+
+def accept_section(rows, builds):
+    """The browser Accept mix table and its Targets rows."""
+    table, targets = [], []
+    for b in builds:
+        off = find(rows, "accept-mix", f"imgorigin-{b}/upgrade-off")
+        on = find(rows, "accept-mix", f"imgorigin-{b}/upgrade-on")
+        for mode, r in (("off (upgrade_budget_ms 0)", off), ("on (defaults)", on)):
+            if r:
+                table.append(f"| {b} | {mode} | {rate(r['rps'])} | {r['p50']:.1f} | {r['p99']:.1f} | "
+                             f"{share_text(r['types'])} | {r['upgrades']} | "
+                             f"{r['body_bytes'] / 1024:.1f} | {note_value(r, 'renders') or '?'} | "
+                             f"{r['errors']} |")
+        if off and on and off["p50"] > 0:
+            ratio = on["p50"] / off["p50"]
+            targets.append(
+                f"| Browser mix: no visitor waits for AVIF — upgrade on: p50 ≤ 0.5× upgrade off and "
+                f"fallbacks answered ({b}) | p50 {on['p50']:.1f} vs {off['p50']:.1f} ms = {ratio:.2f}×, "
+                f"p99 {on['p99']:.1f} vs {off['p99']:.1f} ms; {on['upgrades']} of "
+                f"{sum(on['types'].values())} answers with X-Format-Upgrade | "
+                f"{verdict(ratio <= 0.5 and on['upgrades'] > 0)} |")
+    if not table:
+        return [], []
+    head = [
+        "Browser Accept mix (`bench/load/urls.py` ACCEPT_MIX, a fixed 20-request cycle: 60 % "
+        "Chromium `image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8`, 20 % Safari "
+        "`image/webp,image/avif,image/jxl,image/heic,…`, 15 % Firefox "
+        "`image/avif,image/webp,image/png,…`, 5 % `*/*`) on unique URLs without a format "
+        "(`w:300`, each format's default quality), 8 connections, a fresh server per row. Answers "
+        "by Content-Type and X-Format-Upgrade are counted over all 200 answers; renders is "
+        "`imgorigin_renders_total` over the run (background upgrades included).\n",
+        "| libvips | Format upgrade | req/s | p50 ms | p99 ms | Answers by Content-Type | "
+        "X-Format-Upgrade | KiB/answer | Renders | Errors |",
+        "|---|---|---:|---:|---:|---|---:|---:|---:|---:|"]
+    return head + table + [""], targets
+
+
+def storm_section(rows, storm, builds):
+    """The hits-under-a-render-storm table and its Targets rows."""
+    table, targets = [], []
+    for b in builds:
+        idle = find(rows, "storm-idle", f"imgorigin-{b}")
+        hits = find(rows, "storm-hits", f"imgorigin-{b}")
+        if not (idle and hits):
+            continue
+        runs = storm.get(b, [])
+        renders = med([r for r, _, _, _ in runs])
+        depth = ", ".join(f"{q0} → {q1}" for _, q0, q1, _ in runs) or "?"
+        storm_errors = sum(int(f.get(k, 0)) for _, _, _, f in runs
+                           for k in ("connect_err", "read_err", "write_err", "timeout", "non2xx"))
+        storm_answers = sum(int(f.get("requests", 0)) for _, _, _, f in runs)
+        ratio = hits["p99"] / idle["p99"] if idle["p99"] > 0 else float("inf")
+        table.append(f"| {b} | {rate(idle['rps'])} | {idle['p50']:.2f} | {idle['p99']:.2f} | "
+                     f"{rate(hits['rps'])} | {hits['p50']:.2f} | {hits['p99']:.2f} | {ratio:.2f}× | "
+                     f"{renders:.1f} | {depth} | {storm_answers} ({storm_errors}) |")
+        targets.append(f"| Hits under a render storm: p99 ≤ {STORM_TARGET:.0f}× idle ({b}) | "
+                       f"{hits['p99']:.2f} vs {idle['p99']:.2f} ms = {ratio:.2f}× "
+                       f"({renders:.1f} renders/s meanwhile) | {verdict(ratio <= STORM_TARGET)} |")
+    if not table:
+        return [], []
+    head = [
+        "Hits under a render storm: memory-tier hits on the 40 hot variants (16 connections), idle "
+        "and then while a second wrk (1 thread, 8 connections) drives unique cold 300 px JPEG "
+        "renders at the same server, from 1 s before the hit run to after it. Renders/s: "
+        "`imgorigin_renders_total` over the hit run; CPU queue depth: `imgorigin_queue_depth"
+        "{pool=\"cpu\"}` at its start and end (> 0: the pool was saturated). The storm's wrk "
+        "counts in the hit rows' *Others' CPU*.\n",
+        "| libvips | Idle req/s | Idle p50 ms | Idle p99 ms | Storm req/s | Storm p50 ms | "
+        "Storm p99 ms | p99 ratio | Renders/s | CPU queue depth | Storm answers (errors) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    return head + table + [""], targets
 
 
 def chart(rows, floors, out_dir):
@@ -159,7 +343,7 @@ def main():
 
     rows = aggregate(read_rows(a.results))
     floors = read_floor(a.micro_dir)
-    big, drift, refused, eager = read_memory(a.memory)
+    big, drift, refused, eager, storm = read_memory(a.memory)
     builds = a.builds.split()
     has_chart = chart(rows, floors, a.out)
 
@@ -198,8 +382,9 @@ def main():
           "floor_pipeline: imgorigin's steps, 2 threads |")
         w("|---|---:|---:|---:|---:|")
         for b in builds:
-            w(f"| {b} | {floors.get((b, 'floor'), 0):.1f} | {floors.get((b, 'floor_same'), 0):.1f} | "
-              f"{floors.get((b, 'floor_1thread'), 0):.1f} | {floors.get((b, 'floor_pipeline'), 0):.1f} |")
+            cells = [f"{floors[(b, n)]:.1f}" if (b, n) in floors else "—"
+                     for n in ("floor", "floor_same", "floor_1thread", "floor_pipeline")]
+            w(f"| {b} | " + " | ".join(cells) + " |")
         w("\n`vips_thumbnail` decodes a 2048-px JPEG at 1/2 scale where imgorigin (like sharp and "
           "imgproxy) shrinks on load by 1/4 before resizing to 300 px, so `floor_pipeline` — the same "
           "libvips calls as imgorigin's pipeline, without HTTP, URL, cache or checks — is the "
@@ -233,6 +418,11 @@ def main():
         for b, count, secs, rate, latency in eager:
             w(f"| {b} | {count} | {secs:.1f} | {rate:.1f} | {latency:.2f} |")
         w("")
+
+    formats_md, formats_targets = formats_section(rows, floors, builds)
+    accept_md, accept_targets = accept_section(rows, builds)
+    storm_md, storm_targets = storm_section(rows, storm, builds)
+    md.extend(formats_md + accept_md + storm_md)
 
     w("## Targets\n")
     w("| Target | Figure | Verdict |")
@@ -269,6 +459,7 @@ def main():
     for b, r0, r1 in drift:
         d = 100 * (r1 - r0) / max(1, r0)
         w(f"| RSS drift over 20 000 requests < 10 % ({b}) | {d:+.1f} % | {verdict(d < 10)} |")
+    md.extend(formats_targets + accept_targets + storm_targets)
     w("")
     if has_chart:
         w("![req/s per scenario](chart.png)\n")

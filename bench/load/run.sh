@@ -5,7 +5,8 @@
 # alternation, and writes bench/results/report.md, report.tsv and chart.png.
 #
 #   bench/load/run.sh [--duration S] [--rounds N] [--libvips system|npm|both] [--no-setup]
-#                     [--no-build] [--only cold,hot,tiers,herd,mixed,memory,uploads,eager,micro]
+#                     [--no-build] [--only cold,hot,tiers,herd,mixed,formats,accept,storm,
+#                                          memory,uploads,eager,micro]
 #
 # Every run is bounded (wrk -d, fixed connections), loopback only, and the script stops every
 # process it started (by pid) on exit. See bench/README.md for what each scenario measures.
@@ -21,9 +22,10 @@ ROUNDS=1             # alternations of each scenario over the servers
 LIBVIPS=both
 SETUP=1
 BUILD=1
-ONLY="cold,hot,tiers,herd,mixed,memory,uploads,eager,micro"
+ONLY="cold,hot,tiers,herd,mixed,formats,accept,storm,memory,uploads,eager,micro"
 COLD_CONNS=8         # the issue's reference figures use 8 connections for cold, 64 for hits
 HOT_CONNS=64
+STORM_HIT_CONNS=16   # hits measured idle and under the render storm
 WRK_THREADS=2
 DRIFT_REQUESTS=20000
 while (($#)); do
@@ -34,7 +36,7 @@ while (($#)); do
     --no-setup) SETUP=0; shift ;;
     --no-build) BUILD=0; shift ;;
     --only) ONLY=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -142,9 +144,28 @@ fi
 # u/NNNNN.jpg are unique names for the same 40 files, so cold runs never repeat a URL while
 # every server reads the same bytes from the page cache.
 # Unique names needed: cold (every build, ipx, image_filter) and mixed (every build) per round,
-# the drift runs per build, and a margin.
+# the drift runs per build, the formats, accept and storm runs, and a margin.
+# formats: NAME|imgorigin options|ipx modifiers|unique URLs per second of run (over the fastest
+# rate seen on the 2-core machine; a run that needs more says "URL list ran out").
+FORMATS=("jpeg|w:300/q:80/f:jpg|w_300,q_80,f_jpeg|300"
+         "webp|w:300/q:75/f:webp|w_300,q_75,f_webp|250"
+         "avif|w:300/q:50/f:avif|w_300,q_50,f_avif|80"
+         "png|w:300/f:png|w_300,f_png|200")
+ACCEPT_RATE=300      # unique URLs per second of an accept run
+STORM_RATE=300       # unique cold renders per second of the storm
+STORM_LEAD=1         # seconds the storm runs before the hit run starts (and after it ends, +1)
 POOL=$(( (2 * ${#builds[@]} + 2) * ROUNDS * 300 * DURATION
          + ${#builds[@]} * (DRIFT_REQUESTS / 10 + 600) + 1000 ))
+if wants formats; then
+  for f in "${FORMATS[@]}"; do
+    # Every build and ipx; AVIF once more per build (imgorigin's default speed).
+    rows=$(( ${#builds[@]} + 1 ))
+    [ "${f%%|*}" = avif ] && rows=$((rows + ${#builds[@]}))
+    POOL=$((POOL + ROUNDS * rows * (${f##*|} * DURATION + 40)))  # + the bytes sample
+  done
+fi
+wants accept && POOL=$((POOL + ROUNDS * 2 * ${#builds[@]} * ACCEPT_RATE * DURATION))
+wants storm && POOL=$((POOL + ROUNDS * ${#builds[@]} * STORM_RATE * (DURATION + 2 * STORM_LEAD + 1)))
 mkdir -p "$WORK/root/photos" "$WORK/root/u" "$WORK/root/big" "$WORK/root/static"
 for i in $(seq -f '%03g' 0 39); do
   [ "$WORK/corpus/photo$i.jpg" -ef "$WORK/root/photos/photo$i.jpg" ] ||
@@ -167,16 +188,26 @@ urls() { python3 "$LOAD/urls.py" "$@" --key "$KEY" --salt "$SALT"; }
 
 # --- results -------------------------------------------------------------------------------------
 TSV=$OUT/report.tsv
-printf 'scenario\tserver\tconnections\trequests\tseconds\treq_per_s\tp50_ms\tp99_ms\tcpu_pct\tpeak_rss_mb\terrors\twrk_cpu_pct\tother_cpu_pct\tnote\n' >"$TSV"
+# body_bytes, content_types, upgrades: over the 200 answers of runs with WALK_COUNT=1 (else 0,
+# empty, 0): average body size (format-* rows: the 40-photo sample, sample_bytes), answers per
+# Content-Type ("image/webp:12,…"), answers with X-Format-Upgrade. The note stays the last
+# column (add_note).
+printf 'scenario\tserver\tconnections\trequests\tseconds\treq_per_s\tp50_ms\tp99_ms\tcpu_pct\tpeak_rss_mb\terrors\twrk_cpu_pct\tother_cpu_pct\tbody_bytes\tcontent_types\tupgrades\tnote\n' >"$TSV"
 row() { local IFS=$'\t'; echo "$*" >>"$TSV"; }
+# Lines that are not wrk rows (memory, uploads refused, eager, storm): see report.py read_memory.
+MEM_TSV=$WORK/memory.tsv
+: >"$MEM_TSV"
 
 # load SCENARIO SERVER PORT CONNS LIST PID [LIMIT] [NOTE]: bounded wrk load; appends a row.
 # LIMIT = 0: one run of DURATION seconds. LIMIT > 0: chained 5-second runs until LIMIT responses
 # (at most 120 runs); p50 is then the median of the runs' p50s, p99 the largest p99.
+# WALK_COUNT=1 in the environment: walk.lua counts body bytes, Content-Types and upgrades.
 load() {
   local scenario=$1 server=$2 port=$3 conns=$4 list=$5 pid=$6 limit=${7:-0} note=${8:-}
   local pids t0 t1 start end out result peak chunk_s=$DURATION
   local total_req=0 total_us=0 errs=0 wraps=0 runs=0 p50s=() p99=0 wrk_cpu=0 busy0 busy1
+  # Set by the eval of walk.lua's RESULT line, summed over chained runs.
+  local ok=0 body_bytes=0 upgrades=0 types="" total_ok=0 total_body=0 total_upgrades=0 all_types=""
   ((limit > 0)) && chunk_s=5
   # EXTRA_PIDS: processes the server needs that count as its cost (redis-server).
   mapfile -t pids < <(pid_tree "$pid"; for p in ${EXTRA_PIDS:-}; do echo "$p"; done)
@@ -197,7 +228,7 @@ load() {
       local status=alive
       kill -0 "$pid" 2>/dev/null || { status=0; wait "$pid" 2>/dev/null || status=$?; }
       log "wrk gave no result for $scenario/$server (server: $status): $out"
-      row "$scenario" "$server" "$conns" 0 0 0 0 0 0 0 0 0 0 \
+      row "$scenario" "$server" "$conns" 0 0 0 0 0 0 0 0 0 0 0 "" 0 \
         "wrk failed; server exit status: $status (see bench/work/logs)"
       return
     fi
@@ -209,6 +240,10 @@ load() {
     total_us=$((total_us + duration_us))
     errs=$((errs + connect_err + read_err + write_err + timeout + non2xx))
     wraps=$((wraps + wrapped))
+    total_ok=$((total_ok + ok))
+    total_body=$((total_body + body_bytes))
+    total_upgrades=$((total_upgrades + upgrades))
+    [ -n "$types" ] && all_types=${all_types:+$all_types,}$types
     p50s+=("$p50_us")
     ((p99_us > p99)) && p99=$p99_us
     runs=$((runs + 1))
@@ -238,14 +273,16 @@ load() {
   other=$(awk -v b="$((busy1 - busy0))" -v t="$((t1 - t0))" -v hz="$HZ" -v w="$wrk_cpu" \
     -v s="$start" -v e="$end" 'BEGIN {v = 100 * ((b - t) / hz - w) / (e - s); printf "%.0f", v < 0 ? 0 : v}')
   # Cold lists must not repeat; hot lists cycle on purpose.
-  if ((wraps)) && [[ $scenario == cold || $scenario == mixed-90 || $scenario == drift* ]]; then
+  if ((wraps)) && [[ $scenario == cold || $scenario == mixed-90 || $scenario == drift* ||
+                     $scenario == format-* || $scenario == accept-* ]]; then
     note="${note:+$note; }URL list ran out: some URLs repeated"
   fi
   row "$scenario" "$server" "$conns" "$total_req" "$secs" "${rps:-0}" \
     "$(awk -v v="$p50" 'BEGIN {printf "%.2f", v / 1000}')" \
     "$(awk -v v="$p99" 'BEGIN {printf "%.2f", v / 1000}')" \
-    "$cpu" "$(awk -v v="$peak" 'BEGIN {printf "%.0f", v / 1024}')" "$errs" "$wrk_pct" "$other" "$note"
-  log "$scenario $server: $total_req requests, ${rps:-n/a} req/s, p50 $((p50 / 1000)) ms, p99 $((p99 / 1000)) ms, cpu $cpu %, wrk $wrk_pct %, others $other %, errors $errs"
+    "$cpu" "$(awk -v v="$peak" 'BEGIN {printf "%.0f", v / 1024}')" "$errs" "$wrk_pct" "$other" \
+    $((total_ok ? total_body / total_ok : 0)) "$all_types" "$total_upgrades" "$note"
+  log "$scenario $server: $total_req requests, ${rps:-n/a} req/s, p50 $((p50 / 1000)) ms, p99 $((p99 / 1000)) ms, cpu $cpu %, wrk $wrk_pct %, others $other %, errors $errs${all_types:+, $((total_body / (total_ok ? total_ok : 1))) bytes per answer, types $all_types, upgrades $total_upgrades}"
 }
 
 add_note() {  # appends to the note of the last row
@@ -253,8 +290,26 @@ add_note() {  # appends to the note of the last row
     END {for (i = 1; i < NR; i++) print lines[i]; $0 = lines[NR];
          $NF = ($NF == "" ? n : $NF "; " n); print}' "$TSV" >"$TSV.tmp" && mv "$TSV.tmp" "$TSV"
 }
+set_bytes() {  # sets the body_bytes column (14th) of the last row
+  awk -v v="$1" 'BEGIN {FS = OFS = "\t"} {lines[NR] = $0}
+    END {for (i = 1; i < NR; i++) print lines[i]; $0 = lines[NR]; $14 = v; print}' "$TSV" \
+    >"$TSV.tmp" && mv "$TSV.tmp" "$TSV"
+}
+# sample_bytes KIND PORT [urls.py options…]: the average body of the 40 photos, each asked for
+# once under a fresh unique name (so that rows compare the same images), 200 answers only.
+sample_bytes() {
+  local kind=$1 port=$2 path
+  shift 2
+  take_unique 40
+  urls "$kind" "$WORK/sample.txt" --first "$UNIQUE_FIRST" --count 40 "$@"
+  while read -r path; do
+    curl -s -o /dev/null --max-time 30 -w '%{http_code} %{size_download}\n' "http://127.0.0.1:$port$path" || true
+  done <"$WORK/sample.txt" | awk '$1 == 200 {n++; s += $2} END {printf "%d", n ? s / n : 0}'
+}
 metric() {  # port name → value of an unlabelled or first-labelled Prometheus counter
-  curl -s "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n || index($1, n "{") == 1 {print $2; exit}'
+  # awk reads to the end: exiting early would fail curl's write (23) and, with pipefail, the run.
+  curl -s "http://127.0.0.1:$1/metrics" |
+    awk -v n="$2" '!found && ($1 == n || index($1, n "{") == 1) {print $2; found = 1}'
 }
 x_cache() { curl -s -o /dev/null -D - "http://127.0.0.1:$1$2" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-cache" {print $2}'; }
 
@@ -265,7 +320,7 @@ PORT_NGINX=18084
 for b in "${builds[@]}"; do start_imgorigin "imgorigin-$b" "$b" "${PORT[$b]}"; done
 
 PID_IPX=""
-if wants cold || wants herd; then
+if wants cold || wants herd || wants formats; then
   (cd "$WORK" && NODE_ENV=production exec node "$ROOT/bench/node_modules/ipx/bin/ipx.mjs" serve \
     --dir "$WORK/root" --host 127.0.0.1 --port "$PORT_IPX" >"$WORK/logs/ipx.log" 2>&1) &
   PID_IPX=$!
@@ -322,12 +377,16 @@ done <"$WORK/hot-imgorigin.txt"
 STATIC_BYTES=$(stat -c %s "$WORK/root/static/photo000.jpg")
 
 # --- micro: the in-process floor (and, briefly, the micro-benchmarks) ---------------------------
+# formats alone needs only the per-format floors (floor_pipeline, floor_pipeline_webp, …).
 rm -f "$WORK"/floor-*.csv
-if wants cold || wants micro; then
+if wants cold || wants micro || wants formats; then
+  floor_filter=.
+  wants cold || wants micro || floor_filter=floor_pipeline
   for b in "${builds[@]}"; do
     log "in-process floor, libvips $b"
     IMGORIGIN_BENCH_CORPUS=$WORK/corpus "$(build_dir "$b")/bench/bench_floor" \
-      --benchmark_min_time="$DURATION" --benchmark_format=csv >"$WORK/floor-$b.csv" 2>/dev/null || true
+      --benchmark_filter="$floor_filter" --benchmark_min_time="$DURATION" --benchmark_format=csv \
+      >"$WORK/floor-$b.csv" 2>/dev/null || true
     grep -o 'Thumbnail/floor/[^,]*,[^,]*' "$WORK/floor-$b.csv" >&2 || true
   done
 fi
@@ -391,6 +450,117 @@ for round in $(seq 1 "$ROUNDS"); do
       load mixed-90 "imgorigin-$target" "${PORT[$target]}" "$HOT_CONNS" "$WORK/mixed.txt" "${!pid_var}"
     done
   fi
+
+  # Per-format cold renders: unique URLs, result cache off for imgorigin (no memory tier, no
+  # other tier; ipx has none), each build and ipx in turn per format. AVIF twice per build: at
+  # avif_speed 5 (libvips effort 4, sharp's default: the same work as ipx) and at imgorigin's
+  # default speed. Bytes per image: the 40 photos once each, after each run (sample_bytes).
+  if wants formats; then
+    for b in "${builds[@]}"; do
+      start_imgorigin "fmt-$b" "$b" 18097 IMGORIGIN_MEMORY_CACHE_SIZE=0 IMGORIGIN_AVIF_SPEED=5
+      start_imgorigin "fmtd-$b" "$b" 18098 IMGORIGIN_MEMORY_CACHE_SIZE=0
+    done
+    for f in "${FORMATS[@]}"; do
+      IFS='|' read -r fmt options modifiers rate <<<"$f"
+      n=$((rate * DURATION))
+      for target in "${builds[@]}" ipx; do
+        take_unique "$n"
+        if [ "$target" = ipx ]; then
+          urls ipx "$WORK/format.txt" --first "$UNIQUE_FIRST" --count "$n" --ipx-modifiers "$modifiers"
+          WALK_COUNT=1 load "format-$fmt" ipx "$PORT_IPX" "$COLD_CONNS" "$WORK/format.txt" "$PID_IPX" 0 \
+            "$modifiers"
+          set_bytes "$(sample_bytes ipx "$PORT_IPX" --ipx-modifiers "$modifiers")"
+          continue
+        fi
+        urls imgorigin "$WORK/format.txt" --first "$UNIQUE_FIRST" --count "$n" --options "$options"
+        pid_var=PID_fmt_$target
+        note=$options
+        [ "$fmt" = avif ] && note="$options; avif_speed 5 (effort 4, sharp's default: the same work)"
+        WALK_COUNT=1 load "format-$fmt" "imgorigin-$target" 18097 "$COLD_CONNS" "$WORK/format.txt" \
+          "${!pid_var}" 0 "$note"
+        set_bytes "$(sample_bytes imgorigin 18097 --options "$options")"
+        [ "$fmt" = avif ] || continue
+        take_unique "$n"
+        urls imgorigin "$WORK/format.txt" --first "$UNIQUE_FIRST" --count "$n" --options "$options"
+        pid_var=PID_fmtd_$target
+        WALK_COUNT=1 load "format-$fmt" "imgorigin-$target/default-speed" 18098 "$COLD_CONNS" \
+          "$WORK/format.txt" "${!pid_var}" 0 "$options; imgorigin's default avif_speed"
+        set_bytes "$(sample_bytes imgorigin 18098 --options "$options")"
+      done
+    done
+    for b in "${builds[@]}"; do
+      pid_var=PID_fmt_$b && stop_pid "${!pid_var}"
+      pid_var=PID_fmtd_$b && stop_pid "${!pid_var}"
+    done
+  fi
+
+  # The browser Accept mix (urls.py ACCEPT_MIX: 60 % Chromium, 20 % Safari, 15 % Firefox, 5 %
+  # "*/*") on unique URLs without a format (w:300, the formats' default qualities): a fresh
+  # server per row, format upgrade off (upgrade_budget_ms 0: every AVIF-capable browser waits
+  # for AVIF) and at its default. Notes: renders counted by the server (upgrades render twice).
+  if wants accept; then
+    for b in "${builds[@]}"; do
+      for mode in off on; do
+        env=()
+        [ "$mode" = off ] && env=(IMGORIGIN_UPGRADE_BUDGET_MS=0)
+        start_imgorigin "accept-$b" "$b" 18099 "${env[@]}"
+        pid_var=PID_accept_$b
+        n=$((ACCEPT_RATE * DURATION))
+        take_unique "$n"
+        urls imgorigin "$WORK/accept.txt" --first "$UNIQUE_FIRST" --count "$n" --options w:300 \
+          --accept-mix
+        before=$(metric 18099 imgorigin_renders_total)
+        WALK_COUNT=1 load accept-mix "imgorigin-$b/upgrade-$mode" 18099 "$COLD_CONNS" \
+          "$WORK/accept.txt" "${!pid_var}" 0 "${env[*]:-upgrade settings at their defaults}"
+        after=$(metric 18099 imgorigin_renders_total)
+        add_note "renders: $((${after:-0} - ${before:-0}))"
+        stop_pid "${!pid_var}"
+      done
+    done
+  fi
+
+  # Hits under a render storm: memory-tier hits on the 40 hot variants (STORM_HIT_CONNS
+  # connections), idle, then again while a second wrk drives unique cold renders (8 connections,
+  # started STORM_LEAD s before the hit run and ending after it). The storm's renders/s over the
+  # hit run (imgorigin_renders_total) and the CPU pool's queue depth at its start and end show
+  # that the pool was saturated.
+  if wants storm; then
+    for b in "${builds[@]}"; do
+      start_imgorigin "storm-$b" "$b" 18100
+      pid_var=PID_storm_$b
+      while read -r path; do curl -s -o /dev/null "http://127.0.0.1:18100$path"; done \
+        <"$WORK/hot-imgorigin.txt"
+      xc=$(x_cache 18100 "$(head -1 "$WORK/hot-imgorigin.txt")")
+      load storm-idle "imgorigin-$b" 18100 "$STORM_HIT_CONNS" "$WORK/hot-imgorigin.txt" \
+        "${!pid_var}" 0 "X-Cache: $xc"
+      storm_s=$((DURATION + 2 * STORM_LEAD + 1))
+      n=$((STORM_RATE * storm_s))
+      take_unique "$n"
+      urls imgorigin "$WORK/storm-cold.txt" --first "$UNIQUE_FIRST" --count "$n"
+      wrk -t1 -c"$COLD_CONNS" -d"${storm_s}s" --timeout 10s -s "$LOAD/walk.lua" \
+        "http://127.0.0.1:18100" -- "$WORK/storm-cold.txt" 1 >"$WORK/storm.out" 2>&1 &
+      storm_pid=$!
+      started+=("$storm_pid")
+      sleep "$STORM_LEAD"
+      r0=$(metric 18100 imgorigin_renders_total)
+      q0=$(metric 18100 imgorigin_queue_depth)
+      s0=$(date +%s.%N)
+      load storm-hits "imgorigin-$b" 18100 "$STORM_HIT_CONNS" "$WORK/hot-imgorigin.txt" \
+        "${!pid_var}" 0 "X-Cache: $xc; under $COLD_CONNS connections of unique cold renders"
+      r1=$(metric 18100 imgorigin_renders_total)
+      q1=$(metric 18100 imgorigin_queue_depth)
+      s1=$(date +%s.%N)
+      q0=${q0:-n/a} q1=${q1:-n/a}  # a build without the gauge
+      wait "$storm_pid" || true  # bounded: its -d, plus --timeout for the last requests
+      storm=$(grep '^RESULT' "$WORK/storm.out" | sed 's/^RESULT //' || true)
+      rate=$(awk -v a="${r0:-0}" -v b="${r1:-0}" -v s="$s0" -v e="$s1" \
+        'BEGIN {printf "%.1f", (b - a) / (e - s)}')
+      printf '%s\tstorm\t%s\t%s\t%s\t%s\n' "$b" "$rate" "$q0" "$q1" "${storm// /,}" >>"$MEM_TSV"
+      add_note "storm: $rate renders/s, CPU queue depth $q0 → $q1"
+      log "storm $b: $rate renders/s during the hit run, CPU pool queue depth $q0 -> $q1"
+      stop_pid "${!pid_var}"
+    done
+  fi
 done
 
 # Hits from each tier below memory, with the memory tier off. The shared tiers' servers run on
@@ -425,8 +595,6 @@ if wants tiers; then
 fi
 
 # --- memory ---------------------------------------------------------------------------------------
-MEM_TSV=$WORK/memory.tsv
-: >"$MEM_TSV"
 if wants memory; then
   for b in "${builds[@]}"; do
     for big in mp24-000 mp100-000; do

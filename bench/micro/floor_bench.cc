@@ -10,6 +10,12 @@
 //                   jpegsave as above. vips_thumbnail shrinks on load one notch less (it
 //                   decodes 2048 px at 1/2 where imgorigin, sharp and imgproxy use 1/4), so
 //                   it is the stricter floor for comparing imgorigin's own overhead.
+//   floor_pipeline_webp, _avif, _png
+//                   the same steps saved as the load benchmark's `formats` scenario asks
+//                   (WebP q75, AVIF q50, PNG), with the saver options imgorigin used when this
+//                   was written (transforms/steps_output.cc: WebP effort 4; AVIF effort 4 =
+//                   avif_speed 5, sharp's default, 8-bit, auto chroma; PNG zlib 6, no filter).
+//                   Keep them in step with steps_output.cc when its defaults change.
 #include <benchmark/benchmark.h>
 #include <vips/vips8>
 #include <vips/vector.h>  // after vips8: it relies on its types
@@ -62,7 +68,29 @@ void Thumbnail(benchmark::State& state, bool like_imgorigin) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-void Pipeline(benchmark::State& state) {
+enum class Out { kJpeg, kWebp, kAvif, kPng };
+
+VipsBlob* Save(const VImage& img, Out out) {
+  auto* options = VImage::option()->set("strip", true);
+  switch (out) {
+    case Out::kJpeg:
+      return img.jpegsave_buffer(options->set("Q", 80)->set("optimize_coding", true));
+    case Out::kWebp:
+      return img.webpsave_buffer(options->set("Q", 75)->set("effort", 4));
+    case Out::kAvif:
+      return img.heifsave_buffer(options->set("compression", VIPS_FOREIGN_HEIF_COMPRESSION_AV1)
+                                     ->set("Q", 50)
+                                     ->set("effort", 4)
+                                     ->set("bitdepth", 8)
+                                     ->set("subsample_mode", VIPS_FOREIGN_SUBSAMPLE_AUTO));
+    case Out::kPng:
+      return img.pngsave_buffer(
+          options->set("compression", 6)->set("filter", VIPS_FOREIGN_PNG_FILTER_NONE));
+  }
+  return nullptr;
+}
+
+void Pipeline(benchmark::State& state, Out out) {
   const auto& corpus = Corpus();
   for (auto _ : state) {
     const std::string& src = corpus[next_image.fetch_add(1, std::memory_order_relaxed) % corpus.size()];
@@ -74,9 +102,7 @@ void Pipeline(benchmark::State& state) {
       VImage img = VImage::new_from_buffer(
           src.data(), src.size(), "",
           VImage::option()->set("shrink", shrink)->set("access", VIPS_ACCESS_SEQUENTIAL));
-      img = img.resize(300.0 / img.width());
-      blob = img.jpegsave_buffer(
-          VImage::option()->set("Q", 80)->set("optimize_coding", true)->set("strip", true));
+      blob = Save(img.resize(300.0 / img.width()), out);
     } catch (const vips::VError& e) {
       state.SkipWithError(e.what());
       break;
@@ -86,7 +112,13 @@ void Pipeline(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(Pipeline)->Name("Thumbnail/floor_pipeline")
+BENCHMARK_CAPTURE(Pipeline, jpeg, Out::kJpeg)->Name("Thumbnail/floor_pipeline")
+    ->Threads(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(Pipeline, webp, Out::kWebp)->Name("Thumbnail/floor_pipeline_webp")
+    ->Threads(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(Pipeline, avif, Out::kAvif)->Name("Thumbnail/floor_pipeline_avif")
+    ->Threads(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(Pipeline, png, Out::kPng)->Name("Thumbnail/floor_pipeline_png")
     ->Threads(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 BENCHMARK_CAPTURE(Thumbnail, floor, false)
