@@ -14,7 +14,8 @@
 //                   the same steps saved as the load benchmark's `formats` scenario asks
 //                   (WebP q75, AVIF q50, PNG), with the saver options imgorigin used when this
 //                   was written (transforms/steps_output.cc: WebP effort 4; AVIF effort 4 =
-//                   avif_speed 5, sharp's default, 8-bit, auto chroma; PNG zlib 6, no filter).
+//                   avif_speed 5, sharp's default, 8-bit, auto chroma; PNG of these JPEG
+//                   sources zlib 3 with the "average" row filter).
 //                   Keep them in step with steps_output.cc when its defaults change.
 #include <benchmark/benchmark.h>
 #include <vips/vips8>
@@ -85,7 +86,7 @@ VipsBlob* Save(const VImage& img, Out out) {
                                      ->set("subsample_mode", VIPS_FOREIGN_SUBSAMPLE_AUTO));
     case Out::kPng:
       return img.pngsave_buffer(
-          options->set("compression", 6)->set("filter", VIPS_FOREIGN_PNG_FILTER_NONE));
+          options->set("compression", 3)->set("filter", VIPS_FOREIGN_PNG_FILTER_AVG));
   }
   return nullptr;
 }
