@@ -547,9 +547,10 @@ void Exchange::Send(int status, const common::SharedBytes& body) {
   AddHeader("X-Request-Id", request_id_);
   evbuffer* out = evhttp_request_get_output_buffer(req_);
   size_t length = body ? body->size() : 0;
-  // What evhttp would add itself for a GET, it finds here; a 304 has none.
-  if (status != 304) AddHeader("Content-Length", std::to_string(length));
-  if (!is_head() && status != 304 && length > 0) {
+  // What evhttp would add itself for a GET, it finds here; 1xx, 204 and 304 have none.
+  const bool bodiless = status < 200 || status == 204 || status == 304;
+  if (!bodiless) AddHeader("Content-Length", std::to_string(length));
+  if (!is_head() && !bodiless && length > 0) {
     // The reply references the shared bytes; the holder keeps them alive until libevent has
     // written them, even if the cache evicts the entry meanwhile. C callback: owned raw pointer.
     auto* holder = std::make_unique<common::SharedBytes>(body).release();
