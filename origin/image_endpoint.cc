@@ -113,8 +113,7 @@ ImageEndpoint::ImageEndpoint(const Config& config, const Planner& planner,
         size_t bytes = sizeof(HotPath) + sizeof(Plan) + hot.plan->request.source.size() +
                        hot.plan->key.size() + hot.plan->cache_control.size() +
                        hot.plan->vary.size() + 256;
-        for (const auto& header : hot.headers) bytes += sizeof(header) + header.second.size();
-        return bytes;
+        return bytes + hot.headers.size();
       }) {}
 
 void ImageEndpoint::Handle(const ExchangePtr& exchange) {
@@ -309,24 +308,25 @@ void ImageEndpoint::Finish(const Plan& plan, Rendered rendered) {
 
 ImageEndpoint::ReplyHeaders ImageEndpoint::ImageHeaders(const Plan& plan,
                                                         const cache::CachedImage& image) const {
-  ReplyHeaders headers = {
-      {"Content-Type", image.content_type},
-      {"ETag", image.etag},
-      {"Cache-Control", plan.cache_control},
+  ReplyHeaders headers;
+  headers.reserve(512);
+  auto add = [&headers](std::string_view name, std::string_view value) {
+    Exchange::AppendHeader(headers, name, value);
   };
-  if (image.last_modified > 0) headers.emplace_back("Last-Modified", HttpDate(image.last_modified));
-  headers.emplace_back(config_.cache_tag_header.c_str(), cache::SourceTag(plan.request.source));
-  if (!plan.vary.empty()) headers.emplace_back("Vary", plan.vary);
-  if (config_.client_hints) headers.emplace_back("Accept-CH", "Sec-CH-DPR, Sec-CH-Width");
+  add("ETag", image.etag);
+  add("Cache-Control", plan.cache_control);
+  if (image.last_modified > 0) add("Last-Modified", HttpDate(image.last_modified));
+  add(config_.cache_tag_header, cache::SourceTag(plan.request.source));
+  if (!plan.vary.empty()) add("Vary", plan.vary);
+  if (config_.client_hints) add("Accept-CH", "Sec-CH-DPR, Sec-CH-Width");
   if (image.content_type == transforms::FormatMimeType(transforms::ImageFormat::kSvg)) {
     // skip_processing may pass an SVG through: it must not run scripts if opened directly.
-    headers.emplace_back("Content-Security-Policy", kSvgContentSecurityPolicy);
+    add("Content-Security-Policy", kSvgContentSecurityPolicy);
   }
-  headers.emplace_back(
-      "Content-Disposition",
+  add("Content-Disposition",
       ContentDisposition(DownloadName(plan.request, ExtensionOfMime(image.content_type)),
                          plan.request.attachment));
-  headers.insert(headers.end(), plan.headers.begin(), plan.headers.end());
+  for (const auto& [name, value] : plan.headers) add(name, value);
   return headers;
 }
 
@@ -337,7 +337,8 @@ void ImageEndpoint::ReplyImage(Exchange& exchange, const Plan& plan, const Reply
       inm && EtagMatches(inm, image.etag, /*image_at_hand=*/true)) {
     return ReplyNotModified(exchange, plan);
   }
-  for (const auto& [name, value] : headers) exchange.AddHeader(name, value);
+  exchange.AddHeader("Content-Type", image.content_type);
+  exchange.AddHeaderBlock(headers);
   exchange.SetXCache(x_cache);
   exchange.AddHeader("Server-Timing", timing + ", total;dur=" + FormatMs(exchange.elapsed_ms()));
   exchange.Send(200, image.body);

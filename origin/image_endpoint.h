@@ -73,13 +73,15 @@ class ImageEndpoint {
   };
   using RenderedPtr = std::shared_ptr<const Rendered>;
 
-  // The headers of an image reply that depend only on the plan and the image (all but X-Cache
-  // and Server-Timing).
-  using ReplyHeaders = ReplyHeaderList;
+  // The headers of an image reply that depend only on the plan and the image (all but
+  // Content-Type, X-Cache and Server-Timing), formatted as an Exchange header block
+  // (Exchange::AppendHeader), so a reply copies them in one go.
+  using ReplyHeaders = std::string;
 
   // A request target seen before (with the request headers its plan depends on): its plan,
-  // so a repeat skips the signature check, parsing and key hashing, and the reply headers for
-  // the image it was last answered with from memory, so a repeated hit skips building them.
+  // so a repeat skips the signature check, parsing and key hashing, and the formatted reply
+  // headers for the image it was last answered with from memory, so a repeated hit neither
+  // builds nor formats them (evhttp gets them as one header entry: Exchange::Send()).
   struct HotPath {
     PlanPtr plan;
     // Weak, so the table never keeps an evicted image alive; compared by owner, so a new image

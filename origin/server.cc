@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -224,6 +225,60 @@ timeval ToTimeval(std::chrono::microseconds duration) {
   duration = std::max(duration, std::chrono::microseconds(0));
   return timeval{static_cast<time_t>(duration.count() / 1'000'000),
                  static_cast<suseconds_t>(duration.count() % 1'000'000)};
+}
+
+// Today's Date value as evhttp formats it, made once a second on each thread.
+std::string_view CurrentHttpDate() {
+  thread_local time_t second = -1;
+  thread_local char text[64];
+  thread_local size_t size = 0;
+  const time_t now = time(nullptr);
+  if (now != second) {
+    tm utc{};
+    gmtime_r(&now, &utc);
+    size = evutil_date_rfc1123(text, sizeof text, &utc);
+    second = now;
+  }
+  return std::string_view(text, size);
+}
+
+// Hands the formatted header lines `block` ("Name: value\r\n"…) to evhttp as one header entry,
+// which evhttp_make_header() prints as "key: value\r\n": the key is "Date" (unless the handler
+// set Date) and the value the date followed by the block's lines, or else the block's first name
+// and the rest. The entry is built here rather than by evhttp_add_header(), which refuses line
+// breaks in a value; evhttp frees it with the request (free(), as it allocates its own).
+void AddBlockEntry(evkeyvalq* headers, std::string_view block, bool date_set) {
+  if (block.size() >= 2) block.remove_suffix(2);  // the last line's CRLF: evhttp adds one
+  std::string_view key = "Date";
+  std::string_view head = CurrentHttpDate();
+  if (date_set) {  // the block's first line becomes the entry's key and value
+    if (block.empty()) return;
+    const size_t colon = block.find(": ");  // AppendHeader() wrote every line
+    const size_t end = std::min(block.find("\r\n"), block.size());
+    key = block.substr(0, colon);
+    head = block.substr(colon + 2, end - colon - 2);
+    block.remove_prefix(std::min(end + 2, block.size()));
+  }
+  const std::string_view separator = block.empty() ? "" : "\r\n";
+  auto* entry = static_cast<evkeyval*>(calloc(1, sizeof(evkeyval)));
+  char* name = entry != nullptr ? strndup(key.data(), key.size()) : nullptr;
+  const size_t size = head.size() + separator.size() + block.size();
+  auto* value = name != nullptr ? static_cast<char*>(malloc(size + 1)) : nullptr;
+  if (value == nullptr) {  // out of memory: the reply goes without these headers
+    free(name);
+    free(entry);
+    return;
+  }
+  char* at = std::copy(head.begin(), head.end(), value);
+  at = std::copy(separator.begin(), separator.end(), at);
+  *std::copy(block.begin(), block.end(), at) = '\0';
+  entry->key = name;
+  entry->value = value;
+  // TAILQ_INSERT_TAIL, which keyvalq_struct.h does not define.
+  entry->next.tqe_next = nullptr;
+  entry->next.tqe_prev = headers->tqh_last;
+  *headers->tqh_last = entry;
+  headers->tqh_last = &entry->next.tqe_next;
 }
 
 void FreeSharedBytes(const void*, size_t, void* holder) {
@@ -457,8 +512,33 @@ void Exchange::SetXCache(const std::string& value) {
   AddHeader("X-Cache", value);
 }
 
+bool Exchange::IsFramingHeader(std::string_view name) {
+  for (std::string_view framing :
+       {"Content-Type", "Content-Length", "Transfer-Encoding", "Connection", "Date"}) {
+    if (name.size() == framing.size() && strncasecmp(name.data(), framing.data(), name.size()) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool Exchange::AppendHeader(std::string& block, std::string_view name, std::string_view value) {
+  if (!IsToken(name) || IsFramingHeader(name) ||
+      value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) {
+    return false;
+  }
+  block.append(name).append(": ").append(value).append("\r\n");
+  return true;
+}
+
 void Exchange::AddHeader(const char* name, const std::string& value) {
-  evhttp_add_header(evhttp_request_get_output_headers(req_), name, value.c_str());
+  if (!IsFramingHeader(name)) {
+    AppendHeader(header_block_, name, value);
+    return;
+  }
+  if (evhttp_add_header(evhttp_request_get_output_headers(req_), name, value.c_str()) != 0) return;
+  if (strcasecmp(name, "Content-Type") == 0) content_type_ = value;
+  if (strcasecmp(name, "Date") == 0) date_set_ = true;
 }
 
 void Exchange::Send(int status, const common::SharedBytes& body) {
@@ -467,18 +547,17 @@ void Exchange::Send(int status, const common::SharedBytes& body) {
   AddHeader("X-Request-Id", request_id_);
   evbuffer* out = evhttp_request_get_output_buffer(req_);
   size_t length = body ? body->size() : 0;
-  if (is_head() || status == 304) {
-    if (status != 304) AddHeader("Content-Length", std::to_string(length));
-  } else if (length > 0) {
+  // What evhttp would add itself for a GET, it finds here; 1xx, 204 and 304 have none.
+  const bool bodiless = status < 200 || status == 204 || status == 304;
+  if (!bodiless) AddHeader("Content-Length", std::to_string(length));
+  if (!is_head() && !bodiless && length > 0) {
     // The reply references the shared bytes; the holder keeps them alive until libevent has
     // written them, even if the cache evicts the entry meanwhile. C callback: owned raw pointer.
     auto* holder = std::make_unique<common::SharedBytes>(body).release();
     evbuffer_add_reference(out, body->data(), length, FreeSharedBytes, holder);
   }
-  if (observer_ != nullptr) {
-    const char* type = evhttp_find_header(evhttp_request_get_output_headers(req_), "Content-Type");
-    (*observer_)(*this, ReplyFacts{status, length, type != nullptr ? type : ""});
-  }
+  AddBlockEntry(evhttp_request_get_output_headers(req_), header_block_, date_set_);
+  if (observer_ != nullptr) (*observer_)(*this, ReplyFacts{status, length, content_type_.c_str()});
   evhttp_send_reply(req_, status, nullptr, nullptr);
 }
 
