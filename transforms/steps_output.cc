@@ -98,12 +98,12 @@ vips::VOption* SaverOptions(ImageFormat format, int q, bool strip, const Pipelin
           ->set("interlace", config.png_interlaced)
           ->set("filter", VIPS_FOREIGN_PNG_FILTER_NONE);
     case ImageFormat::kWebp:
-      return options->set("Q", q)->set("effort", 4);
+      return options->set("Q", q)->set("effort", config.webp_effort);
     case ImageFormat::kAvif:
       // 8-bit because the pipeline is 8-bit.
       return options->set("compression", VIPS_FOREIGN_HEIF_COMPRESSION_AV1)
           ->set("Q", q)
-          ->set("effort", 4)
+          ->set("effort", 9 - config.avif_speed)
           ->set("bitdepth", 8)
           ->set("subsample_mode", VIPS_FOREIGN_SUBSAMPLE_AUTO);
     case ImageFormat::kTiff:
