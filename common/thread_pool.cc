@@ -5,8 +5,9 @@
 namespace imgorigin::common {
 
 ThreadPool::ThreadPool(Config config, std::function<void()> on_thread_start)
-    : capacity_(config.queue_capacity) {
+    : capacity_(config.queue_capacity), low_capacity_(config.low_queue_capacity) {
   size_t n = config.threads ? config.threads : std::max(1u, std::thread::hardware_concurrency());
+  max_low_running_ = std::max<size_t>(1, n - 1);
   workers_.reserve(n);
   try {
     for (size_t i = 0; i < n; ++i) {
@@ -22,12 +23,18 @@ ThreadPool::ThreadPool(Config config, std::function<void()> on_thread_start)
 
 ThreadPool::~ThreadPool() { Shutdown(); }
 
-bool ThreadPool::TrySubmit(std::function<void()> task) {
+bool ThreadPool::TrySubmit(std::function<void()> task, Priority priority) {
   {
     std::lock_guard lock(mu_);
-    // Idle workers take tasks straight away, so they do not count against the waiting room.
-    if (stopping_ || FullLocked()) return false;
-    queue_.push_back(std::move(task));
+    if (stopping_) return false;
+    if (priority == Priority::kLow) {
+      if (low_queue_.size() >= low_capacity_) return false;
+      low_queue_.push_back(std::move(task));
+    } else {
+      // Idle workers take tasks straight away, so they do not count against the waiting room.
+      if (FullLocked()) return false;
+      queue_.push_back(std::move(task));
+    }
   }
   cv_.notify_one();
   return true;
@@ -37,10 +44,13 @@ void ThreadPool::Shutdown() {
   // workers_ is joined and cleared outside mu_ (workers need mu_ to drain), so concurrent
   // callers (an explicit Shutdown racing the destructor's) are serialised here instead.
   std::lock_guard join_lock(join_mu_);
+  std::deque<std::function<void()>> dropped;
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
+    dropped.swap(low_queue_);
   }
+  dropped.clear();  // outside mu_: a task's captures may do anything when destroyed
   cv_.notify_all();
   for (auto& t : workers_) t.join();
   workers_.clear();
@@ -51,26 +61,47 @@ size_t ThreadPool::queued() const {
   return queue_.size();
 }
 
+size_t ThreadPool::low_queued() const {
+  std::lock_guard lock(mu_);
+  return low_queue_.size();
+}
+
 bool ThreadPool::full() const {
   std::lock_guard lock(mu_);
   return FullLocked();
 }
 
-bool ThreadPool::FullLocked() const { return queue_.size() >= capacity_ + idle_; }
+// Workers busy with low tasks count as free: low work never shrinks the normal lane's room.
+bool ThreadPool::FullLocked() const {
+  return queue_.size() >= capacity_ + idle_ + running_low_;
+}
+
+bool ThreadPool::LowRunnableLocked() const {
+  return !stopping_ && queue_.empty() && !low_queue_.empty() && running_low_ < max_low_running_;
+}
 
 void ThreadPool::Run(const std::function<void()>& on_thread_start) {
   if (on_thread_start) on_thread_start();
   std::unique_lock lock(mu_);
   for (;;) {
     ++idle_;
-    cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    cv_.wait(lock, [this] { return stopping_ || !queue_.empty() || LowRunnableLocked(); });
     --idle_;
-    if (queue_.empty()) return;  // stopping and drained
-    auto task = std::move(queue_.front());
-    queue_.pop_front();
+    const bool low = queue_.empty() && LowRunnableLocked();
+    if (queue_.empty() && !low) return;  // stopping and drained
+    auto& lane = low ? low_queue_ : queue_;
+    auto task = std::move(lane.front());
+    lane.pop_front();
+    if (low) ++running_low_;
     lock.unlock();
     task();
+    task = nullptr;  // its captures go before the lock is taken again
     lock.lock();
+    if (low) {
+      --running_low_;
+      // Another waiting low task may now start on a worker that is waiting.
+      if (!low_queue_.empty()) cv_.notify_one();
+    }
   }
 }
 

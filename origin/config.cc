@@ -340,6 +340,22 @@ const std::vector<Setting>& Settings() {
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
          return SetBool(c.client_hints, k, v);
        }},
+      {"output.upgrade_budget_ms", "IMGORIGIN_UPGRADE_BUDGET_MS",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetInt(c.upgrade_budget_ms, k, v);
+       }},
+      {"output.upgrade_max_age", "IMGORIGIN_UPGRADE_MAX_AGE",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetInt(c.upgrade_max_age, k, v);
+       }},
+      {"output.avif_speed", "IMGORIGIN_AVIF_SPEED",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetInt(c.pipeline.avif_speed, k, v);
+       }},
+      {"output.webp_effort", "IMGORIGIN_WEBP_EFFORT",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         return SetInt(c.pipeline.webp_effort, k, v);
+       }},
       {"output.quality", "IMGORIGIN_QUALITY",
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
          return SetInt(c.pipeline.quality, k, v);
@@ -1073,6 +1089,14 @@ Result<void> Config::Validate() const {
                    "must not be empty: a CDN would then apply its own default to every image");
   }
   if (not_found_max_age < 0) return Invalid("headers.not_found_max_age", "must be >= 0");
+  if (upgrade_budget_ms < 0) return Invalid("output.upgrade_budget_ms", "must be >= 0");
+  if (upgrade_max_age < 0) return Invalid("output.upgrade_max_age", "must be >= 0");
+  if (pipeline.avif_speed < 0 || pipeline.avif_speed > 9) {
+    return Invalid("output.avif_speed", "must be in [0, 9] (9 = fastest)");
+  }
+  if (pipeline.webp_effort < 0 || pipeline.webp_effort > 6) {
+    return Invalid("output.webp_effort", "must be in [0, 6] (0 = fastest)");
+  }
   if (auto r = signing.Validate(); !r) return InvalidIn(*this, "signing", r.error().message);
   // The parser's settings are url.* and limits.max_result_dimension.
   if (auto r = parser.Validate(); !r) {

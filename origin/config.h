@@ -107,6 +107,12 @@ struct Config {
   // empty = always the source's format (no Vary: Accept).
   transforms::FormatPreferences formats;
   bool client_hints = false;  // honour Sec-CH-DPR/DPR, Sec-CH-Width/Width and Save-Data
+  // Format upgrade (README "Format upgrade"): a negotiated format no tier holds whose estimated
+  // encode (transforms::TypicalEncodeSeconds) is over this budget is answered at once in a
+  // cheaper accepted format, with max-age upgrade_max_age, while it renders in the background.
+  // 0 = off.
+  int64_t upgrade_budget_ms = 150;
+  int64_t upgrade_max_age = 60;  // seconds
 
   // [api]
   std::string api_key;  // Bearer token for /v1/… (purge, images); "" disables those endpoints

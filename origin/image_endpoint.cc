@@ -192,6 +192,7 @@ void ImageEndpoint::LookUp(const ExchangePtr& exchange, PlanPtr plan, std::strin
   if (attempt && attempt->cached_only) {
     return LookUpCached(exchange, std::move(plan), std::move(attempt));
   }
+  if (plan->fallback_format && !attempt) return Upgrade(exchange, std::move(plan));
   bool leader =
       renders_.Join(plan->key, [this, exchange, plan, attempt](const RenderedPtr& rendered) {
         exchange->loop().Post([this, exchange, plan, rendered, attempt] {
@@ -200,10 +201,7 @@ void ImageEndpoint::LookUp(const ExchangePtr& exchange, PlanPtr plan, std::strin
             return ReplyError(*exchange, rendered->image.error());
           }
           const cache::CachedImage& image = **rendered->image;
-          if (!rendered->tier.empty()) {
-            return ReplyImage(*exchange, *plan, ImageHeaders(*plan, image), image,
-                              TierHit(rendered->tier), "cache;desc=" + rendered->tier);
-          }
+          if (!rendered->tier.empty()) return ReplyFromTier(*exchange, *plan, image, rendered->tier);
           exchange->SetRenderTimes(rendered->fetch_ms, rendered->transform_ms);
           ReplyImage(*exchange, *plan, ImageHeaders(*plan, image), image, "MISS",
                      "fetch;dur=" + FormatMs(rendered->fetch_ms) +
@@ -214,8 +212,12 @@ void ImageEndpoint::LookUp(const ExchangePtr& exchange, PlanPtr plan, std::strin
     Count(counters_.coalesced);
     return;
   }
+  FindOrRender(plan, Priority::kNormal);
+}
+
+void ImageEndpoint::FindOrRender(const PlanPtr& plan, Priority priority) {
   const auto lookup_start = Clock::now();
-  tiers_.Find(plan->key, [this, plan, lookup_start](cache::TieredCache::Found found) {
+  tiers_.Find(plan->key, [this, plan, priority, lookup_start](cache::TieredCache::Found found) {
     counters_.metrics
         .tier_lookup[static_cast<size_t>(RequestMetrics::TierOf(found.image ? found.tier : ""))]
         .Record(MsSince(lookup_start) / 1000);
@@ -234,7 +236,7 @@ void ImageEndpoint::LookUp(const ExchangePtr& exchange, PlanPtr plan, std::strin
         if (!rendered->image) tiers_.Abandon(key);
       });
     }
-    Render(plan);
+    Render(plan, priority);
   });
 }
 
@@ -244,26 +246,56 @@ void ImageEndpoint::LookUpCached(const ExchangePtr& exchange, PlanPtr plan, Atte
       if (!found.image) {
         return attempt->on_failure({ErrorCode::kOverloaded, "server is busy, retry shortly"});
       }
-      ReplyImage(*exchange, *plan, ImageHeaders(*plan, *found.image), *found.image,
-                 TierHit(found.tier), "cache;desc=" + found.tier);
+      ReplyFromTier(*exchange, *plan, *found.image, found.tier);
     });
   });
 }
 
-void ImageEndpoint::Render(const std::shared_ptr<const Plan>& plan) {
+void ImageEndpoint::Upgrade(const ExchangePtr& exchange, PlanPtr plan) {
+  // Peek, not Find: the lease is the background render's to take, and this visitor waits for
+  // nobody's render.
+  tiers_.Peek(plan->key, [this, exchange, plan](cache::TieredCache::Found found) {
+    exchange->loop().Post([this, exchange, plan, found = std::move(found)] {
+      if (found.image) return ReplyFromTier(*exchange, *plan, *found.image, found.tier);
+      counters_.metrics.upgrade_fallbacks.fetch_add(1, std::memory_order_relaxed);
+      // Never remembered as a hot path: the next request must look for the better format again.
+      LookUp(exchange, std::make_shared<const Plan>(planner_.FallbackPlan(*plan)), "", nullptr,
+             nullptr);
+      RenderInBackground(plan);
+    });
+  });
+}
+
+void ImageEndpoint::RenderInBackground(const PlanPtr& plan) {
+  const bool leader = renders_.Join(plan->key, [this](const RenderedPtr& rendered) {
+    if (rendered->image) counters_.metrics.upgrades.fetch_add(1, std::memory_order_relaxed);
+  });
+  // Otherwise it is under way already: one background render per variant.
+  if (leader) FindOrRender(plan, Priority::kLow);
+}
+
+void ImageEndpoint::ReplyFromTier(Exchange& exchange, const Plan& plan,
+                                  const cache::CachedImage& image, const std::string& tier) const {
+  ReplyImage(exchange, plan, ImageHeaders(plan, image), image, TierHit(tier), "cache;desc=" + tier);
+}
+
+void ImageEndpoint::Render(const PlanPtr& plan, Priority priority) {
   Count(counters_.renders);
   counters_.metrics.images_in_progress.fetch_add(1, std::memory_order_relaxed);
   auto start = Clock::now();
-  auto fetched = [this, plan, start](const common::Result<sources::SourceImage>& source) {
+  auto fetched = [this, plan, priority, start](const common::Result<sources::SourceImage>& source) {
     const double fetch_ms = MsSince(start);
     counters_.metrics.download.Record(fetch_ms / 1000);
-    bool queued = source && cpu_.TrySubmit([this, plan, image = *source, fetch_ms] {
-      Transform(*plan, image, fetch_ms);
-    });
+    bool queued = source && cpu_.TrySubmit(
+                                [this, plan, image = *source, fetch_ms] {
+                                  Transform(*plan, image, fetch_ms);
+                                },
+                                priority);
     if (queued) return;
     auto error = source ? common::Error{ErrorCode::kOverloaded, "server is busy, retry shortly"}
                         : source.error();
-    if (error.code == ErrorCode::kOverloaded) {
+    // A background render refused is no request refused.
+    if (error.code == ErrorCode::kOverloaded && priority == Priority::kNormal) {
       Count(counters_.overloaded);
     }
     Finish(*plan, Rendered{std::unexpected(std::move(error)), fetch_ms});

@@ -3,7 +3,7 @@
 // Flow: plan (signature, options, negotiation) → purge generation (cached; else read from the
 // shared tier off the loop) → cache key → If-None-Match → memory tier (all on the loop) →
 // coalesced look-up in the slower tiers and the fleet-wide render lease (TieredCache's I/O pool)
-// → on a miss, render: the original through the source cache (memory, or disk/network on the
+// → on a miss, render (unless a format upgrade answers first, README "Format upgrade"): the original through the source cache (memory, or disk/network on the
 // I/O pool), then transform and store on the CPU pool → reply posted back to the loop. A path
 // seen before (hot paths) starts at the purge-generation check with the plan it had. No loop and
 // no CPU pool thread ever waits on the network. An endpoint with something else to offer (a
@@ -72,6 +72,7 @@ class ImageEndpoint {
     std::string tier;  // the cache tier below memory that answered; "" = rendered here
   };
   using RenderedPtr = std::shared_ptr<const Rendered>;
+  using Priority = common::ThreadPool::Priority;
 
   // The headers of an image reply that depend only on the plan and the image (all but
   // Content-Type, X-Cache and Server-Timing), formatted as an Exchange header block
@@ -100,7 +101,17 @@ class ImageEndpoint {
               std::shared_ptr<const HotPath> hot, AttemptPtr attempt);
   // Attempt::cached_only after a memory miss: the slower tiers, never a render.
   void LookUpCached(const ExchangePtr& exchange, PlanPtr plan, AttemptPtr attempt);
-  void Render(const PlanPtr& plan);
+  // Format upgrade (plan->fallback_format): the negotiated format from a tier below memory if one
+  // holds it; else the fallback plan's answer, as any request's, while the negotiated format
+  // renders in the background.
+  void Upgrade(const ExchangePtr& exchange, PlanPtr plan);
+  // Coalesced on renders_ as every render is (one per key), at low priority on the CPU pool; the
+  // result is stored in the tiers and answers nobody.
+  void RenderInBackground(const PlanPtr& plan);
+  // The leader's part of a coalesced miss: the tiers below memory and the fleet-wide lease
+  // (released if the render fails), then the render; completes renders_ for plan->key.
+  void FindOrRender(const PlanPtr& plan, Priority priority);
+  void Render(const PlanPtr& plan, Priority priority);
   void Transform(const Plan& plan, const sources::SourceImage& source, double fetch_ms);
   void Finish(const Plan& plan, Rendered rendered);
   ReplyHeaders ImageHeaders(const Plan& plan, const cache::CachedImage& image) const;
@@ -108,6 +119,8 @@ class ImageEndpoint {
   void ReplyImage(Exchange& exchange, const Plan& plan, const ReplyHeaders& headers,
                   const cache::CachedImage& image, const std::string& x_cache,
                   const std::string& timing) const;
+  void ReplyFromTier(Exchange& exchange, const Plan& plan, const cache::CachedImage& image,
+                     const std::string& tier) const;
   void ReplyNotModified(Exchange& exchange, const Plan& plan) const;
   void ReplyError(Exchange& exchange, const common::Error& error) const;
 

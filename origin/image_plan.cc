@@ -11,6 +11,7 @@
 #include "cache/key.h"
 #include "transforms/format.h"
 #include "transforms/pipeline.h"
+#include "transforms/render_cost.h"
 
 namespace imgorigin::origin {
 namespace {
@@ -44,6 +45,22 @@ std::optional<int64_t> MaxAgeOf(std::string_view cache_control) {
   return value;
 }
 
+// The output's pixels as far as the URL tells before the source is seen: the box it asks for;
+// one side given counts as a square; none (the source's own size) as the largest side allowed.
+// Meant to be high rather than low: a wrong guess costs a stand-in answer, not a slow one.
+int64_t EstimatedOutputPixels(const transforms::TransformSpec& spec, int max_side) {
+  const double w = spec.width * spec.dpr * spec.zoom_x;
+  const double h = spec.height * spec.dpr * spec.zoom_y;
+  const double side = std::max(w, h) > 0 ? std::max(w, h) : max_side;
+  const double pixels = w > 0 && h > 0 ? w * h : side * side;
+  return static_cast<int64_t>(std::min(pixels, static_cast<double>(max_side) * max_side));
+}
+
+// The format the pipeline writes for an auto_format spec left at kUnknown.
+transforms::ImageFormat UniversalFormat(transforms::ImageFormat source) {
+  return transforms::IsUniversalWebFormat(source) ? source : transforms::ImageFormat::kJpeg;
+}
+
 }  // namespace
 
 Planner::Planner(const Config& config, const signing::Signer& signer)
@@ -59,6 +76,8 @@ Planner::Planner(const Config& config, const signing::Signer& signer)
                          std::to_string(p.png_interlaced) + ";a" +
                          std::to_string(p.max_animation_frames);
   if (!p.watermark_data.empty()) output_fingerprint_ += ";wm" + cache::SourceTag(p.watermark_data);
+  webp_fingerprint_ = ";we" + std::to_string(p.webp_effort);
+  avif_fingerprint_ = ";as" + std::to_string(p.avif_speed) + webp_fingerprint_;
 }
 
 common::Result<Plan> Planner::Make(const Exchange& exchange, std::string_view path) const {
@@ -98,6 +117,8 @@ void Planner::Negotiate(const HeaderLookup& headers, Plan& plan) const {
   auto& spec = plan.request.spec;
   if (spec.raw) return;  // the source goes out as it is, whatever the client accepts
   std::vector<std::string_view> vary;
+  std::optional<transforms::ImageFormat> fallback_source;  // set when the format was negotiated
+  std::string_view accepted;
   if (spec.format == transforms::ImageFormat::kUnknown && !config_.formats.preferred.empty()) {
     const char* accept = headers("Accept");
     std::string_view source = plan.request.source;
@@ -114,6 +135,8 @@ void Planner::Negotiate(const HeaderLookup& headers, Plan& plan) const {
                                        accept ? accept : "", config_.formats);
     spec.auto_format = true;
     vary.push_back("Accept");
+    fallback_source = source_format.value_or(transforms::ImageFormat::kUnknown);
+    accepted = accept ? accept : "";
   }
   if (config_.client_hints) {
     auto hint = [&headers](const char* modern, const char* legacy) {
@@ -145,6 +168,33 @@ void Planner::Negotiate(const HeaderLookup& headers, Plan& plan) const {
     if (!plan.vary.empty()) plan.vary += ", ";
     plan.vary += header;
   }
+  // After the client hints, which may set the size the estimate reads.
+  if (fallback_source) ChooseFallback(*fallback_source, accepted, plan);
+}
+
+void Planner::ChooseFallback(transforms::ImageFormat source, std::string_view accept,
+                             Plan& plan) const {
+  const auto& spec = plan.request.spec;
+  if (config_.upgrade_budget_ms <= 0 || spec.format == transforms::ImageFormat::kUnknown) return;
+  const int64_t pixels = EstimatedOutputPixels(spec, config_.pipeline.max_result_dimension);
+  auto ms = [&](transforms::ImageFormat format) {
+    return transforms::TypicalEncodeSeconds(format, pixels, config_.pipeline) * 1000;
+  };
+  const double best_ms = ms(spec.format);
+  if (best_ms <= static_cast<double>(config_.upgrade_budget_ms)) return;
+  // The negotiation again, offering only the formats after the best that fit the budget.
+  transforms::FormatPreferences cheaper;
+  cheaper.preferred.clear();
+  const auto& preferred = config_.formats.preferred;
+  for (auto it = std::find(preferred.begin(), preferred.end(), spec.format);
+       it != preferred.end(); ++it) {
+    if (ms(*it) <= static_cast<double>(config_.upgrade_budget_ms)) cheaper.preferred.push_back(*it);
+  }
+  const auto fallback = transforms::ChooseOutputFormat(source, accept, cheaper);
+  // An animated GIF's own format is no cheaper than WebP: nothing to gain.
+  const auto written =
+      fallback == transforms::ImageFormat::kUnknown ? UniversalFormat(source) : fallback;
+  if (ms(written) < best_ms) plan.fallback_format = fallback;
 }
 
 void Planner::SetKey(Plan& plan, uint64_t generation) const {
@@ -152,13 +202,28 @@ void Planner::SetKey(Plan& plan, uint64_t generation) const {
   std::string_view format = spec.format == transforms::ImageFormat::kUnknown
                                 ? "auto"
                                 : transforms::FormatExtension(spec.format);
+  const std::string& encoder = spec.format == transforms::ImageFormat::kAvif   ? avif_fingerprint_
+                              : spec.format == transforms::ImageFormat::kWebp ? webp_fingerprint_
+                                                                               : std::string();
   plan.generation = generation;
   plan.key = cache::VariantKey(plan.request.source, generation,
-                               spec.Canonical() + "#" + output_fingerprint_, format,
+                               spec.Canonical() + "#" + output_fingerprint_ + encoder, format,
                                plan.request.cachebuster);
   // The key already names everything that decides the bytes, so it doubles as a strong ETag
   // that can be checked before any rendering; a purge (new generation) changes it too.
   plan.etag = "\"" + plan.key.substr(0, 32) + "\"";
+}
+
+Plan Planner::FallbackPlan(const Plan& plan) const {
+  Plan fallback = plan;
+  fallback.request.spec.format = *plan.fallback_format;
+  fallback.fallback_format.reset();
+  SetKey(fallback, plan.generation);
+  const int64_t max_age =
+      std::min(config_.upgrade_max_age, MaxAgeOf(plan.cache_control).value_or(INT64_MAX));
+  fallback.cache_control = "public, max-age=" + std::to_string(max_age);
+  fallback.headers.emplace_back("X-Format-Upgrade", "pending");
+  return fallback;
 }
 
 std::string Planner::HotKey(const Exchange& exchange) const {

@@ -204,6 +204,13 @@ void RequestMetrics::Write(PromWriter& writer, std::string_view ns) const {
   const std::string images = Namespaced(ns, "images_in_progress");
   writer.Family(images, "gauge", "Renders under way (fetch, transform, encode).");
   writer.Sample(images, "", images_in_progress.load(std::memory_order_relaxed));
+  writer.Family("imgorigin_format_upgrades_total", "counter",
+                "Format upgrade: answers in a cheaper format while the negotiated one renders in "
+                "the background (fallback), and those background renders stored (upgraded).");
+  writer.Sample("imgorigin_format_upgrades_total", "{result=\"fallback\"}",
+                upgrade_fallbacks.load(std::memory_order_relaxed));
+  writer.Sample("imgorigin_format_upgrades_total", "{result=\"upgraded\"}",
+                upgrades.load(std::memory_order_relaxed));
 }
 
 }  // namespace imgorigin::origin

@@ -106,6 +106,10 @@ class RequestMetrics {
   std::array<Histogram, static_cast<size_t>(Tier::kCount)> tier_lookup;
   static Tier TierOf(std::string_view answered);
   std::atomic<int64_t> images_in_progress{0};  // renders between fetch and reply
+  // Format upgrade (origin/image_endpoint.h): answers in the cheaper format while the negotiated
+  // one renders in the background, and those background renders stored.
+  std::atomic<uint64_t> upgrade_fallbacks{0};
+  std::atomic<uint64_t> upgrades{0};
 
   // Writes every family above, names prefixed with `ns` + "_" where imgproxy's are used.
   void Write(PromWriter& writer, std::string_view ns) const;

@@ -183,6 +183,12 @@ common::Result<void> PipelineLimits::Validate() const {
                       " quality must be in [1, 100]");
     }
   }
+  if (avif_speed < 0 || avif_speed > 9) {
+    return Fail(ErrorCode::kInvalidArgument, "avif_speed must be in [0, 9]");
+  }
+  if (webp_effort < 0 || webp_effort > 6) {
+    return Fail(ErrorCode::kInvalidArgument, "webp_effort must be in [0, 6]");
+  }
   if (!watermark_data.empty()) {
     const ImageFormat format = LoaderFormat(watermark_data);
     if (format == ImageFormat::kUnknown || format == ImageFormat::kSvg) {

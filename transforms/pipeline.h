@@ -57,6 +57,11 @@ struct PipelineLimits {
   std::map<ImageFormat, int> format_quality = {
       {ImageFormat::kWebp, 79}, {ImageFormat::kAvif, 50}, {ImageFormat::kJxl, 77}};
   bool jpeg_progressive = false;  // IMGPROXY_JPEG_PROGRESSIVE
+  // Encoder effort, as imgproxy names it: AVIF speed 0 (slowest, smallest) to 9 (fastest;
+  // libvips' effort is 9 − speed), IMGPROXY_AVIF_SPEED; WebP effort 0 (fastest) to 6,
+  // IMGPROXY_WEBP_EFFORT. Measured in docs/transforms.md.
+  int avif_speed = 8;
+  int webp_effort = 4;
   bool png_interlaced = false;    // IMGPROXY_PNG_INTERLACED
   // The image "wm:" lays over results: a file read by LoadWatermark(), kept as encoded bytes.
   // Empty = no watermark (then "wm:" with a non-zero opacity is a 400).

@@ -79,6 +79,30 @@ double SlowestMegapixelsPerSecond(ImageFormat format) {
   }
 }
 
+// Output megapixels per second of the encoder alone (the render's time less a JPEG render's of
+// the same size) in bench_encode_effort (docs/transforms.md): three 2048 px photos resized to
+// 1200 px, the 2-core machine shared with builds, the slower of two runs, rounded down. AVIF by
+// speed (libaom switches to its faster tools from speed 6 on); WebP by effort.
+double TypicalMegapixelsPerSecond(ImageFormat format, const PipelineLimits& limits) {
+  static constexpr double kAvifBySpeed[] = {0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 3, 3, 4, 12};
+  static constexpr double kWebpByEffort[] = {25, 25, 20, 12, 12, 10, 5};
+  switch (format) {
+    case ImageFormat::kAvif:
+    case ImageFormat::kHeic:
+      return kAvifBySpeed[std::clamp(limits.avif_speed, 0, 9)];
+    case ImageFormat::kWebp:
+      return kWebpByEffort[std::clamp(limits.webp_effort, 0, 6)];
+    case ImageFormat::kJxl:
+      return 6;
+    case ImageFormat::kGif:
+      return 1;
+    case ImageFormat::kPng:
+      return 15;
+    default:
+      return 50;  // JPEG, TIFF
+  }
+}
+
 // A decode's worst time is linear in the pixels (reconstruction, colour conversion) plus the
 // encoded bytes (entropy decoding: a bitstream of noise decodes 4–6× slower than a photo of the
 // same size). Measured on the 2-core machine while it ran builds: photos in bench_encode's
@@ -123,6 +147,10 @@ double WorstDecodeSeconds(ImageFormat format, int64_t pixels, int64_t encoded_by
 double WorstEncodeSeconds(ImageFormat format, int64_t pixels) {
   const double rate = SlowestMegapixelsPerSecond(format);
   return rate > 0 ? static_cast<double>(pixels) / 1e6 / rate : 0;
+}
+
+double TypicalEncodeSeconds(ImageFormat format, int64_t pixels, const PipelineLimits& limits) {
+  return static_cast<double>(pixels) / 1e6 / TypicalMegapixelsPerSecond(format, limits);
 }
 
 RenderFootprint SourceFootprint(ImageFormat format, const vips::VImage& header,

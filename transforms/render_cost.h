@@ -84,4 +84,9 @@ double WorstDecodeSeconds(ImageFormat format, int64_t pixels, int64_t encoded_by
 // stops (JPEG, PNG, TIFF write line by line).
 double WorstEncodeSeconds(ImageFormat format, int64_t pixels);
 
+// Seconds one frame of `pixels` typically takes to encode in `format` at `limits`' encoder
+// efforts (avif_speed, webp_effort), for a photo on a busy core: what a visitor would wait, not
+// a bound (the format upgrade's budget compares it). Every format the pipeline writes has one.
+double TypicalEncodeSeconds(ImageFormat format, int64_t pixels, const PipelineLimits& limits);
+
 }  // namespace imgorigin::transforms

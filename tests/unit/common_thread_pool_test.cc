@@ -5,6 +5,7 @@
 #include <latch>
 #include <mutex>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -159,6 +160,114 @@ TEST(ThreadPoolTest, DestructorDrainsQueuedTasks) {
     for (int i = 0; i < 16; ++i) ASSERT_TRUE(pool.TrySubmit([&] { ran.fetch_add(1); }));
   }
   EXPECT_EQ(ran.load(), 16);
+}
+
+using Priority = ThreadPool::Priority;
+
+// A task that holds its worker until released.
+struct Gate {
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::function<void()> Task() {
+    return [this] {
+      entered.set_value();
+      released.wait();
+    };
+  }
+};
+
+TEST(ThreadPoolTest, LowTasksRunOnlyWhenNoNormalTaskWaits) {
+  ThreadPool pool(Pool(1, 8));
+  Gate gate;
+  ASSERT_TRUE(pool.TrySubmit(gate.Task()));
+  gate.entered.get_future().wait();
+  std::mutex mu;
+  std::vector<std::string> order;
+  auto record = [&](std::string name) {
+    return [&, name] {
+      std::lock_guard lock(mu);
+      order.push_back(name);
+    };
+  };
+  // Queued while the only worker is busy: the low one first, then two normal ones.
+  std::promise<void> low_ran;
+  ASSERT_TRUE(pool.TrySubmit(
+      [&, low = record("low")] {
+        low();
+        low_ran.set_value();
+      },
+      Priority::kLow));
+  ASSERT_TRUE(pool.TrySubmit(record("normal1")));
+  ASSERT_TRUE(pool.TrySubmit(record("normal2")));
+  EXPECT_EQ(pool.low_queued(), 1u);
+  EXPECT_EQ(pool.queued(), 2u);
+  gate.release.set_value();
+  ASSERT_EQ(low_ran.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  pool.Shutdown();
+  EXPECT_EQ(order, (std::vector<std::string>{"normal1", "normal2", "low"}));
+}
+
+TEST(ThreadPoolTest, LowLaneIsBoundedApartAndNeverTakesNormalRoom) {
+  ThreadPool::Config config = Pool(2, 1);
+  config.low_queue_capacity = 2;
+  ThreadPool pool(config);
+  // One low task runs (never on the last free worker of two), two wait; a fourth is refused.
+  Gate running;
+  ASSERT_TRUE(pool.TrySubmit(running.Task(), Priority::kLow));
+  running.entered.get_future().wait();
+  Gate waiting;
+  ASSERT_TRUE(pool.TrySubmit(waiting.Task(), Priority::kLow));
+  ASSERT_TRUE(pool.TrySubmit([] {}, Priority::kLow));
+  EXPECT_FALSE(pool.TrySubmit([] {}, Priority::kLow));
+  EXPECT_EQ(pool.low_queued(), 2u);
+  // The normal lane still has all its room: the worker running a low task counts as free, so
+  // one idle worker + one running low + one waiting place = three normal tasks accepted.
+  EXPECT_FALSE(pool.full());
+  Gate normal;
+  ASSERT_TRUE(pool.TrySubmit(normal.Task()));
+  normal.entered.get_future().wait();  // the free worker took it, though low tasks were waiting
+  EXPECT_EQ(pool.low_queued(), 2u);
+  ASSERT_TRUE(pool.TrySubmit([] {}));
+  ASSERT_TRUE(pool.TrySubmit([] {}));
+  EXPECT_TRUE(pool.full());
+  EXPECT_FALSE(pool.TrySubmit([] {}));
+  running.release.set_value();
+  normal.release.set_value();
+  waiting.release.set_value();
+  pool.Shutdown();  // before the gates go
+}
+
+TEST(ThreadPoolTest, ShutdownDropsWaitingLowTasksAndFinishesRunningOnes) {
+  ThreadPool pool(Pool(1, 4));
+  Gate running;
+  ASSERT_TRUE(pool.TrySubmit(running.Task(), Priority::kLow));
+  running.entered.get_future().wait();
+  std::atomic<int> normal_ran{0};
+  bool low_ran = false;
+  auto token = std::make_shared<int>(0);
+  ASSERT_TRUE(pool.TrySubmit([&low_ran, token] { low_ran = true; }, Priority::kLow));
+  ASSERT_TRUE(pool.TrySubmit([&] { normal_ran.fetch_add(1); }));
+  std::thread stopper([&] { pool.Shutdown(); });
+  // The waiting low task is destroyed (its captures released) without running.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (token.use_count() > 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(token.use_count(), 1);
+  running.release.set_value();
+  stopper.join();
+  EXPECT_FALSE(low_ran);
+  EXPECT_EQ(normal_ran.load(), 1);
+  EXPECT_FALSE(pool.TrySubmit([] {}, Priority::kLow));
+}
+
+TEST(ThreadPoolTest, ZeroLowCapacityRefusesLowTasks) {
+  ThreadPool::Config config = Pool(1, 4);
+  config.low_queue_capacity = 0;
+  ThreadPool pool(config);
+  EXPECT_FALSE(pool.TrySubmit([] {}, Priority::kLow));
+  EXPECT_TRUE(pool.TrySubmit([] {}));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "origin/config.h"
+#include "origin/image_plan.h"
 
 namespace imgorigin::origin {
 namespace {
@@ -98,6 +99,11 @@ TEST(Config, ErrorsNameTheSetting) {
            {"IMGORIGIN_MAX_RESULT_PIXELS", "avif=0", "max_result_pixels"},
            {"IMGORIGIN_MAX_RENDER_MEMORY", "0", "max_render_memory"},
            {"IMGORIGIN_RENDER_MEMORY_BUDGET", "lots", "IMGORIGIN_RENDER_MEMORY_BUDGET"},
+           {"IMGORIGIN_AVIF_SPEED", "10", "output.avif_speed (IMGORIGIN_AVIF_SPEED)"},
+           {"IMGORIGIN_AVIF_SPEED", "-1", "output.avif_speed (IMGORIGIN_AVIF_SPEED)"},
+           {"IMGORIGIN_WEBP_EFFORT", "7", "output.webp_effort (IMGORIGIN_WEBP_EFFORT)"},
+           {"IMGORIGIN_UPGRADE_BUDGET_MS", "-5", "output.upgrade_budget_ms"},
+           {"IMGORIGIN_UPGRADE_MAX_AGE", "soon", "IMGORIGIN_UPGRADE_MAX_AGE"},
        }) {
     auto env = keys;
     env[c.env] = c.value;
@@ -106,6 +112,74 @@ TEST(Config, ErrorsNameTheSetting) {
     EXPECT_NE(config.error().message.find(c.expect), std::string::npos)
         << c.env << ": " << config.error().message;
   }
+}
+
+TEST(Config, EncoderEffortsAndFormatUpgrade) {
+  auto defaults = LoadConfig("", Env({{"IMGORIGIN_KEY", kKey}, {"IMGORIGIN_SALT", kSalt}}));
+  ASSERT_TRUE(defaults) << defaults.error().message;
+  EXPECT_EQ(defaults->pipeline.avif_speed, 8);
+  EXPECT_EQ(defaults->pipeline.webp_effort, 4);
+  EXPECT_EQ(defaults->upgrade_budget_ms, 150);
+  EXPECT_EQ(defaults->upgrade_max_age, 60);
+  auto set = LoadConfig("", Env({{"IMGORIGIN_KEY", kKey},
+                                 {"IMGORIGIN_SALT", kSalt},
+                                 {"IMGORIGIN_AVIF_SPEED", "6"},
+                                 {"IMGORIGIN_WEBP_EFFORT", "2"},
+                                 {"IMGORIGIN_UPGRADE_BUDGET_MS", "0"},
+                                 {"IMGORIGIN_UPGRADE_MAX_AGE", "15"}}));
+  ASSERT_TRUE(set) << set.error().message;
+  EXPECT_EQ(set->pipeline.avif_speed, 6);
+  EXPECT_EQ(set->pipeline.webp_effort, 2);
+  EXPECT_EQ(set->upgrade_budget_ms, 0);
+  EXPECT_EQ(set->upgrade_max_age, 15);
+}
+
+// The encoder efforts change bytes without being in the URL: they are in the keys (and so the
+// ETags) of the formats they change, and only of those.
+TEST(Config, EncoderEffortsAreInTheKeysOfTheirFormats) {
+  auto key = [](const std::map<std::string, std::string>& extra, const std::string& path) {
+    std::map<std::string, std::string> env = {{"IMGORIGIN_ALLOW_UNSIGNED", "true"}};
+    env.insert(extra.begin(), extra.end());
+    auto config = LoadConfig("", Env(env));
+    EXPECT_TRUE(config) << config.error().message;
+    signing::Signer signer(config->signing);
+    Planner planner(*config, signer);
+    auto plan = planner.Make([](const char*) -> const char* { return nullptr; }, path);
+    EXPECT_TRUE(plan) << plan.error().message;
+    planner.SetKey(*plan, 0);
+    return plan->key;
+  };
+  const std::string avif = "/unsafe/w:300/plain/local:///a.jpg@avif";
+  const std::string webp = "/unsafe/w:300/plain/local:///a.jpg@webp";
+  const std::string jpeg = "/unsafe/w:300/plain/local:///a.jpg@jpg";
+  EXPECT_NE(key({}, avif), key({{"IMGORIGIN_AVIF_SPEED", "6"}}, avif));
+  EXPECT_NE(key({}, avif), key({{"IMGORIGIN_WEBP_EFFORT", "6"}}, avif));  // animated → WebP
+  EXPECT_NE(key({}, webp), key({{"IMGORIGIN_WEBP_EFFORT", "6"}}, webp));
+  EXPECT_EQ(key({}, webp), key({{"IMGORIGIN_AVIF_SPEED", "6"}}, webp));
+  EXPECT_EQ(key({}, jpeg), key({{"IMGORIGIN_AVIF_SPEED", "6"}, {"IMGORIGIN_WEBP_EFFORT", "6"}}, jpeg));
+}
+
+// The negotiated format's estimate against the budget: which plans carry a stand-in format.
+TEST(Config, FallbackFormatOfNegotiatedPlans) {
+  auto config = LoadConfig("", Env({{"IMGORIGIN_ALLOW_UNSIGNED", "true"}}));
+  ASSERT_TRUE(config) << config.error().message;
+  signing::Signer signer(config->signing);
+  Planner planner(*config, signer);
+  auto fallback = [&](const std::string& path, const char* accept) {
+    auto plan = planner.Make(
+        [accept](const char* name) { return std::string_view(name) == "Accept" ? accept : nullptr; },
+        path);
+    EXPECT_TRUE(plan) << plan.error().message;
+    return plan->fallback_format;
+  };
+  using transforms::ImageFormat;
+  const char* browser = "image/avif,image/webp,*/*";
+  EXPECT_EQ(fallback("/x/rs:fit:1000:1000/plain/local:///a.jpg", browser), ImageFormat::kWebp);
+  EXPECT_EQ(fallback("/x/rs:fit:1000:1000/plain/local:///a.jpg", "image/avif,*/*"),
+            ImageFormat::kUnknown);
+  EXPECT_EQ(fallback("/x/rs:fit:200:200/plain/local:///a.jpg", browser), std::nullopt);
+  EXPECT_EQ(fallback("/x/rs:fit:1000:1000/plain/local:///a.jpg@avif", browser), std::nullopt);
+  EXPECT_EQ(fallback("/x/rs:fit:1000:1000/plain/local:///a.jpg", "image/jpeg"), std::nullopt);
 }
 
 TEST(Config, RenderMemoryLimitsAndBudget) {
