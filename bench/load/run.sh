@@ -128,6 +128,13 @@ start_imgorigin() {
   local pid=$!
   started+=("$pid")
   printf -v "PID_${name//-/_}" '%s' "$pid"
+  # Its own line, not just an answer on the port: another server there must not pass for it.
+  local deadline=$((SECONDS + 20))
+  until grep -q "^imgorigin listening on" "$WORK/logs/$name.log" 2>/dev/null; do
+    kill -0 "$pid" 2>/dev/null || { log "$name exited: $(tail -1 "$WORK/logs/$name.log")"; return 1; }
+    ((SECONDS < deadline)) || { log "$name did not start"; return 1; }
+    sleep 0.2
+  done
   wait_http "http://127.0.0.1:$port/health"
 }
 stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
@@ -456,9 +463,12 @@ for round in $(seq 1 "$ROUNDS"); do
   # avif_speed 5 (libvips effort 4, sharp's default: the same work as ipx) and at imgorigin's
   # default speed. Bytes per image: the 40 photos once each, after each run (sample_bytes).
   if wants formats; then
+    # A port per build and speed: every server runs through the whole scenario.
+    declare -A FMT_PORT=([system]=18097 [npm]=18101) FMTD_PORT=([system]=18098 [npm]=18102)
     for b in "${builds[@]}"; do
-      start_imgorigin "fmt-$b" "$b" 18097 IMGORIGIN_MEMORY_CACHE_SIZE=0 IMGORIGIN_AVIF_SPEED=5
-      start_imgorigin "fmtd-$b" "$b" 18098 IMGORIGIN_MEMORY_CACHE_SIZE=0
+      start_imgorigin "fmt-$b" "$b" "${FMT_PORT[$b]}" IMGORIGIN_MEMORY_CACHE_SIZE=0 \
+        IMGORIGIN_AVIF_SPEED=5
+      start_imgorigin "fmtd-$b" "$b" "${FMTD_PORT[$b]}" IMGORIGIN_MEMORY_CACHE_SIZE=0
     done
     for f in "${FORMATS[@]}"; do
       IFS='|' read -r fmt options modifiers rate <<<"$f"
@@ -476,16 +486,16 @@ for round in $(seq 1 "$ROUNDS"); do
         pid_var=PID_fmt_$target
         note=$options
         [ "$fmt" = avif ] && note="$options; avif_speed 5 (effort 4, sharp's default: the same work)"
-        WALK_COUNT=1 load "format-$fmt" "imgorigin-$target" 18097 "$COLD_CONNS" "$WORK/format.txt" \
-          "${!pid_var}" 0 "$note"
-        set_bytes "$(sample_bytes imgorigin 18097 --options "$options")"
+        WALK_COUNT=1 load "format-$fmt" "imgorigin-$target" "${FMT_PORT[$target]}" "$COLD_CONNS" \
+          "$WORK/format.txt" "${!pid_var}" 0 "$note"
+        set_bytes "$(sample_bytes imgorigin "${FMT_PORT[$target]}" --options "$options")"
         [ "$fmt" = avif ] || continue
         take_unique "$n"
         urls imgorigin "$WORK/format.txt" --first "$UNIQUE_FIRST" --count "$n" --options "$options"
         pid_var=PID_fmtd_$target
-        WALK_COUNT=1 load "format-$fmt" "imgorigin-$target/default-speed" 18098 "$COLD_CONNS" \
-          "$WORK/format.txt" "${!pid_var}" 0 "$options; imgorigin's default avif_speed"
-        set_bytes "$(sample_bytes imgorigin 18098 --options "$options")"
+        WALK_COUNT=1 load "format-$fmt" "imgorigin-$target/default-speed" "${FMTD_PORT[$target]}" \
+          "$COLD_CONNS" "$WORK/format.txt" "${!pid_var}" 0 "$options; imgorigin's default avif_speed"
+        set_bytes "$(sample_bytes imgorigin "${FMTD_PORT[$target]}" --options "$options")"
       done
     done
     for b in "${builds[@]}"; do
