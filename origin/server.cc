@@ -439,7 +439,6 @@ Exchange::Exchange(evhttp_request* req, EventLoop& loop, std::atomic<int64_t>& i
 
 Exchange::~Exchange() {
   if (!sent_) SendText(500, "internal error: no response was produced");
-  in_flight_.fetch_sub(1);
 }
 
 bool Exchange::is_head() const { return evhttp_request_get_command(req_) == EVHTTP_REQ_HEAD; }
@@ -544,6 +543,9 @@ void Exchange::AddHeader(const char* name, const std::string& value) {
 void Exchange::Send(int status, const common::SharedBytes& body) {
   if (sent_) return;
   sent_ = true;
+  // Answered: no longer in flight, even while a worker's closure still holds the exchange (a
+  // render's waiters are let go by the CPU thread that finished it, at its lower priority).
+  in_flight_.fetch_sub(1);
   AddHeader("X-Request-Id", request_id_);
   evbuffer* out = evhttp_request_get_output_buffer(req_);
   size_t length = body ? body->size() : 0;
