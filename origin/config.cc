@@ -340,14 +340,8 @@ const std::vector<Setting>& Settings() {
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
          return SetBool(c.client_hints, k, v);
        }},
-      {"output.upgrade_budget_ms", "IMGORIGIN_UPGRADE_BUDGET_MS",
-       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
-         return SetInt(c.upgrade_budget_ms, k, v);
-       }},
-      {"output.upgrade_max_age", "IMGORIGIN_UPGRADE_MAX_AGE",
-       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
-         return SetInt(c.upgrade_max_age, k, v);
-       }},
+      {"output.upgrade_budget_ms", "IMGORIGIN_UPGRADE_BUDGET_MS", IntField(&Config::upgrade_budget_ms)},
+      {"output.upgrade_max_age", "IMGORIGIN_UPGRADE_MAX_AGE", IntField(&Config::upgrade_max_age)},
       {"output.avif_speed", "IMGORIGIN_AVIF_SPEED",
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
          return SetInt(c.pipeline.avif_speed, k, v);
