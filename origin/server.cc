@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -24,6 +25,9 @@
 #include <random>
 #include <thread>
 #include <unordered_map>
+
+#include "origin/http_status.h"
+#include "origin/request_head.h"
 
 namespace imgorigin::origin {
 namespace {
@@ -369,7 +373,7 @@ struct Server::Upload {
   bool write_failed = false;  // the rest of the body is read and dropped
 };
 
-struct Server::Connection {
+struct Server::Connection : std::enable_shared_from_this<Server::Connection> {
   enum class Phase {
     kHead,     // a request is arriving, against the header deadline
     kBody,     // a streamed body is arriving, against the upload deadline
@@ -392,8 +396,32 @@ struct Server::Connection {
   SteadyClock::time_point head_deadline;
   // Fires once at once for Adopt(), then at each request's header deadline.
   common::Handle<event, event_free> timer;
-  evbuffer_cb_entry* input_watch = nullptr;  // tells OnInput() a kept-alive request began
+  evbuffer_cb_entry* input_watch = nullptr;  // tells OnInput() a request began
   std::unique_ptr<Upload> upload;            // the streamed body being read, if any
+
+  // Direct requests (Server::ServeDirect). evhttp is between requests (waiting for a first line,
+  // nothing of it read): the next bytes may be read here instead.
+  bool between_requests = true;
+  enum class Direct {
+    kNone,       // evhttp's connection
+    kAnswering,  // a direct request is being answered
+    kWriting,    // its reply is partly written; the rest is in the bufferevent's output
+  };
+  Direct direct = Direct::kNone;
+  bool serving = false;  // ServeDirect() is running: it goes on to the next request itself
+  // evhttp's bufferevent callbacks, kept while the connection is taken from it (TakeOver()).
+  bool taken = false;
+  bufferevent_data_cb evhttp_read = nullptr;
+  bufferevent_data_cb evhttp_write = nullptr;
+  bufferevent_event_cb evhttp_event = nullptr;
+  void* evhttp_arg = nullptr;
+};
+
+// A request the server read itself: its head, and the connection its reply goes to.
+struct Exchange::Direct {
+  RequestHead head;
+  std::weak_ptr<Server::Connection> connection;
+  std::string framing;  // the framing headers set (AddHeader), formatted "Name: value\r\n"
 };
 
 struct Server::Loop {
@@ -408,7 +436,7 @@ struct Server::Loop {
   Server* owner = nullptr;
   std::unique_ptr<EventLoop> loop;
   size_t max_connections = 0;
-  std::unordered_map<bufferevent*, std::unique_ptr<Connection>> connections;
+  std::unordered_map<bufferevent*, std::shared_ptr<Connection>> connections;
   // While accept() fails, accepting pauses, and this timer resumes it.
   common::Handle<event, event_free> resume_accept;
   bool accept_paused = false;
@@ -429,6 +457,21 @@ Exchange::Exchange(evhttp_request* req, EventLoop& loop, std::atomic<int64_t>& i
       streamed_(std::move(streamed)),
       start_(std::chrono::steady_clock::now()),
       observer_(observer != nullptr && *observer ? observer : nullptr) {
+  Begin();
+}
+
+Exchange::Exchange(std::unique_ptr<Direct> direct, EventLoop& loop, std::atomic<int64_t>& in_flight,
+                   const ReplyObserver* observer)
+    : direct_(std::move(direct)),
+      loop_(loop),
+      in_flight_(in_flight),
+      target_(direct_->head.target),
+      start_(std::chrono::steady_clock::now()),
+      observer_(observer != nullptr && *observer ? observer : nullptr) {
+  Begin();
+}
+
+void Exchange::Begin() {
   in_flight_.fetch_add(1);
   const char* incoming = header("X-Request-Id");
   request_id_ = incoming && IsSafeRequestId(incoming) ? incoming : NextRequestId();
@@ -441,16 +484,20 @@ Exchange::~Exchange() {
   if (!sent_) SendText(500, "internal error: no response was produced");
 }
 
-bool Exchange::is_head() const { return evhttp_request_get_command(req_) == EVHTTP_REQ_HEAD; }
+evhttp_cmd_type Exchange::command() const {
+  return direct_ ? direct_->head.method : evhttp_request_get_command(req_);
+}
 
-bool Exchange::is_post() const { return evhttp_request_get_command(req_) == EVHTTP_REQ_POST; }
+bool Exchange::is_head() const { return command() == EVHTTP_REQ_HEAD; }
 
-bool Exchange::is_put() const { return evhttp_request_get_command(req_) == EVHTTP_REQ_PUT; }
+bool Exchange::is_post() const { return command() == EVHTTP_REQ_POST; }
 
-bool Exchange::is_delete() const { return evhttp_request_get_command(req_) == EVHTTP_REQ_DELETE; }
+bool Exchange::is_put() const { return command() == EVHTTP_REQ_PUT; }
+
+bool Exchange::is_delete() const { return command() == EVHTTP_REQ_DELETE; }
 
 std::optional<std::string> Exchange::body(size_t limit) const {
-  evbuffer* in = evhttp_request_get_input_buffer(req_);
+  evbuffer* in = direct_ ? nullptr : evhttp_request_get_input_buffer(req_);
   const size_t length = in ? evbuffer_get_length(in) : 0;
   if (length > limit) return std::nullopt;
   std::string out(length, '\0');
@@ -459,7 +506,7 @@ std::optional<std::string> Exchange::body(size_t limit) const {
 }
 
 bool Exchange::is_get_or_head() const {
-  auto cmd = evhttp_request_get_command(req_);
+  auto cmd = command();
   return cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
 }
 
@@ -468,6 +515,7 @@ std::string_view Exchange::path() const {
 }
 
 const char* Exchange::header(const char* name) const {
+  if (direct_) return direct_->head.Find(name);
   return evhttp_find_header(evhttp_request_get_input_headers(req_), name);
 }
 
@@ -477,7 +525,7 @@ double Exchange::elapsed_ms() const {
 }
 
 const char* Exchange::method() const {
-  switch (evhttp_request_get_command(req_)) {
+  switch (command()) {
     case EVHTTP_REQ_GET:
       return "GET";
     case EVHTTP_REQ_HEAD:
@@ -498,7 +546,12 @@ const char* Exchange::method() const {
 }
 
 std::string_view Exchange::client_address() const {
-  evhttp_connection* evcon = evhttp_request_get_connection(req_);
+  evhttp_connection* evcon = nullptr;
+  if (!direct_) {
+    evcon = evhttp_request_get_connection(req_);
+  } else if (auto connection = direct_->connection.lock()) {
+    evcon = connection->evcon;
+  }
   if (evcon == nullptr) return "";
   char* address = nullptr;
   ev_uint16_t port = 0;
@@ -535,7 +588,14 @@ void Exchange::AddHeader(const char* name, const std::string& value) {
     AppendHeader(header_block_, name, value);
     return;
   }
-  if (evhttp_add_header(evhttp_request_get_output_headers(req_), name, value.c_str()) != 0) return;
+  if (direct_) {
+    if (!IsToken(name) || value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+      return;
+    }
+    direct_->framing.append(name).append(": ").append(value).append("\r\n");
+  } else if (evhttp_add_header(evhttp_request_get_output_headers(req_), name, value.c_str()) != 0) {
+    return;
+  }
   if (strcasecmp(name, "Content-Type") == 0) content_type_ = value;
   if (strcasecmp(name, "Date") == 0) date_set_ = true;
 }
@@ -547,12 +607,28 @@ void Exchange::Send(int status, const common::SharedBytes& body) {
   // render's waiters are let go by the CPU thread that finished it, at its lower priority).
   in_flight_.fetch_sub(1);
   AddHeader("X-Request-Id", request_id_);
-  evbuffer* out = evhttp_request_get_output_buffer(req_);
   size_t length = body ? body->size() : 0;
   // What evhttp would add itself for a GET, it finds here; 1xx, 204 and 304 have none.
   const bool bodiless = status < 200 || status == 204 || status == 304;
   if (!bodiless) AddHeader("Content-Length", std::to_string(length));
-  if (!is_head() && !bodiless && length > 0) {
+  const bool with_body = !is_head() && !bodiless && length > 0;
+  if (direct_) {
+    if (observer_ != nullptr) {
+      (*observer_)(*this, ReplyFacts{status, length, content_type_.c_str()});
+    }
+    // The head as evhttp_make_header() writes it, with the block entry (AddBlockEntry()).
+    std::string head = "HTTP/1.1 ";
+    head.append(std::to_string(status)).append(" ").append(ReasonPhrase(status)).append("\r\n");
+    head.append(direct_->framing);
+    if (!date_set_) head.append("Date: ").append(CurrentHttpDate()).append("\r\n");
+    head.append(header_block_).append("\r\n");
+    if (auto connection = direct_->connection.lock()) {
+      Server::WriteDirect(*connection, std::move(head), with_body ? body : nullptr);
+    }
+    return;
+  }
+  if (with_body) {
+    evbuffer* out = evhttp_request_get_output_buffer(req_);
     // The reply references the shared bytes; the holder keeps them alive until libevent has
     // written them, even if the cache evicts the entry meanwhile. C callback: owned raw pointer.
     auto* holder = std::make_unique<common::SharedBytes>(body).release();
@@ -560,7 +636,7 @@ void Exchange::Send(int status, const common::SharedBytes& body) {
   }
   AddBlockEntry(evhttp_request_get_output_headers(req_), header_block_, date_set_);
   if (observer_ != nullptr) (*observer_)(*this, ReplyFacts{status, length, content_type_.c_str()});
-  evhttp_send_reply(req_, status, nullptr, nullptr);
+  evhttp_send_reply(req_, status, ReasonPhrase(status), nullptr);
 }
 
 void Exchange::SendText(int status, std::string_view text) {
@@ -611,6 +687,8 @@ common::Result<uint16_t> Server::Start() {
     evhttp_set_allowed_methods(loop->http.get(),
                                EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
                                    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    // No Content-Type for a reply that sets none, whichever path it takes.
+    evhttp_set_default_content_type(loop->http.get(), nullptr);
     evhttp_set_gencb(loop->http.get(), &Server::OnRequest, loop.get());
     evhttp_set_bevcb(loop->http.get(), &Server::OnAccept, loop.get());
     loop->socket = evhttp_accept_socket_with_handle(loop->http.get(), fd->get());
@@ -636,7 +714,7 @@ bufferevent* Server::OnAccept(event_base* base, void* arg) {
   // libevent writes at most 16 KiB per call by default, so a 100 KB image would cost seven
   // writes (and, before TCP_NODELAY, a delayed-ACK stall between them).
   bufferevent_set_max_single_write(bev, 1 << 20);
-  auto connection = std::make_unique<Connection>(loop, bev);
+  auto connection = std::make_shared<Connection>(loop, bev);
   connection->timer.reset(event_new(base, -1, 0, &Server::OnConnectionTimer, connection.get()));
   connection->input_watch =
       evbuffer_add_cb(bufferevent_get_input(bev), &Server::OnInput, connection.get());
@@ -680,11 +758,147 @@ void Server::StartHeaderDeadline(Connection& connection, std::chrono::millisecon
   evtimer_add(connection.timer.get(), &tv);
 }
 
+// Called as bytes arrive (inside the bufferevent's read, before evhttp's read callback sees them)
+// and as they are drained.
 void Server::OnInput(evbuffer*, const evbuffer_cb_info* info, void* arg) {
   Connection& connection = *static_cast<Connection*>(arg);
-  if (connection.phase == Connection::Phase::kIdle && info->n_added > 0) {
+  if (info->n_added == 0 || connection.direct != Connection::Direct::kNone) return;
+  if (connection.between_requests && info->orig_size == 0 && ServeDirect(connection)) return;
+  connection.between_requests = false;
+  if (connection.phase == Connection::Phase::kIdle) {
     StartHeaderDeadline(connection, connection.loop.owner->options_.header_timeout);
   }
+}
+
+bool Server::ServeDirect(Connection& connection) {
+  Loop& loop = connection.loop;
+  const Options& options = loop.owner->options_;
+  if (!options.direct_requests || connection.evcon == nullptr) return false;
+  evbuffer* input = bufferevent_get_input(connection.bev);
+  connection.serving = true;
+  bool left_nothing = true;
+  bool served = false;
+  while (size_t available = evbuffer_get_length(input)) {
+    const size_t size = std::min(available, options.max_headers_size);
+    const auto* bytes = reinterpret_cast<const char*>(evbuffer_pullup(input, size));
+    auto direct = std::make_unique<Exchange::Direct>();
+    const size_t head = bytes != nullptr ? ReadRequestHead({bytes, size}, size, direct->head) : 0;
+    if (head == 0) {
+      left_nothing = false;
+      break;
+    }
+    evbuffer_drain(input, head);
+    served = true;
+    direct->connection = connection.weak_from_this();
+    connection.direct = Connection::Direct::kAnswering;
+    connection.phase = Connection::Phase::kRequest;
+    event_del(connection.timer.get());
+    loop.owner->handler_(std::make_shared<Exchange>(std::move(direct), *loop.loop,
+                                                    loop.owner->in_flight_, &options.on_reply));
+    if (connection.direct != Connection::Direct::kNone) {  // answered later, or still writing
+      TakeOver(connection);
+      break;
+    }
+  }
+  connection.serving = false;
+  // Between requests again (what is left, if anything, is evhttp's, and OnInput() starts its
+  // header deadline); a connection that has served nothing keeps the deadline it has.
+  if (served && connection.direct == Connection::Direct::kNone) {
+    connection.phase = Connection::Phase::kIdle;
+  }
+  return left_nothing || connection.direct != Connection::Direct::kNone;
+}
+
+void Server::TakeOver(Connection& connection) {
+  if (connection.taken) return;
+  connection.taken = true;
+  bufferevent_getcb(connection.bev, &connection.evhttp_read, &connection.evhttp_write,
+                    &connection.evhttp_event, &connection.evhttp_arg);
+  // evhttp's error callback stays: a failed or timed-out write closes the connection as before.
+  bufferevent_setcb(connection.bev, nullptr, &Server::OnDirectWritten, connection.evhttp_event,
+                    connection.evhttp_arg);
+  bufferevent_disable(connection.bev, EV_READ);
+}
+
+void Server::WriteDirect(Connection& connection, std::string head,
+                         const common::SharedBytes& body) {
+  if (connection.direct != Connection::Direct::kAnswering) return;
+  std::string_view rest[2] = {head, body ? std::string_view(body->data(), body->size()) : ""};
+  ssize_t written = 0;
+  do {
+    iovec parts[2] = {{const_cast<char*>(rest[0].data()), rest[0].size()},
+                      {const_cast<char*>(rest[1].data()), rest[1].size()}};
+    msghdr message{};
+    message.msg_iov = parts;
+    message.msg_iovlen = rest[1].empty() ? 1 : 2;
+    written = sendmsg(bufferevent_getfd(connection.bev), &message, MSG_NOSIGNAL);
+  } while (written < 0 && errno == EINTR);
+  if (written < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+    // The client is gone. evhttp closes the connection on the next turn of the loop (a close
+    // now would free it under whoever called): until then it stays taken, nothing more is read.
+    connection.direct = Connection::Direct::kWriting;
+    TakeOver(connection);
+    bufferevent_trigger_event(connection.bev, BEV_EVENT_ERROR | BEV_EVENT_WRITING,
+                              BEV_TRIG_DEFER_CALLBACKS);
+    return;
+  }
+  size_t done = written > 0 ? static_cast<size_t>(written) : 0;
+  for (auto& part : rest) {
+    const size_t taken = std::min(done, part.size());
+    part.remove_prefix(taken);
+    done -= taken;
+  }
+  if (rest[0].empty() && rest[1].empty()) {
+    connection.direct = Connection::Direct::kNone;
+    if (!connection.serving) FinishDirect(connection);
+    return;
+  }
+  // The socket is full: the rest goes out through the bufferevent, and OnDirectWritten() follows.
+  evbuffer* output = bufferevent_get_output(connection.bev);
+  evbuffer_add(output, rest[0].data(), rest[0].size());
+  if (!rest[1].empty()) {
+    auto* holder = std::make_unique<common::SharedBytes>(body).release();
+    evbuffer_add_reference(output, rest[1].data(), rest[1].size(), FreeSharedBytes, holder);
+  }
+  connection.direct = Connection::Direct::kWriting;
+  TakeOver(connection);
+  bufferevent_enable(connection.bev, EV_WRITE);
+}
+
+void Server::OnDirectWritten(bufferevent* bev, void*) {
+  auto* loop = static_cast<Loop*>(tls_loop);
+  auto found = loop != nullptr ? loop->connections.find(bev) : decltype(loop->connections.end()){};
+  if (loop == nullptr || found == loop->connections.end()) return;
+  Connection& connection = *found->second;
+  if (connection.direct != Connection::Direct::kWriting ||
+      evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+    return;
+  }
+  bufferevent_disable(bev, EV_WRITE);
+  connection.direct = Connection::Direct::kNone;
+  FinishDirect(connection);
+}
+
+// A direct reply has left (and no ServeDirect() is running): the connection goes back to evhttp,
+// and what arrived meanwhile is read, directly or by evhttp.
+void Server::FinishDirect(Connection& connection) {
+  if (connection.taken) {
+    connection.taken = false;
+    bufferevent_setcb(connection.bev, connection.evhttp_read, connection.evhttp_write,
+                      connection.evhttp_event, connection.evhttp_arg);
+    bufferevent_enable(connection.bev, EV_READ);
+  }
+  connection.between_requests = true;
+  connection.phase = Connection::Phase::kIdle;
+  if (evbuffer_get_length(bufferevent_get_input(connection.bev)) == 0 || ServeDirect(connection)) {
+    return;
+  }
+  // A request that is not a direct one (or not whole yet) waits: evhttp reads it on the next
+  // turn (not from here, under whoever sent the reply).
+  connection.between_requests = false;
+  StartHeaderDeadline(connection, connection.loop.owner->options_.header_timeout);
+  bufferevent_trigger(connection.bev, EV_READ,
+                      BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
 void Server::OnRequest(evhttp_request* req, void* arg) {
@@ -813,12 +1027,13 @@ void Server::OnBodyChunk(evhttp_request* req, void* http) {
 
 void Server::OnReplySent(evhttp_request*, void* arg) {
   Connection& connection = *static_cast<Connection*>(arg);
-  // A pipelined request may be waiting already; otherwise the next deadline starts with the next
-  // request's first byte (OnInput).
+  // A pipelined request may be waiting already (evhttp reads it); otherwise the next deadline
+  // starts with the next request's first byte (OnInput), which may be a direct request's.
   if (evbuffer_get_length(bufferevent_get_input(connection.bev)) > 0) {
     StartHeaderDeadline(connection, connection.loop.owner->options_.header_timeout);
   } else {
     connection.phase = Connection::Phase::kIdle;
+    connection.between_requests = true;
   }
 }
 

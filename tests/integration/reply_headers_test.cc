@@ -3,13 +3,19 @@
 // its block as formatted once. These tests read raw response bytes, so they see what a client
 // sees: each header once, the same headers and values whether an answer was rendered, hit memory
 // or came from a hot path, and the connection behaviours around them (HEAD, 304, purge,
-// pipelining, Connection: close).
+// pipelining, Connection: close). A plain GET or HEAD is a direct request, read and answered
+// without evhttp (origin/server.h); the same request with "Content-Length: 0" goes through
+// evhttp, and the two must answer alike, in order, to slow readers and to clients that left.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -105,6 +111,11 @@ class ReplyHeadersTest : public ::testing::Test {
     vips_init("reply_headers_test");
     g_root = MakeTempDir();
     (vips::VImage::black(64, 48) + 90).cast(VIPS_FORMAT_UCHAR).jpegsave((g_root + "/a.jpg").c_str());
+    // Noise does not compress: its PNG is ~6 MB, far more than a socket takes at once.
+    vips::VImage::gaussnoise(1400, 1400)
+        .bandjoin({vips::VImage::gaussnoise(1400, 1400), vips::VImage::gaussnoise(1400, 1400)})
+        .cast(VIPS_FORMAT_UCHAR)
+        .pngsave((g_root + "/noise.png").c_str(), vips::VImage::option()->set("compression", 1));
   }
 
   void SetUp() override {
@@ -255,6 +266,129 @@ TEST_F(ReplyHeadersTest, ErrorAndMetricsRepliesKeepTheirFraming) {
                                    "Content-Length: 2\r\n\r\nab");
   EXPECT_EQ(refused.status_line.substr(0, 12), "HTTP/1.1 400");
   EXPECT_EQ(refused.One("Connection"), "close");
+}
+
+// What a direct request and the same request through evhttp are answered: the same status line
+// and the same headers in the same order, with the same values but for those of the moment.
+TEST_F(ReplyHeadersTest, DirectAndEvhttpRequestsAreAnsweredAlike) {
+  const std::string url = Signed("/w:33/plain/local:///a.jpg");
+  const std::string etag = Exchange1(port(), Get(url)).One("ETag");
+  struct Case {
+    std::string request;  // without its final CRLF
+    bool no_body = false;
+  };
+  const std::vector<Case> cases = {
+      {"GET " + url + " HTTP/1.1\r\nHost: t\r\n"},
+      {"HEAD " + url + " HTTP/1.1\r\nHost: t\r\n", true},
+      {"GET " + url + " HTTP/1.1\r\nIf-None-Match: " + etag + "\r\n"},
+      {"GET " + Signed("/w:34/plain/local:///nope.jpg") + " HTTP/1.1\r\n"},
+      {"GET /AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/w:33/plain/local:///a.jpg HTTP/1.1\r\n"},
+      {"GET /health HTTP/1.1\r\nAccept: */*\r\n"},
+  };
+  for (const auto& c : cases) {
+    const std::string id = "X-Request-Id: same\r\n";
+    Head direct = Exchange1(port(), c.request + id + "\r\n", c.no_body);
+    Head evhttp = Exchange1(port(), c.request + id + "Content-Length: 0\r\n\r\n", c.no_body);
+    ASSERT_FALSE(direct.status_line.empty()) << c.request;
+    EXPECT_EQ(direct.status_line, evhttp.status_line) << c.request;
+    ASSERT_EQ(direct.headers.size(), evhttp.headers.size()) << c.request;
+    for (size_t i = 0; i < direct.headers.size(); ++i) {
+      EXPECT_EQ(direct.headers[i].first, evhttp.headers[i].first) << c.request;
+      if (!PerRequest(direct.headers[i].first)) {
+        EXPECT_EQ(direct.headers[i].second, evhttp.headers[i].second) << c.request;
+      }
+    }
+    EXPECT_EQ(direct.body, evhttp.body) << c.request;
+  }
+}
+
+// Direct requests answered at once, direct requests that render first, and requests evhttp reads
+// (a body, a close), all in one write: answered in the order they came.
+TEST_F(ReplyHeadersTest, PipelinedDirectAndEvhttpRequestsKeepTheirOrder) {
+  const std::string hot = Signed("/w:15/plain/local:///a.jpg");
+  Exchange1(port(), Get(hot));
+  RawConnection c(port());
+  ASSERT_TRUE(c.connected());
+  c.Send(Get(Signed("/w:16/plain/local:///a.jpg"), "X-Request-Id: r1\r\n") +
+         Get(hot, "X-Request-Id: r2\r\n") +
+         Get("/health", "X-Request-Id: r3\r\nContent-Length: 0\r\n") +
+         Get(Signed("/w:17/plain/local:///a.jpg"), "X-Request-Id: r4\r\n") +
+         Get(hot, "X-Request-Id: r5\r\n") +
+         Get("/health", "X-Request-Id: r6\r\nConnection: close\r\n"));
+  EXPECT_TRUE(c.WaitClosed(10s));
+  auto replies = ParseResponses(c.received());
+  ASSERT_EQ(replies.size(), 6u) << c.received();
+  for (size_t i = 0; i < replies.size(); ++i) {
+    EXPECT_EQ(replies[i].status_line, "HTTP/1.1 200 OK");
+    EXPECT_EQ(replies[i].One("X-Request-Id"), "r" + std::to_string(i + 1));
+  }
+  EXPECT_EQ(replies[0].One("X-Cache"), "MISS");
+  EXPECT_EQ(replies[1].One("X-Cache"), "HIT-MEMORY");
+  EXPECT_EQ(replies[1].body, replies[4].body);
+}
+
+// A client that reads slowly gets its replies whole and in order, and holds nobody else up: the
+// loop writes what the socket takes and goes on with other connections.
+TEST_F(ReplyHeadersTest, ASlowReaderGetsItsRepliesWholeAndHoldsNobodyUp) {
+  const std::string url = Signed("/plain/local:///noise.png");
+  const Head reference = Exchange1(port(), Get(url));
+  ASSERT_EQ(reference.status_line, "HTTP/1.1 200 OK");
+  ASSERT_GT(reference.body.size(), 4u << 20);
+  common::UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const int small = 4096;
+  setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string requests = Get(url, "X-Request-Id: s1\r\n") + Get(url, "X-Request-Id: s2\r\n") +
+                               Get("/health", "X-Request-Id: s3\r\n");
+  ASSERT_EQ(send(fd.get(), requests.data(), requests.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(requests.size()));
+  std::this_thread::sleep_for(300ms);  // the server's writes fill the socket meanwhile
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(Exchange1(port(), Get("/health")).body, "ok\n");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  std::string received;
+  const size_t want = 2 * reference.body.size();
+  char buffer[65536];
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline &&
+         (received.size() < want || received.find("s3\r\n") == std::string::npos)) {
+    timeval tv{1, 0};
+    setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    const ssize_t n = recv(fd.get(), buffer, sizeof buffer, 0);
+    if (n <= 0) break;
+    received.append(buffer, static_cast<size_t>(n));
+  }
+  auto replies = ParseResponses(received);
+  ASSERT_EQ(replies.size(), 3u);
+  EXPECT_EQ(replies[0].One("X-Request-Id"), "s1");
+  EXPECT_EQ(replies[1].One("X-Request-Id"), "s2");
+  EXPECT_EQ(replies[2].One("X-Request-Id"), "s3");
+  EXPECT_TRUE(replies[0].body == reference.body);
+  EXPECT_TRUE(replies[1].body == reference.body);
+  EXPECT_EQ(replies[2].body, "ok\n");
+}
+
+// A client that leaves while its direct request renders: the reply has nowhere to go, and nothing
+// stays behind (no request counted in progress, the server serves on and stops cleanly).
+TEST_F(ReplyHeadersTest, AClientGoneBeforeItsDirectReplyLeavesNothingBehind) {
+  for (int i = 0; i < 5; ++i) {
+    RawConnection c(port());
+    ASSERT_TRUE(c.connected());
+    c.Send(Get(Signed("/w:" + std::to_string(50 + i) + "/plain/local:///noise.png")));
+    c.ResetOnClose();
+  }
+  double in_progress = -1;
+  for (int i = 0; i < 100 && in_progress != 1; ++i) {
+    std::this_thread::sleep_for(50ms);
+    in_progress = Metric(Exchange1(port(), Get("/metrics")).body, "requests_in_progress");
+  }
+  EXPECT_EQ(in_progress, 1);  // the scrape itself
+  EXPECT_EQ(Exchange1(port(), Get(Signed("/w:15/plain/local:///a.jpg"))).status_line,
+            "HTTP/1.1 200 OK");
 }
 
 }  // namespace
