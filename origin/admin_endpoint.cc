@@ -158,6 +158,9 @@ std::string AdminEndpoint::MetricsText() const {
   const std::string in_progress = Namespaced(namespace_, "requests_in_progress");
   writer.Family(in_progress, "gauge", "Requests accepted and not answered yet.");
   writer.Sample(in_progress, "", live_.in_flight ? live_.in_flight() : int64_t{0});
+  writer.Family("imgorigin_open_connections", "gauge", "Client connections open now.");
+  writer.Sample("imgorigin_open_connections", "",
+                live_.open_connections ? live_.open_connections() : int64_t{0});
   const std::string workers = Namespaced(namespace_, "workers");
   writer.Family(workers, "gauge", "Transform threads (the CPU pool).");
   writer.Sample(workers, "", static_cast<int64_t>(cpu_.threads()));

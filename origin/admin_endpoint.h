@@ -42,6 +42,7 @@ class AdminEndpoint {
   // queue (ingest). Either may be empty. Set before the server starts.
   struct LiveFigures {
     std::function<int64_t()> in_flight;
+    std::function<int64_t()> open_connections;
     // Blocking (the queue may be remote): called on the I/O pool. nullopt = unavailable now.
     std::function<std::optional<ingest::QueueStats>()> jobs;
     std::function<uint64_t()> access_log_dropped;

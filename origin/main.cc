@@ -162,6 +162,7 @@ sigset_t BlockStopSignals() {
 AdminEndpoint::LiveFigures LiveFigures(const Server& server, const Services& services) {
   AdminEndpoint::LiveFigures figures;
   figures.in_flight = [&server] { return server.in_flight(); };
+  figures.open_connections = [&server] { return server.open_connections(); };
   if (services.jobs) {
     figures.jobs = [jobs = services.jobs.get()]() -> std::optional<ingest::QueueStats> {
       auto stats = jobs->queue("jobs")->Stats();

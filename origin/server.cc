@@ -867,8 +867,9 @@ void Server::WriteDirect(Connection& connection, std::string head,
 
 void Server::OnDirectWritten(bufferevent* bev, void*) {
   auto* loop = static_cast<Loop*>(tls_loop);
-  auto found = loop != nullptr ? loop->connections.find(bev) : decltype(loop->connections.end()){};
-  if (loop == nullptr || found == loop->connections.end()) return;
+  if (loop == nullptr) return;
+  auto found = loop->connections.find(bev);
+  if (found == loop->connections.end()) return;
   Connection& connection = *found->second;
   if (connection.direct != Connection::Direct::kWriting ||
       evbuffer_get_length(bufferevent_get_output(bev)) > 0) {

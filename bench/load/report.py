@@ -241,7 +241,8 @@ def accept_section(rows, builds):
         "Chromium `image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8`, 20 % Safari "
         "`image/webp,image/avif,image/jxl,image/heic,…`, 15 % Firefox "
         "`image/avif,image/webp,image/png,…`, 5 % `*/*`) on unique URLs without a format "
-        "(`w:300`, each format's default quality), 8 connections, a fresh server per row. Answers "
+        "(`w:1200`, each format's default quality), one connection (one visitor at a time: what "
+        "a visitor waits), a fresh server per row. Answers "
         "by Content-Type and X-Format-Upgrade are counted over all 200 answers; renders is "
         "`imgorigin_renders_total` over the run (background upgrades included).\n",
         "| libvips | Format upgrade | req/s | p50 ms | p99 ms | Answers by Content-Type | "

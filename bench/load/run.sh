@@ -158,7 +158,8 @@ FORMATS=("jpeg|w:300/q:80/f:jpg|w_300,q_80,f_jpeg|300"
          "webp|w:300/q:75/f:webp|w_300,q_75,f_webp|250"
          "avif|w:300/q:50/f:avif|w_300,q_50,f_avif|80"
          "png|w:300/f:png|w_300,f_png|200")
-ACCEPT_RATE=300      # unique URLs per second of an accept run
+ACCEPT_RATE=300      # unique URLs per second of an accept run (a bound on the list, not a rate)
+ACCEPT_CONNS=1       # one visitor at a time: what a visitor waits, not what the machine can do
 STORM_RATE=300       # unique cold renders per second of the storm
 STORM_LEAD=1         # seconds the storm runs before the hit run starts (and after it ends, +1)
 POOL=$(( (2 * ${#builds[@]} + 2) * ROUNDS * 300 * DURATION
@@ -506,9 +507,10 @@ for round in $(seq 1 "$ROUNDS"); do
 
   # The browser Accept mix (urls.py ACCEPT_MIX: 60 % Chromium, 20 % Safari, 15 % Firefox, 5 %
   # "*/*") on unique URLs without a format (w:1200, the size the issue saw AVIF take 0.5–1.7 s at;
-  # the formats' default qualities): a fresh
-  # server per row, format upgrade off (upgrade_budget_ms 0: every AVIF-capable browser waits
-  # for AVIF) and at its default. Notes: renders counted by the server (upgrades render twice).
+  # the formats' default qualities), one visitor at a time (ACCEPT_CONNS; with more, the closed
+  # loop saturates the CPU and measures throughput instead of the wait): a fresh server per row,
+  # format upgrade off (upgrade_budget_ms 0: every AVIF-capable browser waits for AVIF) and at its
+  # default. Notes: renders counted by the server (upgrades render twice).
   if wants accept; then
     for b in "${builds[@]}"; do
       for mode in off on; do
@@ -521,7 +523,7 @@ for round in $(seq 1 "$ROUNDS"); do
         urls imgorigin "$WORK/accept.txt" --first "$UNIQUE_FIRST" --count "$n" --options w:1200 \
           --accept-mix
         before=$(metric 18099 imgorigin_renders_total)
-        WALK_COUNT=1 load accept-mix "imgorigin-$b/upgrade-$mode" 18099 "$COLD_CONNS" \
+        WALK_COUNT=1 load accept-mix "imgorigin-$b/upgrade-$mode" 18099 "$ACCEPT_CONNS" \
           "$WORK/accept.txt" "${!pid_var}" 0 "${env[*]:-upgrade settings at their defaults}"
         after=$(metric 18099 imgorigin_renders_total)
         add_note "renders: $((${after:-0} - ${before:-0}))"

@@ -373,7 +373,8 @@ TEST_F(ReplyHeadersTest, ASlowReaderGetsItsRepliesWholeAndHoldsNobodyUp) {
 }
 
 // A client that leaves while its direct request renders: the reply has nowhere to go, and nothing
-// stays behind (no request counted in progress, the server serves on and stops cleanly).
+// stays behind (no request in progress, no connection open, the server serves on and stops
+// cleanly).
 TEST_F(ReplyHeadersTest, AClientGoneBeforeItsDirectReplyLeavesNothingBehind) {
   for (int i = 0; i < 5; ++i) {
     RawConnection c(port());
@@ -382,11 +383,15 @@ TEST_F(ReplyHeadersTest, AClientGoneBeforeItsDirectReplyLeavesNothingBehind) {
     c.ResetOnClose();
   }
   double in_progress = -1;
-  for (int i = 0; i < 100 && in_progress != 1; ++i) {
+  double connections = -1;
+  for (int i = 0; i < 100 && (in_progress != 1 || connections != 1); ++i) {
     std::this_thread::sleep_for(50ms);
-    in_progress = Metric(Exchange1(port(), Get("/metrics")).body, "requests_in_progress");
+    const std::string metrics = Exchange1(port(), Get("/metrics")).body;
+    in_progress = Metric(metrics, "requests_in_progress");
+    connections = Metric(metrics, "imgorigin_open_connections");
   }
   EXPECT_EQ(in_progress, 1);  // the scrape itself
+  EXPECT_EQ(connections, 1);
   EXPECT_EQ(Exchange1(port(), Get(Signed("/w:15/plain/local:///a.jpg"))).status_line,
             "HTTP/1.1 200 OK");
 }
