@@ -181,20 +181,25 @@ void Planner::ChooseFallback(transforms::ImageFormat source, std::string_view ac
     return transforms::TypicalEncodeSeconds(format, pixels, config_.pipeline) * 1000;
   };
   const double best_ms = ms(spec.format);
-  if (best_ms <= static_cast<double>(config_.upgrade_budget_ms)) return;
-  // The negotiation again, offering only the formats after the best that fit the budget.
+  const auto budget = static_cast<double>(config_.upgrade_budget_ms);
+  if (best_ms <= budget) return;
+  // A stand-in is rendered as well as the best format, so it must cost at most half the best's
+  // time: AVIF at its default speed costs about what WebP does, and a WebP stand-in would only
+  // double the work.
+  auto cheap = [&](transforms::ImageFormat format) { return ms(format) * 2 <= best_ms; };
+  // The negotiation again, offering only the cheap formats after the best that fit the budget.
   transforms::FormatPreferences cheaper;
   cheaper.preferred.clear();
   const auto& preferred = config_.formats.preferred;
   for (auto it = std::find(preferred.begin(), preferred.end(), spec.format);
        it != preferred.end(); ++it) {
-    if (ms(*it) <= static_cast<double>(config_.upgrade_budget_ms)) cheaper.preferred.push_back(*it);
+    if (cheap(*it) && ms(*it) <= budget) cheaper.preferred.push_back(*it);
   }
   const auto fallback = transforms::ChooseOutputFormat(source, accept, cheaper);
   // An animated GIF's own format is no cheaper than WebP: nothing to gain.
   const auto written =
       fallback == transforms::ImageFormat::kUnknown ? UniversalFormat(source) : fallback;
-  if (ms(written) < best_ms) plan.fallback_format = fallback;
+  if (cheap(written)) plan.fallback_format = fallback;
 }
 
 void Planner::SetKey(Plan& plan, uint64_t generation) const {

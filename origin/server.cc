@@ -773,7 +773,7 @@ void Server::OnInput(evbuffer*, const evbuffer_cb_info* info, void* arg) {
 bool Server::ServeDirect(Connection& connection) {
   Loop& loop = connection.loop;
   const Options& options = loop.owner->options_;
-  if (!options.direct_requests || connection.evcon == nullptr) return false;
+  if (connection.evcon == nullptr) return false;
   evbuffer* input = bufferevent_get_input(connection.bev);
   connection.serving = true;
   bool left_nothing = true;

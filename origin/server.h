@@ -14,15 +14,17 @@
 //
 // Direct requests: a plain GET or HEAD (origin/request_head.h) whose whole head is in the buffer
 // when evhttp is between requests is read by the server itself as it arrives, answered by the
-// same handler, and its reply written to the socket at once in one writev, as nginx does: no
+// same handler, and its reply written to the socket at once in one sendmsg, as nginx does: no
 // evhttp request, no event changes, no wait for the next turn of the loop. Everything else (a
 // body, Connection: close, HTTP/1.0, anything in doubt) goes to evhttp as before. While a direct
 // request is answered, or its reply has not all left, the connection is taken from evhttp (its
-// callbacks are set aside and reading stops), so no reply overtakes another.
+// callbacks are set aside and reading stops), so no reply overtakes another. Both kinds answer
+// with the same bytes but for the Date.
 //
-// Replies go out through evhttp; what it would do per header (allocate name and value, validate,
-// printf each) is done once per reply instead: the headers evhttp does not read back are
-// formatted into one block, handed to it as a single header entry (Exchange::Send()).
+// The replies of evhttp's requests go out through it; what it would do per header (allocate
+// name and value, validate, printf each) is done once per reply instead: the headers evhttp does
+// not read back are formatted into one block, handed to it as a single header entry
+// (Exchange::Send()), which is also the order a direct reply writes them in.
 //
 // Each request becomes an Exchange owned by shared_ptr: the loop that accepted it is the only
 // thread that touches it; workers hold a reference and Post() back to exchange.loop() to answer.
@@ -206,9 +208,6 @@ class Server {
     Streaming streaming;
     // Told about every answered request on its loop's thread (access log, metrics); null = none.
     ReplyObserver on_reply;
-    // Read plain GET and HEAD requests without evhttp (see the top of this file); off = every
-    // request goes through evhttp (the tests compare the two).
-    bool direct_requests = true;
   };
   static constexpr size_t kMaxBufferedBody = 1 << 20;
   using Handler = std::function<void(const ExchangePtr&)>;

@@ -80,12 +80,13 @@ double SlowestMegapixelsPerSecond(ImageFormat format) {
 }
 
 // Output megapixels per second of the encoder alone (the render's time less a JPEG render's of
-// the same size) in bench_encode_effort (docs/transforms.md): three 2048 px photos resized to
-// 1200 px, the 2-core machine shared with builds, the slower of two runs, rounded down. AVIF by
-// speed (libaom switches to its faster tools from speed 6 on); WebP by effort.
+// the same size), 2048 px photos resized to 1200 px on the 2-core machine: the lower of
+// bench_encode_effort's runs (docs/transforms.md) and of one request at a time to the server on
+// a quiet machine, rounded down. AVIF by speed (libaom switches to its faster tools from speed 6
+// on); WebP by effort.
 double TypicalMegapixelsPerSecond(ImageFormat format, const PipelineLimits& limits) {
-  static constexpr double kAvifBySpeed[] = {0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 3, 3, 4, 12};
-  static constexpr double kWebpByEffort[] = {25, 25, 20, 12, 12, 10, 5};
+  static constexpr double kAvifBySpeed[] = {0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 3.5, 2.5, 6, 20};
+  static constexpr double kWebpByEffort[] = {25, 25, 16, 9, 9, 8, 4};
   switch (format) {
     case ImageFormat::kAvif:
     case ImageFormat::kHeic:

@@ -509,13 +509,15 @@ for round in $(seq 1 "$ROUNDS"); do
   # "*/*") on unique URLs without a format (w:1200, the size the issue saw AVIF take 0.5–1.7 s at;
   # the formats' default qualities), one visitor at a time (ACCEPT_CONNS; with more, the closed
   # loop saturates the CPU and measures throughput instead of the wait): a fresh server per row,
-  # format upgrade off (upgrade_budget_ms 0: every AVIF-capable browser waits for AVIF) and at its
-  # default. Notes: renders counted by the server (upgrades render twice).
+  # format upgrade off (upgrade_budget_ms 0: every AVIF-capable browser waits for AVIF) and on, at
+  # the default avif_speed and at speed 5 (sharp's effort, where AVIF costs ten times WebP).
+  # Notes: renders counted by the server (upgrades render twice).
   if wants accept; then
     for b in "${builds[@]}"; do
-      for mode in off on; do
+      for mode in off on speed5-off speed5-on; do
         env=()
-        [ "$mode" = off ] && env=(IMGORIGIN_UPGRADE_BUDGET_MS=0)
+        [[ $mode == speed5-* ]] && env=(IMGORIGIN_AVIF_SPEED=5)
+        [[ $mode == *off ]] && env+=(IMGORIGIN_UPGRADE_BUDGET_MS=0)
         start_imgorigin "accept-$b" "$b" 18099 "${env[@]}"
         pid_var=PID_accept_$b
         n=$((ACCEPT_RATE * DURATION))
@@ -523,8 +525,10 @@ for round in $(seq 1 "$ROUNDS"); do
         urls imgorigin "$WORK/accept.txt" --first "$UNIQUE_FIRST" --count "$n" --options w:1200 \
           --accept-mix
         before=$(metric 18099 imgorigin_renders_total)
-        WALK_COUNT=1 load accept-mix "imgorigin-$b/upgrade-$mode" 18099 "$ACCEPT_CONNS" \
-          "$WORK/accept.txt" "${!pid_var}" 0 "${env[*]:-upgrade settings at their defaults}"
+        # wrk needs a connection per thread.
+        WRK_THREADS=$ACCEPT_CONNS WALK_COUNT=1 load accept-mix "imgorigin-$b/upgrade-$mode" 18099 \
+          "$ACCEPT_CONNS" "$WORK/accept.txt" "${!pid_var}" 0 \
+          "${env[*]:-upgrade settings at their defaults}"
         after=$(metric 18099 imgorigin_renders_total)
         add_note "renders: $((${after:-0} - ${before:-0}))"
         stop_pid "${!pid_var}"

@@ -60,8 +60,9 @@ class FormatUpgradeTest : public ::testing::Test {
   }
 };
 
+// At avif_speed 5 (sharp's effort) AVIF costs ten times WebP: WebP stands in.
 TEST_F(FormatUpgradeTest, ColdExpensiveFormatIsFirstAnsweredInWebpThenUpgraded) {
-  auto server = Start();
+  auto server = Start({{"IMGORIGIN_AVIF_SPEED", "5"}});
   const std::string url = Signed("/rs:fit:1000:1000/plain/local:///photo.jpg");
   auto first = server->Get(url, {kBrowser});
   ASSERT_EQ(first.status, 200) << first.body;
@@ -94,6 +95,20 @@ TEST_F(FormatUpgradeTest, ColdExpensiveFormatIsFirstAnsweredInWebpThenUpgraded) 
   EXPECT_EQ(webp.header("X-Cache"), "HIT-MEMORY");
   EXPECT_EQ(webp.header("Cache-Control"), kLongCache);
   EXPECT_EQ(webp.header("X-Format-Upgrade"), "");
+}
+
+// At the default speed AVIF costs about what WebP does, so a WebP stand-in would save the visitor
+// nothing and double the work: the source's JPEG stands in even for a browser that takes WebP.
+TEST_F(FormatUpgradeTest, AtTheDefaultSpeedOnlyAMuchCheaperFormatStandsIn) {
+  auto server = Start();
+  auto r = server->Get(Signed("/rs:fit:1000:1000/plain/local:///photo.jpg"), {kBrowser});
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("Content-Type"), "image/jpeg");
+  EXPECT_EQ(r.header("X-Format-Upgrade"), "pending");
+  ASSERT_TRUE(WaitForUpgrade(*server));
+  EXPECT_EQ(server->Get(Signed("/rs:fit:1000:1000/plain/local:///photo.jpg"), {kBrowser})
+                .header("Content-Type"),
+            "image/avif");
 }
 
 TEST_F(FormatUpgradeTest, WithoutWebpTheStandInIsTheSourceFormat) {
@@ -130,7 +145,7 @@ TEST_F(FormatUpgradeTest, UnderBudgetExplicitFormatOffAndJpegOnlyAreNeverUpgrade
   EXPECT_EQ(Upgrades(*server, "fallback"), 0);
 
   // The stand-in's max-age is the setting's.
-  auto big = server->Get(Signed("/rs:fit:900:900/plain/local:///photo.jpg"), {kBrowser});
+  auto big = server->Get(Signed("/rs:fit:1100:1100/plain/local:///photo.jpg"), {kBrowser});
   EXPECT_EQ(big.header("Cache-Control"), "public, max-age=30");
   ASSERT_TRUE(WaitForUpgrade(*server));
 }

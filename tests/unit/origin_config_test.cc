@@ -174,7 +174,22 @@ TEST(Config, FallbackFormatOfNegotiatedPlans) {
   };
   using transforms::ImageFormat;
   const char* browser = "image/avif,image/webp,*/*";
-  EXPECT_EQ(fallback("/x/rs:fit:1000:1000/plain/local:///a.jpg", browser), ImageFormat::kWebp);
+  // AVIF at the default speed costs about what WebP does: only JPEG (the source's, kUnknown) is
+  // cheap enough to stand in; at speed 5 WebP is.
+  EXPECT_EQ(fallback("/x/rs:fit:1000:1000/plain/local:///a.jpg", browser), ImageFormat::kUnknown);
+  {
+    auto slow = LoadConfig("", Env({{"IMGORIGIN_ALLOW_UNSIGNED", "true"},
+                                    {"IMGORIGIN_AVIF_SPEED", "5"}}));
+    ASSERT_TRUE(slow) << slow.error().message;
+    Planner slow_planner(*slow, signer);
+    auto plan = slow_planner.Make(
+        [browser](const char* name) {
+          return std::string_view(name) == "Accept" ? browser : nullptr;
+        },
+        "/x/rs:fit:1000:1000/plain/local:///a.jpg");
+    ASSERT_TRUE(plan) << plan.error().message;
+    EXPECT_EQ(plan->fallback_format, ImageFormat::kWebp);
+  }
   EXPECT_EQ(fallback("/x/rs:fit:1000:1000/plain/local:///a.jpg", "image/avif,*/*"),
             ImageFormat::kUnknown);
   EXPECT_EQ(fallback("/x/rs:fit:200:200/plain/local:///a.jpg", browser), std::nullopt);
