@@ -158,7 +158,8 @@ FORMATS=("jpeg|w:300/q:80/f:jpg|w_300,q_80,f_jpeg|300"
          "webp|w:300/q:75/f:webp|w_300,q_75,f_webp|250"
          "avif|w:300/q:50/f:avif|w_300,q_50,f_avif|80"
          "png|w:300/f:png|w_300,f_png|200")
-ACCEPT_RATE=300      # unique URLs per second of an accept run (a bound on the list, not a rate)
+ACCEPT_RATE=40       # unique URLs per second of an accept run (a bound on the list, not a rate)
+ACCEPT_MODES=(off on speed5-off speed5-on)
 ACCEPT_CONNS=1       # one visitor at a time: what a visitor waits, not what the machine can do
 STORM_RATE=300       # unique cold renders per second of the storm
 STORM_LEAD=1         # seconds the storm runs before the hit run starts (and after it ends, +1)
@@ -172,7 +173,7 @@ if wants formats; then
     POOL=$((POOL + ROUNDS * rows * (${f##*|} * DURATION + 40)))  # + the bytes sample
   done
 fi
-wants accept && POOL=$((POOL + ROUNDS * 2 * ${#builds[@]} * ACCEPT_RATE * DURATION))
+wants accept && POOL=$((POOL + ROUNDS * ${#ACCEPT_MODES[@]} * ${#builds[@]} * ACCEPT_RATE * DURATION))
 wants storm && POOL=$((POOL + ROUNDS * ${#builds[@]} * STORM_RATE * (DURATION + 2 * STORM_LEAD + 1)))
 mkdir -p "$WORK/root/photos" "$WORK/root/u" "$WORK/root/big" "$WORK/root/static"
 for i in $(seq -f '%03g' 0 39); do
@@ -514,7 +515,7 @@ for round in $(seq 1 "$ROUNDS"); do
   # Notes: renders counted by the server (upgrades render twice).
   if wants accept; then
     for b in "${builds[@]}"; do
-      for mode in off on speed5-off speed5-on; do
+      for mode in "${ACCEPT_MODES[@]}"; do
         env=()
         [[ $mode == speed5-* ]] && env=(IMGORIGIN_AVIF_SPEED=5)
         [[ $mode == *off ]] && env+=(IMGORIGIN_UPGRADE_BUDGET_MS=0)
