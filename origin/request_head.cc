@@ -3,15 +3,10 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace imgorigin::origin {
 namespace {
-
-// RFC 9110 §5.6.2 tchar.
-bool IsTokenChar(unsigned char c) {
-  constexpr std::string_view kSymbols = "!#$%&'*+-.^_`|~";
-  return isalnum(c) || kSymbols.find(static_cast<char>(c)) != std::string_view::npos;
-}
 
 // RFC 9110 §5.5 field-vchar or a space or tab inside a value; obs-text (0x80–0xff) included.
 bool IsValueChar(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
@@ -19,6 +14,13 @@ bool IsValueChar(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f)
 bool Is(const char* name, const char* expected) { return strcasecmp(name, expected) == 0; }
 
 }  // namespace
+
+bool IsToken(std::string_view name) {
+  constexpr std::string_view kSymbols = "!#$%&'*+-.^_`|~";
+  return !name.empty() && std::all_of(name.begin(), name.end(), [&](unsigned char c) {
+    return isalnum(c) || kSymbols.find(static_cast<char>(c)) != std::string_view::npos;
+  });
+}
 
 const char* RequestHead::Find(const char* name) const {
   for (const auto& [key, value] : headers) {
@@ -56,8 +58,9 @@ size_t ReadRequestHead(std::string_view input, size_t max_size, RequestHead& hea
   int hosts = 0;
   while (at < last) {
     char* name = at;
-    while (IsTokenChar(static_cast<unsigned char>(*at))) ++at;
-    if (at == name || *at != ':') return 0;  // also a folded line (starting with a space)
+    at = static_cast<char*>(memchr(at, ':', last - at));
+    // No colon, or a name that is not a token (a folded line starts with a space).
+    if (at == nullptr || !IsToken(std::string_view(name, at - name))) return 0;
     *at++ = '\0';
     while (*at == ' ' || *at == '\t') ++at;
     char* value = at;

@@ -14,6 +14,9 @@
 
 namespace imgorigin::origin {
 
+// RFC 9110 §5.6.2 token: what a header name (and a method) must be.
+bool IsToken(std::string_view name);
+
 struct RequestHead {
   evhttp_cmd_type method = EVHTTP_REQ_GET;
   // The head's bytes, with a NUL written after the target, each header name and each value, so

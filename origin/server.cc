@@ -63,14 +63,6 @@ bool IsSafeRequestId(const char* id) {
   return true;
 }
 
-// RFC 9110 §5.6.2 token: what a header name must be.
-bool IsToken(std::string_view name) {
-  constexpr std::string_view kSymbols = "!#$%&'*+-.^_`|~";
-  return !name.empty() && std::all_of(name.begin(), name.end(), [&](unsigned char c) {
-    return isalnum(c) || kSymbols.find(static_cast<char>(c)) != std::string_view::npos;
-  });
-}
-
 // Why `req` cannot be served as framed, or "". evhttp reads the first Content-Length or
 // Transfer-Encoding it finds, takes header names up to the colon whatever they contain, and reads
 // no body at all for HEAD; a proxy in front may frame the same bytes differently (RFC 9112 §6.3,
@@ -575,7 +567,11 @@ bool Exchange::IsFramingHeader(std::string_view name) {
 }
 
 bool Exchange::AppendHeader(std::string& block, std::string_view name, std::string_view value) {
-  if (!IsToken(name) || IsFramingHeader(name) ||
+  return !IsFramingHeader(name) && FormatHeader(block, name, value);
+}
+
+bool Exchange::FormatHeader(std::string& block, std::string_view name, std::string_view value) {
+  if (!IsToken(name) ||
       value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) {
     return false;
   }
@@ -589,10 +585,7 @@ void Exchange::AddHeader(const char* name, const std::string& value) {
     return;
   }
   if (direct_) {
-    if (!IsToken(name) || value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
-      return;
-    }
-    direct_->framing.append(name).append(": ").append(value).append("\r\n");
+    if (!FormatHeader(direct_->framing, name, value)) return;
   } else if (evhttp_add_header(evhttp_request_get_output_headers(req_), name, value.c_str()) != 0) {
     return;
   }
@@ -612,10 +605,8 @@ void Exchange::Send(int status, const common::SharedBytes& body) {
   const bool bodiless = status < 200 || status == 204 || status == 304;
   if (!bodiless) AddHeader("Content-Length", std::to_string(length));
   const bool with_body = !is_head() && !bodiless && length > 0;
+  if (observer_ != nullptr) (*observer_)(*this, ReplyFacts{status, length, content_type_.c_str()});
   if (direct_) {
-    if (observer_ != nullptr) {
-      (*observer_)(*this, ReplyFacts{status, length, content_type_.c_str()});
-    }
     // The head as evhttp_make_header() writes it, with the block entry (AddBlockEntry()).
     std::string head = "HTTP/1.1 ";
     head.append(std::to_string(status)).append(" ").append(ReasonPhrase(status)).append("\r\n");
@@ -635,7 +626,6 @@ void Exchange::Send(int status, const common::SharedBytes& body) {
     evbuffer_add_reference(out, body->data(), length, FreeSharedBytes, holder);
   }
   AddBlockEntry(evhttp_request_get_output_headers(req_), header_block_, date_set_);
-  if (observer_ != nullptr) (*observer_)(*this, ReplyFacts{status, length, content_type_.c_str()});
   evhttp_send_reply(req_, status, ReasonPhrase(status), nullptr);
 }
 

@@ -151,6 +151,8 @@ class Exchange {
 
  private:
   void Begin();  // what both constructors do last
+  // AppendHeader() for any header, framing ones included (a direct reply's framing headers).
+  static bool FormatHeader(std::string& block, std::string_view name, std::string_view value);
   evhttp_cmd_type command() const;
 
   evhttp_request* req_ = nullptr;  // evhttp's request; null for a direct one

@@ -165,12 +165,15 @@ TEST(Config, FallbackFormatOfNegotiatedPlans) {
   ASSERT_TRUE(config) << config.error().message;
   signing::Signer signer(config->signing);
   Planner planner(*config, signer);
-  auto fallback = [&](const std::string& path, const char* accept) {
-    auto plan = planner.Make(
+  auto fallback_of = [](const Planner& p, const std::string& path, const char* accept) {
+    auto plan = p.Make(
         [accept](const char* name) { return std::string_view(name) == "Accept" ? accept : nullptr; },
         path);
     EXPECT_TRUE(plan) << plan.error().message;
     return plan->fallback_format;
+  };
+  auto fallback = [&](const std::string& path, const char* accept) {
+    return fallback_of(planner, path, accept);
   };
   using transforms::ImageFormat;
   const char* browser = "image/avif,image/webp,*/*";
@@ -182,13 +185,8 @@ TEST(Config, FallbackFormatOfNegotiatedPlans) {
                                     {"IMGORIGIN_AVIF_SPEED", "5"}}));
     ASSERT_TRUE(slow) << slow.error().message;
     Planner slow_planner(*slow, signer);
-    auto plan = slow_planner.Make(
-        [browser](const char* name) {
-          return std::string_view(name) == "Accept" ? browser : nullptr;
-        },
-        "/x/rs:fit:1000:1000/plain/local:///a.jpg");
-    ASSERT_TRUE(plan) << plan.error().message;
-    EXPECT_EQ(plan->fallback_format, ImageFormat::kWebp);
+    EXPECT_EQ(fallback_of(slow_planner, "/x/rs:fit:1000:1000/plain/local:///a.jpg", browser),
+              ImageFormat::kWebp);
   }
   EXPECT_EQ(fallback("/x/rs:fit:1000:1000/plain/local:///a.jpg", "image/avif,*/*"),
             ImageFormat::kUnknown);
