@@ -1,5 +1,6 @@
 #include "common/thread_priority.h"
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -9,19 +10,29 @@
 namespace imgorigin::common {
 namespace {
 
-id_t ThisThreadId() { return static_cast<id_t>(syscall(SYS_gettid)); }
+pid_t ThisThreadId() { return static_cast<pid_t>(syscall(SYS_gettid)); }
 
 }  // namespace
 
-bool LowerThisThreadPriority(int nice) {
-  if (nice <= 0) return true;
-  return setpriority(PRIO_PROCESS, ThisThreadId(), ThisThreadNiceness() + nice) == 0;
+bool LowerThisThreadPriority(const CpuPriority& priority) {
+  bool done = true;
+  if (priority.nice > 0) {
+    done = setpriority(PRIO_PROCESS, static_cast<id_t>(ThisThreadId()),
+                       ThisThreadNiceness() + priority.nice) == 0;
+  }
+  if (priority.idle && !ThisThreadIsIdle()) {
+    const sched_param param{};                                      // SCHED_IDLE takes priority 0
+    done = sched_setscheduler(0, SCHED_IDLE, &param) == 0 && done;  // 0: this thread
+  }
+  return done;
 }
 
 int ThisThreadNiceness() {
   errno = 0;  // -1 is a valid niceness: errno tells it from an error
-  const int value = getpriority(PRIO_PROCESS, ThisThreadId());
+  const int value = getpriority(PRIO_PROCESS, static_cast<id_t>(ThisThreadId()));
   return errno == 0 ? value : 0;
 }
+
+bool ThisThreadIsIdle() { return sched_getscheduler(0) == SCHED_IDLE; }  // 0: this thread
 
 }  // namespace imgorigin::common

@@ -42,7 +42,7 @@ common::Result<void> Worker::Config::Validate() const {
   if (poll_wait < milliseconds(0) || poll_wait > std::chrono::seconds(20)) {
     return invalid("jobs.poll_wait_ms must be 0..20000");
   }
-  if (nice < 0 || nice > 19) return invalid("jobs.nice must be 0..19");
+  if (priority.nice < 0 || priority.nice > 19) return invalid("jobs.nice must be 0..19");
   return {};
 }
 
@@ -91,7 +91,7 @@ Worker::Counts Worker::counts() const {
 }
 
 void Worker::Run() {
-  common::LowerThisThreadPriority(config_.nice);  // yields to the request threads
+  common::LowerThisThreadPriority(config_.priority);  // yields to the request threads
   while (!stopping_) {
     auto jobs = queue_.Receive(1, config_.poll_wait, config_.visibility);
     if (!jobs) {

@@ -12,8 +12,8 @@
 // job is never taken over by another worker while this one still works on it; a worker that
 // dies stops the heartbeat and its jobs come back after `visibility`.
 //
-// Worker threads run at a lower CPU priority (nice 10): on a machine that also serves images on
-// the fly, the renders a request waits for get the CPU first, and jobs take what is left.
+// Worker threads run at a lower CPU priority (the idle class, or nice 10 out of it): on a machine
+// that also serves images on the fly, the event loops get the CPU first.
 //
 // Stop() stops taking jobs and waits for the jobs in hand to finish (each is bounded by its
 // handler's own deadlines), so SIGTERM loses nothing and repeats nothing that finished. A queue
@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/thread_priority.h"
 #include "ingest/job_queue.h"
 
 namespace imgorigin::ingest {
@@ -48,7 +49,9 @@ class Worker {
     std::chrono::milliseconds backoff_max{300'000};
     // The longest Receive() waits for a job; also how long Stop() may wait for an idle thread.
     std::chrono::milliseconds poll_wait{2000};
-    int nice = 10;  // added to the worker threads' CPU niceness; 0 leaves it
+    // The worker threads' CPU priority (common/thread_priority.h): below the request threads.
+    // `imgorigin serve` sets `idle` from server.render_idle, so jobs never outrank renders.
+    common::CpuPriority priority{.nice = 10, .idle = true};
     common::Result<void> Validate() const;
   };
 

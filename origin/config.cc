@@ -239,6 +239,12 @@ const std::vector<Setting>& Settings() {
       {"server.workers", "IMGORIGIN_WORKERS", IntField(&Config::workers)},
       {"server.queue_size", "IMGORIGIN_QUEUE_SIZE", IntField(&Config::queue_size)},
       {"server.render_nice", "IMGORIGIN_RENDER_NICE", IntField(&Config::render_nice)},
+      {"server.render_idle", "IMGORIGIN_RENDER_IDLE",
+       [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
+         auto set = SetBool(c.render_idle, k, v);
+         c.jobs.worker.priority.idle = c.render_idle;  // jobs never outrank renders
+         return set;
+       }},
       {"server.shutdown_timeout_ms", "IMGORIGIN_SHUTDOWN_TIMEOUT_MS",
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) -> Result<void> {
          int64_t ms = 0;
@@ -340,7 +346,8 @@ const std::vector<Setting>& Settings() {
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) {
          return SetBool(c.client_hints, k, v);
        }},
-      {"output.upgrade_budget_ms", "IMGORIGIN_UPGRADE_BUDGET_MS", IntField(&Config::upgrade_budget_ms)},
+      {"output.upgrade_budget_ms", "IMGORIGIN_UPGRADE_BUDGET_MS",
+       IntField(&Config::upgrade_budget_ms)},
       {"output.upgrade_max_age", "IMGORIGIN_UPGRADE_MAX_AGE", IntField(&Config::upgrade_max_age)},
       {"output.avif_speed", "IMGORIGIN_AVIF_SPEED",
        [](Config& c, KeyLists&, std::string_view k, std::string_view v) {

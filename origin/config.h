@@ -45,8 +45,10 @@ struct Config {
   size_t loops = 0;                     // event loops; 0 = one per core
   size_t workers = 0;                   // CPU pool threads; 0 = two per core
   size_t queue_size = 64;               // transforms waiting beyond the running ones, then 503
-  // Niceness added to the transform threads (and the libvips threads they start): the event
-  // loops, at 0, keep answering hits while renders saturate every core (0..19; 0 = same).
+  // Transform threads (and the libvips threads they start) in Linux's idle class (SCHED_IDLE,
+  // job workers too): they get only the CPU time the event loops leave, so hits keep their
+  // latency while renders saturate every core. Out of it, renders run at `render_nice` (0..19).
+  bool render_idle = true;
   int render_nice = 5;
   std::chrono::milliseconds shutdown_timeout{10'000};  // drain limit for in-flight requests
   std::chrono::seconds client_timeout{30};             // idle/slow client read and write timeout

@@ -189,8 +189,13 @@ int Serve(const Config& config) {
   // cold renders/s in bench/load (2 cores: 216 → 255 req/s).
   const size_t workers =
       config.workers ? config.workers : 2 * std::max(1u, std::thread::hardware_concurrency());
-  common::ThreadPool cpu({.threads = workers, .queue_capacity = config.queue_size},
-                         [&config] { common::LowerThisThreadPriority(config.render_nice); });
+  common::ThreadPool cpu({.threads = workers, .queue_capacity = config.queue_size}, [&config] {
+    if (!common::LowerThisThreadPriority(
+            {.nice = config.render_nice, .idle = config.render_idle})) {
+      spdlog::warn("a transform thread keeps a higher CPU priority: the kernel refused {}",
+                   config.render_idle ? "SCHED_IDLE" : "the niceness");
+    }
+  });
   Router router(config, *services.signer, *services.memory, cpu, *services.io,
                 *services.source_cache, *services.tiers,
                 services.ingest ? &*services.ingest : nullptr, services.http.get());

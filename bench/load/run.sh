@@ -163,6 +163,7 @@ ACCEPT_MODES=(off on speed5-off speed5-on)
 ACCEPT_CONNS=1       # one visitor at a time: what a visitor waits, not what the machine can do
 STORM_RATE=300       # unique cold renders per second of the storm
 STORM_LEAD=1         # seconds the storm runs before the hit run starts (and after it ends, +1)
+STORM_PACE_MS=2      # the paced storm runs: each hit connection's wait between answers
 POOL=$(( (2 * ${#builds[@]} + 2) * ROUNDS * 300 * DURATION
          + ${#builds[@]} * (DRIFT_REQUESTS / 10 + 600) + 1000 ))
 if wants formats; then
@@ -174,7 +175,7 @@ if wants formats; then
   done
 fi
 wants accept && POOL=$((POOL + ROUNDS * ${#ACCEPT_MODES[@]} * ${#builds[@]} * ACCEPT_RATE * DURATION))
-wants storm && POOL=$((POOL + ROUNDS * ${#builds[@]} * STORM_RATE * (DURATION + 2 * STORM_LEAD + 1)))
+wants storm && POOL=$((POOL + 2 * ROUNDS * ${#builds[@]} * STORM_RATE * (DURATION + 2 * STORM_LEAD + 1)))
 mkdir -p "$WORK/root/photos" "$WORK/root/u" "$WORK/root/big" "$WORK/root/static"
 for i in $(seq -f '%03g' 0 39); do
   [ "$WORK/corpus/photo$i.jpg" -ef "$WORK/root/photos/photo$i.jpg" ] ||
@@ -541,7 +542,10 @@ for round in $(seq 1 "$ROUNDS"); do
   # connections), idle, then again while a second wrk drives unique cold renders (8 connections,
   # started STORM_LEAD s before the hit run and ending after it). The storm's renders/s over the
   # hit run (imgorigin_renders_total) and the CPU pool's queue depth at its start and end show
-  # that the pool was saturated.
+  # that the pool was saturated. Twice: hits as fast as they go (storm-*: wrk and the server
+  # share the 2 cores, so the rate and the latency follow the CPU the renders take), then paced
+  # (storm-paced-*: each connection waits STORM_PACE_MS between answers, so the p99 is what a
+  # hit waits for a loop while the renders run, not the length of wrk's queue).
   if wants storm; then
     for b in "${builds[@]}"; do
       start_imgorigin "storm-$b" "$b" 18100
@@ -549,33 +553,39 @@ for round in $(seq 1 "$ROUNDS"); do
       while read -r path; do curl -s -o /dev/null "http://127.0.0.1:18100$path"; done \
         <"$WORK/hot-imgorigin.txt"
       xc=$(x_cache 18100 "$(head -1 "$WORK/hot-imgorigin.txt")")
-      load storm-idle "imgorigin-$b" 18100 "$STORM_HIT_CONNS" "$WORK/hot-imgorigin.txt" \
-        "${!pid_var}" 0 "X-Cache: $xc"
-      storm_s=$((DURATION + 2 * STORM_LEAD + 1))
-      n=$((STORM_RATE * storm_s))
-      take_unique "$n"
-      urls imgorigin "$WORK/storm-cold.txt" --first "$UNIQUE_FIRST" --count "$n"
-      wrk -t1 -c"$COLD_CONNS" -d"${storm_s}s" --timeout 10s -s "$LOAD/walk.lua" \
-        "http://127.0.0.1:18100" -- "$WORK/storm-cold.txt" 1 >"$WORK/storm.out" 2>&1 &
-      storm_pid=$!
-      started+=("$storm_pid")
-      sleep "$STORM_LEAD"
-      r0=$(metric 18100 imgorigin_renders_total)
-      q0=$(metric 18100 imgorigin_queue_depth)
-      s0=$(date +%s.%N)
-      load storm-hits "imgorigin-$b" 18100 "$STORM_HIT_CONNS" "$WORK/hot-imgorigin.txt" \
-        "${!pid_var}" 0 "X-Cache: $xc; under $COLD_CONNS connections of unique cold renders"
-      r1=$(metric 18100 imgorigin_renders_total)
-      q1=$(metric 18100 imgorigin_queue_depth)
-      s1=$(date +%s.%N)
-      q0=${q0:-n/a} q1=${q1:-n/a}  # a build without the gauge
-      wait "$storm_pid" || true  # bounded: its -d, plus --timeout for the last requests
-      storm=$(grep '^RESULT' "$WORK/storm.out" | sed 's/^RESULT //' || true)
-      rate=$(awk -v a="${r0:-0}" -v b="${r1:-0}" -v s="$s0" -v e="$s1" \
-        'BEGIN {printf "%.1f", (b - a) / (e - s)}')
-      printf '%s\tstorm\t%s\t%s\t%s\t%s\n' "$b" "$rate" "$q0" "$q1" "${storm// /,}" >>"$MEM_TSV"
-      add_note "storm: $rate renders/s, CPU queue depth $q0 → $q1"
-      log "storm $b: $rate renders/s during the hit run, CPU pool queue depth $q0 -> $q1"
+      for mode in storm storm-paced; do
+        pace=""
+        [ "$mode" = storm-paced ] && pace=$STORM_PACE_MS && sleep 1  # the last storm's renders
+        WALK_DELAY_MS=$pace load "$mode-idle" "imgorigin-$b" 18100 "$STORM_HIT_CONNS" \
+          "$WORK/hot-imgorigin.txt" "${!pid_var}" 0 "X-Cache: $xc${pace:+; paced: $pace ms between answers}"
+        storm_s=$((DURATION + 2 * STORM_LEAD + 1))
+        n=$((STORM_RATE * storm_s))
+        take_unique "$n"
+        urls imgorigin "$WORK/storm-cold.txt" --first "$UNIQUE_FIRST" --count "$n"
+        wrk -t1 -c"$COLD_CONNS" -d"${storm_s}s" --timeout 10s -s "$LOAD/walk.lua" \
+          "http://127.0.0.1:18100" -- "$WORK/storm-cold.txt" 1 >"$WORK/storm.out" 2>&1 &
+        storm_pid=$!
+        started+=("$storm_pid")
+        sleep "$STORM_LEAD"
+        r0=$(metric 18100 imgorigin_renders_total)
+        q0=$(metric 18100 imgorigin_queue_depth)
+        s0=$(date +%s.%N)
+        WALK_DELAY_MS=$pace load "$mode-hits" "imgorigin-$b" 18100 "$STORM_HIT_CONNS" \
+          "$WORK/hot-imgorigin.txt" "${!pid_var}" 0 \
+          "X-Cache: $xc${pace:+; paced: $pace ms between answers}; under $COLD_CONNS connections of unique cold renders"
+        r1=$(metric 18100 imgorigin_renders_total)
+        q1=$(metric 18100 imgorigin_queue_depth)
+        s1=$(date +%s.%N)
+        q0=${q0:-n/a} q1=${q1:-n/a}  # a build without the gauge
+        wait "$storm_pid" || true  # bounded: its -d, plus --timeout for the last requests
+        storm=$(grep '^RESULT' "$WORK/storm.out" | sed 's/^RESULT //' || true)
+        rate=$(awk -v a="${r0:-0}" -v b="${r1:-0}" -v s="$s0" -v e="$s1" \
+          'BEGIN {printf "%.1f", (b - a) / (e - s)}')
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$b" "$mode" "$rate" "$q0" "$q1" "${storm// /,}" \
+          >>"$MEM_TSV"
+        add_note "storm: $rate renders/s, CPU queue depth $q0 → $q1"
+        log "$mode $b: $rate renders/s during the hit run, CPU pool queue depth $q0 -> $q1"
+      done
       stop_pid "${!pid_var}"
     done
   fi

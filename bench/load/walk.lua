@@ -11,9 +11,15 @@
 -- by default: the Lua work per response would cost wrk CPU on the hit runs).
 -- With WALK_POST_BODY set (a file), every request is instead a POST of that file's bytes to the
 -- list's first path, with Content-Type WALK_POST_TYPE and Authorization WALK_POST_AUTH (uploads).
+-- With WALK_DELAY_MS set, each connection waits that long after an answer before it sends the
+-- next request: a paced load instead of a saturating one (wrk leaves the wait out of latency).
 local threads = {}
 local post_body = os.getenv("WALK_POST_BODY")
 local counting = os.getenv("WALK_COUNT") == "1"
+local delay_ms = tonumber(os.getenv("WALK_DELAY_MS") or "")
+if delay_ms then
+  function delay() return delay_ms end  -- wrk paces only when the script defines delay()
+end
 
 function setup(thread)
   thread:set("id", #threads)

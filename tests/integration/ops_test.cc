@@ -2,7 +2,9 @@
 // (counts and histogram buckets move), `healthcheck` against a server up and down, `config
 // check` / `config dump`, `sign --base-url` and `--version`, all through the real binary.
 #include <gtest/gtest.h>
+#include <sched.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -224,6 +226,49 @@ TEST(Metrics, TheGrafanaDashboardQueriesExistingMetrics) {
     }
     EXPECT_NE(body.find("# TYPE " + name + " "), std::string::npos) << name;
   }
+}
+
+// The scheduling policy of each thread of `pid` (/proc/PID/task/TID/stat, field 41).
+std::map<pid_t, int> ThreadPolicies(pid_t pid) {
+  std::map<pid_t, int> policies;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::ifstream in(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t comm_end = stat.rfind(')');  // the name may hold spaces and parentheses
+    if (comm_end == std::string::npos) continue;
+    std::istringstream fields(stat.substr(comm_end + 2));  // field 3 on
+    std::string field;
+    for (int i = 3; i <= 41 && fields >> field; ++i) {
+      if (i == 41) policies[std::stoi(task.path().filename())] = std::stoi(field);
+    }
+  }
+  return policies;
+}
+
+size_t IdleThreads(const std::map<pid_t, int>& policies) {
+  return std::ranges::count_if(policies, [](const auto& p) { return p.second == SCHED_IDLE; });
+}
+
+// Hits keep their latency under a render storm because renders run in the idle class and the
+// event loops do not; server.render_idle = false keeps every thread in the normal class.
+TEST(CpuPriority, RendersRunInTheIdleClassAndTheLoopsDoNot) {
+  const std::string url = Signed("/rs:fit:90:90/plain/local:///sample.jpg@jpg");
+  {
+    OriginProcess origin(BaseEnv({{"IMGORIGIN_WORKERS", "3"}}));
+    ASSERT_TRUE(origin.started()) << origin.output();
+    ASSERT_EQ(origin.Get(url).status, 200);
+    const auto policies = ThreadPolicies(origin.pid());
+    EXPECT_EQ(policies.at(origin.pid()), SCHED_OTHER);  // the main thread
+    // The 3 transform threads and the libvips threads the render started; the main thread,
+    // the 2 loops and the I/O threads stay normal.
+    EXPECT_GE(IdleThreads(policies), 3u);
+    EXPECT_GE(policies.size() - IdleThreads(policies), 3u);
+  }
+  OriginProcess origin(BaseEnv({{"IMGORIGIN_WORKERS", "3"}, {"IMGORIGIN_RENDER_IDLE", "false"}}));
+  ASSERT_TRUE(origin.started()) << origin.output();
+  ASSERT_EQ(origin.Get(url).status, 200);
+  EXPECT_EQ(IdleThreads(ThreadPolicies(origin.pid())), 0u);
 }
 
 TEST(Cli, HealthcheckExitsZeroWhenUpAndOneWhenDown) {

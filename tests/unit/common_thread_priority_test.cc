@@ -12,7 +12,7 @@ TEST(ThreadPriority, LowersOnlyTheCallingThread) {
   const int before = ThisThreadNiceness();
   int inside = -100;
   std::thread([&] {
-    ASSERT_TRUE(LowerThisThreadPriority(3));
+    ASSERT_TRUE(LowerThisThreadPriority({.nice = 3}));
     inside = ThisThreadNiceness();
   }).join();
   EXPECT_EQ(inside, before + 3);
@@ -21,7 +21,7 @@ TEST(ThreadPriority, LowersOnlyTheCallingThread) {
 
 TEST(ThreadPriority, ZeroLeavesIt) {
   const int before = ThisThreadNiceness();
-  EXPECT_TRUE(LowerThisThreadPriority(0));
+  EXPECT_TRUE(LowerThisThreadPriority({}));
   EXPECT_EQ(ThisThreadNiceness(), before);
 }
 
@@ -32,7 +32,8 @@ TEST(ThreadPriority, PoolWorkersAndTheirChildrenRunLower) {
   int worker = -100;
   int child = -100;
   {
-    ThreadPool pool({.threads = 1, .queue_capacity = 1}, [] { LowerThisThreadPriority(5); });
+    ThreadPool pool({.threads = 1, .queue_capacity = 1},
+                    [] { LowerThisThreadPriority({.nice = 5}); });
     ASSERT_TRUE(pool.TrySubmit([&] {
       worker = ThisThreadNiceness();
       std::thread([&] { child = ThisThreadNiceness(); }).join();
@@ -41,6 +42,25 @@ TEST(ThreadPriority, PoolWorkersAndTheirChildrenRunLower) {
   EXPECT_EQ(worker, base + 5);
   EXPECT_EQ(child, base + 5);
   EXPECT_EQ(ThisThreadNiceness(), base);
+}
+
+// The default of `imgorigin serve`: the CPU pool's workers and every thread they start run in the
+// idle class; the thread that made the pool (an event loop's peer) stays in the normal one.
+TEST(ThreadPriority, PoolWorkersAndTheirChildrenJoinTheIdleClass) {
+  ASSERT_FALSE(ThisThreadIsIdle());
+  bool worker = false;
+  bool child = false;
+  {
+    ThreadPool pool({.threads = 1, .queue_capacity = 1},
+                    [] { ASSERT_TRUE(LowerThisThreadPriority({.nice = 5, .idle = true})); });
+    ASSERT_TRUE(pool.TrySubmit([&] {
+      worker = ThisThreadIsIdle();
+      std::thread([&] { child = ThisThreadIsIdle(); }).join();
+    }));
+  }  // joins
+  EXPECT_TRUE(worker);
+  EXPECT_TRUE(child);
+  EXPECT_FALSE(ThisThreadIsIdle());
 }
 
 }  // namespace

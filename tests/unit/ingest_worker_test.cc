@@ -51,7 +51,7 @@ class WorkerTest : public ::testing::Test {
                           .backoff_base = 10ms,
                           .backoff_max = 50ms,
                           .poll_wait = 100ms,
-                          .nice = 0};
+                          .priority = {}};
   }
 
   std::filesystem::path dir_;
