@@ -648,9 +648,13 @@ if wants memory; then
       --count $((DRIFT_REQUESTS + 6000))
     head -5000 "$WORK/drift.txt" >"$WORK/drift-warm.txt"
     tail -n +5001 "$WORK/drift.txt" >"$WORK/drift-run.txt"
+    # Each RSS is read 2 s after its load: jemalloc returns freed pages over dirty_decay_ms (1 s,
+    # origin/main.cc), so a read at once counts up to a second of freed renders (30–50 MB here).
     load drift-warmup "imgorigin-$b" 18094 16 "$WORK/drift-warm.txt" "${!drift_pid}" 4000
+    sleep 2
     rss0=$(status_kb VmRSS "${!drift_pid}")
     load drift-20k "imgorigin-$b" 18094 16 "$WORK/drift-run.txt" "${!drift_pid}" "$DRIFT_REQUESTS"
+    sleep 2
     rss1=$(status_kb VmRSS "${!drift_pid}")
     # A dead server has no RSS: no drift figure rather than a -100 % one.
     ((rss1 > 0)) && printf '%s\tdrift\t%s\t%s\n' "$b" "$rss0" "$rss1" >>"$MEM_TSV"
