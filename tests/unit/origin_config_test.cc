@@ -333,23 +333,18 @@ TEST(ServerSettings, RenderNiceIsANicenessStep) {
 // Renders and jobs share the idle class or leave it together: a job worker must never outrank
 // the renders that requests wait for.
 TEST(ServerSettings, RenderIdleMovesJobsWithIt) {
-  std::map<std::string, std::string> vars = {{"IMGORIGIN_ALLOW_UNSIGNED", "true"}};
-  auto env = [&vars](std::string_view name) -> std::optional<std::string> {
-    auto it = vars.find(std::string(name));
-    return it == vars.end() ? std::nullopt : std::optional(it->second);
-  };
-  auto config = LoadConfig("", env);
+  auto config = LoadConfig("", Env({{"IMGORIGIN_ALLOW_UNSIGNED", "true"}}));
   ASSERT_TRUE(config) << config.error().message;
   EXPECT_TRUE(config->render_idle);
   EXPECT_TRUE(config->jobs.worker.priority.idle);
   EXPECT_EQ(config->jobs.worker.priority.nice, 10);
-  vars["IMGORIGIN_RENDER_IDLE"] = "false";
-  config = LoadConfig("", env);
+  config = LoadConfig(
+      "", Env({{"IMGORIGIN_ALLOW_UNSIGNED", "true"}, {"IMGORIGIN_RENDER_IDLE", "false"}}));
   ASSERT_TRUE(config) << config.error().message;
   EXPECT_FALSE(config->render_idle);
   EXPECT_FALSE(config->jobs.worker.priority.idle);
-  vars["IMGORIGIN_RENDER_IDLE"] = "sometimes";
-  EXPECT_FALSE(LoadConfig("", env));
+  EXPECT_FALSE(LoadConfig(
+      "", Env({{"IMGORIGIN_ALLOW_UNSIGNED", "true"}, {"IMGORIGIN_RENDER_IDLE", "sometimes"}})));
 }
 
 TEST(SourceSettings, FromEnvironmentAndValidated) {
