@@ -8,6 +8,7 @@
 
 #include "cache/entry_codec.h"
 #include "cache/key.h"
+#include "common/thread_name.h"
 
 namespace imgorigin::cache {
 namespace {
@@ -89,7 +90,11 @@ struct TieredCache::Slot {
 // no callback a request depends on is ever dropped.
 class TieredCache::Timer {
  public:
-  Timer() : thread_([this] { Run(); }) {}
+  Timer()
+      : thread_([this] {
+          common::NameThisThread("cache-timer");
+          Run();
+        }) {}
   ~Timer() { Stop(); }
 
   // False once stopped (the task is not kept).
@@ -156,7 +161,7 @@ TieredCache::TieredCache(Config config, MemoryTier& memory, std::unique_ptr<Shar
   }
   if (slots_.empty()) return;
   io_ = std::make_unique<common::ThreadPool>(common::ThreadPool::Config{
-      .threads = config_.io_threads, .queue_capacity = config_.io_queue});
+      .threads = config_.io_threads, .queue_capacity = config_.io_queue, .name = "cache-io"});
   timer_ = std::make_unique<Timer>();
   if (shared_) timer_->Schedule(std::chrono::milliseconds(0), [this] { PollEpoch(); });
 }

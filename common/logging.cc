@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <utility>
 
+#include "common/thread_name.h"
+
 namespace imgorigin::common {
 namespace {
 
@@ -88,7 +90,10 @@ void AppendJsonEscaped(std::string& out, std::string_view text) {
 }
 
 LineWriter::LineWriter(Options options)
-    : options_(options), id_(next_writer_id.fetch_add(1)), thread_([this] { Run(); }) {}
+    : options_(options), id_(next_writer_id.fetch_add(1)), thread_([this] {
+        NameThisThread("log-writer");
+        Run();
+      }) {}
 
 LineWriter::~LineWriter() {
   {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/thread_name.h"
+
 namespace imgorigin::common {
 
 ThreadPool::ThreadPool(Config config, std::function<void()> on_thread_start)
@@ -11,7 +13,10 @@ ThreadPool::ThreadPool(Config config, std::function<void()> on_thread_start)
   workers_.reserve(n);
   try {
     for (size_t i = 0; i < n; ++i) {
-      workers_.emplace_back([this, on_thread_start] { Run(on_thread_start); });
+      workers_.emplace_back([this, on_thread_start, name = config.name] {
+        if (name) NameThisThread(name);
+        Run(on_thread_start);
+      });
     }
   } catch (...) {
     // The destructor does not run for a half-built pool, and destroying a joinable std::thread

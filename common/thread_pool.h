@@ -28,6 +28,7 @@ class ThreadPool {
     size_t threads = 0;          // 0 = one per core
     size_t queue_capacity = 64;  // tasks waiting beyond the ones running; 0 = no waiting room
     size_t low_queue_capacity = 64;  // low tasks waiting, whatever runs; 0 = no low lane
+    const char* name = nullptr;      // the workers' thread name (common/thread_name.h)
   };
   enum class Priority { kNormal, kLow };
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <random>
 
+#include "common/thread_name.h"
 #include "common/thread_priority.h"
 
 namespace imgorigin::ingest {
@@ -66,8 +67,16 @@ Worker::~Worker() { Stop(); }
 void Worker::Start() {
   stopping_ = false;
   heartbeat_stopping_ = false;
-  for (int i = 0; i < config_.threads; ++i) threads_.emplace_back([this] { Run(); });
-  heartbeat_ = std::thread([this] { Heartbeat(); });
+  for (int i = 0; i < config_.threads; ++i) {
+    threads_.emplace_back([this] {
+      common::NameThisThread("job");
+      Run();
+    });
+  }
+  heartbeat_ = std::thread([this] {
+    common::NameThisThread("job-heartbeat");
+    Heartbeat();
+  });
 }
 
 void Worker::Stop() {

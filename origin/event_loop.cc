@@ -5,6 +5,8 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "common/thread_name.h"
+
 namespace imgorigin::origin {
 
 void EnableLibeventThreads() {
@@ -39,7 +41,10 @@ EventLoop::~EventLoop() {
 
 void EventLoop::Start() {
   // Keep running with no sockets to watch: work may still arrive through Post().
-  thread_ = std::thread([this] { event_base_loop(base_.get(), EVLOOP_NO_EXIT_ON_EMPTY); });
+  thread_ = std::thread([this] {
+    common::NameThisThread("loop");
+    event_base_loop(base_.get(), EVLOOP_NO_EXIT_ON_EMPTY);
+  });
 }
 
 void EventLoop::Post(std::function<void()> task) {

@@ -5,10 +5,11 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "common/thread_name.h"
 #include "ingest/redis_job_queue.h"
-#include "origin/batch_command.h"
 #include "ingest/sqlite_job_queue.h"
 #include "ingest/sqs_job_queue.h"
+#include "origin/batch_command.h"
 #include "storage/sns.h"
 
 namespace imgorigin::origin {
@@ -218,7 +219,12 @@ void Jobs::Start() {
     std::lock_guard lock(mu_);
     stopping_ = false;
   }
-  if (config_.jobs.reconcile_after.count() > 0) reconciler_ = std::thread([this] { Reconcile(); });
+  if (config_.jobs.reconcile_after.count() > 0) {
+    reconciler_ = std::thread([this] {
+      common::NameThisThread("reconciler");
+      Reconcile();
+    });
+  }
 }
 
 void Jobs::Reconcile() {

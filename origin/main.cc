@@ -104,8 +104,8 @@ bool OpenServices(const Config& config, Services& services) {
           "(IMGORIGIN_HTTP_ALLOW_PRIVATE_NETWORKS): never in production");
     }
   }
-  services.io = std::make_unique<common::ThreadPool>(
-      common::ThreadPool::Config{.threads = config.io_threads, .queue_capacity = config.io_queue_size});
+  services.io = std::make_unique<common::ThreadPool>(common::ThreadPool::Config{
+      .threads = config.io_threads, .queue_capacity = config.io_queue_size, .name = "io"});
   auto source_cache =
       sources::SourceCache::Open(config.source_cache, services.sources, *services.io,
                                  config.fetch.stream_to_file_bytes, config.max_src_bytes);
@@ -189,13 +189,14 @@ int Serve(const Config& config) {
   // cold renders/s in bench/load (2 cores: 216 → 255 req/s).
   const size_t workers =
       config.workers ? config.workers : 2 * std::max(1u, std::thread::hardware_concurrency());
-  common::ThreadPool cpu({.threads = workers, .queue_capacity = config.queue_size}, [&config] {
-    if (!common::LowerThisThreadPriority(
-            {.nice = config.render_nice, .idle = config.render_idle})) {
-      spdlog::warn("a transform thread keeps a higher CPU priority: the kernel refused {}",
-                   config.render_idle ? "SCHED_IDLE" : "the niceness");
-    }
-  });
+  common::ThreadPool cpu(
+      {.threads = workers, .queue_capacity = config.queue_size, .name = "render"}, [&config] {
+        if (!common::LowerThisThreadPriority(
+                {.nice = config.render_nice, .idle = config.render_idle})) {
+          spdlog::warn("a transform thread keeps a higher CPU priority: the kernel refused {}",
+                       config.render_idle ? "SCHED_IDLE" : "the niceness");
+        }
+      });
   Router router(config, *services.signer, *services.memory, cpu, *services.io,
                 *services.source_cache, *services.tiers,
                 services.ingest ? &*services.ingest : nullptr, services.http.get());

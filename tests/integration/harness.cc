@@ -78,6 +78,10 @@ pid_t Spawn(const std::vector<std::string>& args, const std::map<std::string, st
   auto envp = CStrings(env_s);
   pid_t pid = fork();
   if (pid == 0) {
+    // A session of its own, as a service or a container gives it a scheduling group of its own:
+    // its idle-class render threads (server.render_idle) then yield to its own event loops, not
+    // to whatever else the test run keeps busy (with autogroup, a session is such a group).
+    setsid();
     dup2(fds[1], STDOUT_FILENO);
     if (merge_stderr) dup2(fds[1], STDERR_FILENO);
     if (errs[1] >= 0) dup2(errs[1], STDERR_FILENO);

@@ -228,47 +228,64 @@ TEST(Metrics, TheGrafanaDashboardQueriesExistingMetrics) {
   }
 }
 
-// The scheduling policy of each thread of `pid` (/proc/PID/task/TID/stat, field 41).
-std::map<pid_t, int> ThreadPolicies(pid_t pid) {
-  std::map<pid_t, int> policies;
+struct ThreadInfo {
+  std::string name;
+  int policy = -1;
+};
+
+// Each thread of `pid`: its name and scheduling policy (/proc/PID/task/TID/stat: the name in
+// parentheses, the policy in field 41).
+std::map<pid_t, ThreadInfo> Threads(pid_t pid) {
+  std::map<pid_t, ThreadInfo> threads;
   for (const auto& task :
        std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
     std::ifstream in(task.path() / "stat");
     std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const size_t comm_end = stat.rfind(')');  // the name may hold spaces and parentheses
-    if (comm_end == std::string::npos) continue;
-    std::istringstream fields(stat.substr(comm_end + 2));  // field 3 on
+    const size_t name_start = stat.find('(');
+    const size_t name_end = stat.rfind(')');  // the name may hold spaces and parentheses
+    if (name_start == std::string::npos || name_end == std::string::npos) continue;
+    ThreadInfo& info = threads[std::stoi(task.path().filename())];
+    info.name = stat.substr(name_start + 1, name_end - name_start - 1);
+    std::istringstream fields(stat.substr(name_end + 2));  // field 3 on
     std::string field;
     for (int i = 3; i <= 41 && fields >> field; ++i) {
-      if (i == 41) policies[std::stoi(task.path().filename())] = std::stoi(field);
+      if (i == 41) info.policy = std::stoi(field);
     }
+  }
+  return threads;
+}
+
+// Policy → count, over the threads named `name` ("" = every thread).
+std::map<int, int> Policies(const std::map<pid_t, ThreadInfo>& threads, std::string_view name) {
+  std::map<int, int> policies;
+  for (const auto& [tid, info] : threads) {
+    if (name.empty() || info.name == name) ++policies[info.policy];
   }
   return policies;
 }
 
-size_t IdleThreads(const std::map<pid_t, int>& policies) {
-  return std::ranges::count_if(policies, [](const auto& p) { return p.second == SCHED_IDLE; });
-}
-
-// Hits keep their latency under a render storm because renders run in the idle class and the
-// event loops do not; server.render_idle = false keeps every thread in the normal class.
+// Hits keep their latency under a render storm because the render threads run in the idle class
+// (and the libvips threads they start: common_thread_priority_test) and the event loops do not;
+// server.render_idle = false keeps every thread in the normal class. The threads carry names an
+// operator sees in `top -H`.
 TEST(CpuPriority, RendersRunInTheIdleClassAndTheLoopsDoNot) {
   const std::string url = Signed("/rs:fit:90:90/plain/local:///sample.jpg@jpg");
   {
     OriginProcess origin(BaseEnv({{"IMGORIGIN_WORKERS", "3"}}));
     ASSERT_TRUE(origin.started()) << origin.output();
     ASSERT_EQ(origin.Get(url).status, 200);
-    const auto policies = ThreadPolicies(origin.pid());
-    EXPECT_EQ(policies.at(origin.pid()), SCHED_OTHER);  // the main thread
-    // The 3 transform threads and the libvips threads the render started; the main thread,
-    // the 2 loops and the I/O threads stay normal.
-    EXPECT_GE(IdleThreads(policies), 3u);
-    EXPECT_GE(policies.size() - IdleThreads(policies), 3u);
+    const auto threads = Threads(origin.pid());
+    EXPECT_EQ(threads.at(origin.pid()).policy, SCHED_OTHER);  // the main thread
+    EXPECT_EQ(Policies(threads, "render"), (std::map<int, int>{{SCHED_IDLE, 3}}));
+    EXPECT_EQ(Policies(threads, "loop"), (std::map<int, int>{{SCHED_OTHER, 2}}));
+    EXPECT_EQ(Policies(threads, "io").count(SCHED_IDLE), 0u);
   }
   OriginProcess origin(BaseEnv({{"IMGORIGIN_WORKERS", "3"}, {"IMGORIGIN_RENDER_IDLE", "false"}}));
   ASSERT_TRUE(origin.started()) << origin.output();
   ASSERT_EQ(origin.Get(url).status, 200);
-  EXPECT_EQ(IdleThreads(ThreadPolicies(origin.pid())), 0u);
+  const auto threads = Threads(origin.pid());
+  EXPECT_EQ(Policies(threads, "render"), (std::map<int, int>{{SCHED_OTHER, 3}}));
+  EXPECT_EQ(Policies(threads, "").count(SCHED_IDLE), 0u);
 }
 
 TEST(Cli, HealthcheckExitsZeroWhenUpAndOneWhenDown) {
