@@ -90,11 +90,7 @@ struct TieredCache::Slot {
 // no callback a request depends on is ever dropped.
 class TieredCache::Timer {
  public:
-  Timer()
-      : thread_([this] {
-          common::NameThisThread("cache-timer");
-          Run();
-        }) {}
+  Timer() : thread_(common::NamedThread("cache-timer", [this] { Run(); })) {}
   ~Timer() { Stop(); }
 
   // False once stopped (the task is not kept).

@@ -90,10 +90,9 @@ void AppendJsonEscaped(std::string& out, std::string_view text) {
 }
 
 LineWriter::LineWriter(Options options)
-    : options_(options), id_(next_writer_id.fetch_add(1)), thread_([this] {
-        NameThisThread("log-writer");
-        Run();
-      }) {}
+    : options_(options),
+      id_(next_writer_id.fetch_add(1)),
+      thread_(NamedThread("log-writer", [this] { Run(); })) {}
 
 LineWriter::~LineWriter() {
   {

@@ -13,10 +13,8 @@ ThreadPool::ThreadPool(Config config, std::function<void()> on_thread_start)
   workers_.reserve(n);
   try {
     for (size_t i = 0; i < n; ++i) {
-      workers_.emplace_back([this, on_thread_start, name = config.name] {
-        if (name) NameThisThread(name);
-        Run(on_thread_start);
-      });
+      workers_.push_back(
+          NamedThread(config.name, [this, on_thread_start] { Run(on_thread_start); }));
     }
   } catch (...) {
     // The destructor does not run for a half-built pool, and destroying a joinable std::thread

@@ -68,15 +68,9 @@ void Worker::Start() {
   stopping_ = false;
   heartbeat_stopping_ = false;
   for (int i = 0; i < config_.threads; ++i) {
-    threads_.emplace_back([this] {
-      common::NameThisThread("job");
-      Run();
-    });
+    threads_.push_back(common::NamedThread("job", [this] { Run(); }));
   }
-  heartbeat_ = std::thread([this] {
-    common::NameThisThread("job-heartbeat");
-    Heartbeat();
-  });
+  heartbeat_ = common::NamedThread("job-heartbeat", [this] { Heartbeat(); });
 }
 
 void Worker::Stop() {

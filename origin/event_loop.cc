@@ -41,10 +41,8 @@ EventLoop::~EventLoop() {
 
 void EventLoop::Start() {
   // Keep running with no sockets to watch: work may still arrive through Post().
-  thread_ = std::thread([this] {
-    common::NameThisThread("loop");
-    event_base_loop(base_.get(), EVLOOP_NO_EXIT_ON_EMPTY);
-  });
+  thread_ = common::NamedThread("loop",
+                                [this] { event_base_loop(base_.get(), EVLOOP_NO_EXIT_ON_EMPTY); });
 }
 
 void EventLoop::Post(std::function<void()> task) {

@@ -220,10 +220,7 @@ void Jobs::Start() {
     stopping_ = false;
   }
   if (config_.jobs.reconcile_after.count() > 0) {
-    reconciler_ = std::thread([this] {
-      common::NameThisThread("reconciler");
-      Reconcile();
-    });
+    reconciler_ = common::NamedThread("reconciler", [this] { Reconcile(); });
   }
 }
 
