@@ -5,11 +5,26 @@
 #include "common/thread_name.h"
 
 namespace imgorigin::common {
+namespace {
+
+size_t Threads(const ThreadPool::Config& config) {
+  return config.threads ? config.threads : std::max(1u, std::thread::hardware_concurrency());
+}
+
+// Never the last worker of a pool with more than one: one always stays for normal tasks.
+size_t LowLimit(const ThreadPool::Config& config) {
+  const size_t n = Threads(config);
+  const size_t limit = config.max_low_running ? config.max_low_running : n;
+  return std::max<size_t>(1, std::min(limit, n - 1));
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(Config config, std::function<void()> on_thread_start)
-    : capacity_(config.queue_capacity), low_capacity_(config.low_queue_capacity) {
-  size_t n = config.threads ? config.threads : std::max(1u, std::thread::hardware_concurrency());
-  max_low_running_ = std::max<size_t>(1, n - 1);
+    : capacity_(config.queue_capacity),
+      low_capacity_(config.low_queue_capacity),
+      max_low_running_(LowLimit(config)) {
+  const size_t n = Threads(config);
   workers_.reserve(n);
   try {
     for (size_t i = 0; i < n; ++i) {

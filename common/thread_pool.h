@@ -4,12 +4,12 @@
 // The origin uses it as the CPU pool: TrySubmit never blocks, so an event loop can hand work over
 // and refuse it at once (kOverloaded) when the queue is full. A low task starts only when no
 // normal task waits, never on the last free worker of a pool with more than one (one worker stays
-// for normal tasks), and low tasks take nothing from the normal lane's room: workers running them
-// count as free there, so background work never makes a normal task be refused. The pool owns its
-// threads; Shutdown() (also run by the destructor) lets queued normal tasks finish, drops the low
-// tasks still waiting (destroyed without running: background work is best effort), lets the ones
-// running finish, then joins. TrySubmit may be called from any thread; tasks run on the pool's
-// threads.
+// for normal tasks) and at most `max_low_running` at once; low tasks take nothing from the normal
+// lane's room: workers running them count as free there, so background work never makes a normal
+// task be refused. The pool owns its threads; Shutdown() (also run by the destructor) lets queued
+// normal tasks finish, drops the low tasks still waiting (destroyed without running: background
+// work is best effort), lets the ones running finish, then joins. TrySubmit may be called from any
+// thread; tasks run on the pool's threads.
 #pragma once
 
 #include <condition_variable>
@@ -28,6 +28,7 @@ class ThreadPool {
     size_t threads = 0;          // 0 = one per core
     size_t queue_capacity = 64;  // tasks waiting beyond the ones running; 0 = no waiting room
     size_t low_queue_capacity = 64;  // low tasks waiting, whatever runs; 0 = no low lane
+    size_t max_low_running = 0;      // low tasks running at once; 0 = all workers but one
     const char* name = nullptr;      // the workers' thread name (common/thread_name.h)
   };
   enum class Priority { kNormal, kLow };
@@ -61,7 +62,7 @@ class ThreadPool {
 
   const size_t capacity_;
   const size_t low_capacity_;
-  size_t max_low_running_ = 1;  // low tasks running at once
+  const size_t max_low_running_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;

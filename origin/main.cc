@@ -187,10 +187,17 @@ int Serve(const Config& config) {
   // Two transforms per core by default: with libvips at concurrency 1, one transform per core
   // leaves a core idle ~15 % of the time (hand-offs inside libvips' sinks); two fill it, +18 %
   // cold renders/s in bench/load (2 cores: 216 → 255 req/s).
-  const size_t workers =
-      config.workers ? config.workers : 2 * std::max(1u, std::thread::hardware_concurrency());
+  const size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  const size_t workers = config.workers ? config.workers : 2 * cores;
+  // Background renders (format upgrades) run in the same scheduling class as the renders visitors
+  // wait for, so once started they take CPU from them as equals: at most half the cores' worth at
+  // once leaves the other half to the visitors (bench/load accept-mix).
   common::ThreadPool cpu(
-      {.threads = workers, .queue_capacity = config.queue_size, .name = "render"}, [&config] {
+      {.threads = workers,
+       .queue_capacity = config.queue_size,
+       .max_low_running = std::max<size_t>(1, cores / 2),
+       .name = "render"},
+      [&config] {
         if (!common::LowerThisThreadPriority(
                 {.nice = config.render_nice, .idle = config.render_idle})) {
           spdlog::warn("a transform thread keeps a higher CPU priority: the kernel refused {}",
@@ -205,7 +212,7 @@ int Serve(const Config& config) {
   Server server(
       {.host = host_port->first,
        .port = host_port->second,
-       .loops = config.loops ? config.loops : std::max(1u, std::thread::hardware_concurrency()),
+       .loops = config.loops ? config.loops : cores,
        .client_timeout = config.client_timeout,
        .header_timeout = config.header_timeout,
        .max_connections = config.max_connections,

@@ -238,6 +238,32 @@ TEST(ThreadPoolTest, LowLaneIsBoundedApartAndNeverTakesNormalRoom) {
   pool.Shutdown();  // before the gates go
 }
 
+TEST(ThreadPoolTest, LowTasksRunAtMostMaxLowRunningAtOnce) {
+  ThreadPool::Config config = Pool(4, 4);
+  config.max_low_running = 2;
+  ThreadPool pool(config);
+  Gate first, second, third;
+  for (Gate* gate : {&first, &second, &third}) {
+    ASSERT_TRUE(pool.TrySubmit(gate->Task(), Priority::kLow));
+  }
+  first.entered.get_future().wait();
+  second.entered.get_future().wait();
+  // Two workers are idle, but the third low task waits for one of the two running to end.
+  auto third_entered = third.entered.get_future();
+  EXPECT_EQ(third_entered.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  EXPECT_EQ(pool.low_queued(), 1u);
+  // The idle workers still take normal tasks.
+  Gate normal;
+  ASSERT_TRUE(pool.TrySubmit(normal.Task()));
+  normal.entered.get_future().wait();
+  first.release.set_value();
+  EXPECT_EQ(third_entered.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  second.release.set_value();
+  third.release.set_value();
+  normal.release.set_value();
+  pool.Shutdown();  // before the gates go
+}
+
 TEST(ThreadPoolTest, ShutdownDropsWaitingLowTasksAndFinishesRunningOnes) {
   ThreadPool pool(Pool(1, 4));
   Gate running;
