@@ -1,7 +1,11 @@
 #include "origin/event_loop.h"
 
 #include <event2/thread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
+#include <cstdint>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 
@@ -27,10 +31,14 @@ event_base* NewBase() {
 
 }  // namespace
 
-EventLoop::EventLoop() : base_(NewBase()) {
+EventLoop::EventLoop() : base_(NewBase()), wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   if (!base_) throw std::runtime_error("event_base_new failed");
-  // Never added, only activated by Post(): an fd-less event that exists to be woken.
-  wake_.reset(event_new(base_.get(), -1, 0, &EventLoop::OnWake, this));
+  if (!wake_fd_.valid()) throw std::runtime_error("eventfd failed");
+  wake_.reset(
+      event_new(base_.get(), wake_fd_.get(), EV_READ | EV_PERSIST, &EventLoop::OnWake, this));
+  if (!wake_ || event_add(wake_.get(), nullptr) != 0) {
+    throw std::runtime_error("cannot watch the loop's eventfd");
+  }
 }
 
 EventLoop::~EventLoop() {
@@ -46,11 +54,19 @@ void EventLoop::Start() {
 }
 
 void EventLoop::Post(std::function<void()> task) {
-  {
-    std::lock_guard lock(mu_);
-    tasks_.push_back(std::move(task));
-  }
-  event_active(wake_.get(), EV_READ, 0);
+  auto* node = new Task{std::move(task), nullptr};
+  // Once pushed, the node is the loop's: only `head` (the list before it) is read after.
+  Task* head = tasks_.load(std::memory_order_relaxed);
+  do {
+    node->next = head;
+  } while (!tasks_.compare_exchange_weak(head, node, std::memory_order_release,
+                                         std::memory_order_relaxed));
+  // A list that was not empty has a wake-up on its way: the loop reads the eventfd before it
+  // takes the list (OnWake), so the task that made the list non-empty wrote after that read.
+  if (head != nullptr) return;
+  const uint64_t one = 1;
+  // Can fail only when the counter is near 2^64 - 1, which already means "wake".
+  [[maybe_unused]] ssize_t n = write(wake_fd_.get(), &one, sizeof one);
 }
 
 void EventLoop::Stop() { event_base_loopbreak(base_.get()); }
@@ -60,15 +76,25 @@ void EventLoop::Join() {
 }
 
 void EventLoop::RunPending() {
-  std::deque<std::function<void()>> tasks;
-  {
-    std::lock_guard lock(mu_);
-    tasks.swap(tasks_);
+  // Newest first as taken: reversed, the tasks run in the order they were posted.
+  Task* oldest = nullptr;
+  Task* node = tasks_.exchange(nullptr, std::memory_order_acquire);
+  while (node != nullptr) {
+    Task* older = node->next;
+    node->next = oldest;
+    oldest = node;
+    node = older;
   }
-  for (auto& task : tasks) task();
+  while (oldest != nullptr) {
+    std::unique_ptr<Task> task(oldest);
+    oldest = task->next;
+    task->run();
+  }
 }
 
-void EventLoop::OnWake(evutil_socket_t, short, void* self) {
+void EventLoop::OnWake(evutil_socket_t fd, short, void* self) {
+  uint64_t count;
+  [[maybe_unused]] ssize_t n = read(fd, &count, sizeof count);  // resets it; EAGAIN: nothing new
   static_cast<EventLoop*>(self)->RunPending();
 }
 

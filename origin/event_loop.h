@@ -4,16 +4,21 @@
 // A request lives on the loop that accepted it; workers reach it only through Post(), which
 // queues a closure and wakes the loop. Post() and Stop() may be called from any thread; every
 // other member only from the loop's thread (or before Start()).
+//
+// Post() takes no lock: it pushes onto a lock-free list and, when the list was empty, writes to
+// an eventfd the loop watches. A render thread runs in the idle scheduling class, so the loop it
+// wakes takes its core at once; had it woken the loop while holding a lock (event_active() holds
+// libevent's base lock while it notifies), the loop would block on that lock until the render
+// thread got a core back, behind every normal thread (bench/README, hits under a render storm).
 #pragma once
 
 #include <event2/event.h>
 
-#include <deque>
+#include <atomic>
 #include <functional>
-#include <memory>
-#include <mutex>
 #include <thread>
 
+#include "common/fd.h"
 #include "common/handle.h"
 
 namespace imgorigin::origin {
@@ -35,16 +40,20 @@ class EventLoop {
   void RunPending();
 
  private:
-  static void OnWake(evutil_socket_t, short, void* self);
+  struct Task {
+    std::function<void()> run;
+    Task* next;
+  };
+  static void OnWake(evutil_socket_t fd, short, void* self);
 
   common::Handle<event_base, event_base_free> base_;
+  common::UniqueFd wake_fd_;  // eventfd: written by Post() when it finds no task queued
   common::Handle<event, event_free> wake_;
-  std::mutex mu_;
-  std::deque<std::function<void()>> tasks_;
+  std::atomic<Task*> tasks_{nullptr};  // newest first
   std::thread thread_;
 };
 
-// Makes libevent's structures safe to touch across threads (needed for Post). Call once, before
+// Makes libevent's structures safe to touch across threads (Stop(), listeners). Call once, before
 // creating any loop.
 void EnableLibeventThreads();
 
