@@ -156,7 +156,7 @@ fi
 # rate seen on the 2-core machine; a run that needs more says "URL list ran out").
 FORMATS=("jpeg|w:300/q:80/f:jpg|w_300,q_80,f_jpeg|300"
          "webp|w:300/q:75/f:webp|w_300,q_75,f_webp|250"
-         "avif|w:300/q:50/f:avif|w_300,q_50,f_avif|80"
+         "avif|w:300/q:50/f:avif|w_300,q_50,f_avif|120"
          "png|w:300/f:png|w_300,f_png|200")
 ACCEPT_RATE=40       # unique URLs per second of an accept run (a bound on the list, not a rate)
 ACCEPT_MODES=(off on speed5-off speed5-on)
